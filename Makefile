@@ -1,0 +1,47 @@
+# Thin wrapper around CMake. `make run` and `make test` install missing
+# dependencies first (scripts/install-deps.sh).
+BUILD    ?= build
+TYPE     ?= RelWithDebInfo
+LISTEN   ?= 127.0.0.1:8080
+DATA_DIR ?= ./blockd-data
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps deps-build configure build run test bench asan clean
+
+all: build
+
+deps:
+	scripts/install-deps.sh
+
+deps-build:
+	scripts/install-deps.sh --build
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(TYPE) $(CMAKE_FLAGS)
+
+configure: $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: deps-build
+	@$(MAKE) --no-print-directory build
+	@echo "Starting blockd on http://$(LISTEN) (data dir $(DATA_DIR)); Ctrl-C stops it."
+	$(BUILD)/blockd --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+bench: deps
+	@$(MAKE) --no-print-directory build
+	bench/run.sh $(BUILD)
+
+# Everything under AddressSanitizer + UBSan, in its own build tree.
+asan: deps
+	@$(MAKE) --no-print-directory build BUILD=build-asan TYPE=Debug CMAKE_FLAGS=-DBLOCKD_SANITIZE=ON
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,195 @@
+/* block.h - blocks: the nodes of a model, PyTorch's nn.Module.
+ *
+ * A block has a type (a static bd_block_type: its interface), ordered named
+ * children, named parameters and buffers, and type-private state (impl).
+ * Blocks are refcounted: a block used twice (tying, {"ref": id}) is one
+ * object with two holders, so its parameters are shared, listed once by
+ * named_parameters and under every path by state_dict.
+ *
+ * Forward and backward:
+ *   forward(b, ex, x, &y, &saved): x is borrowed, *y is a new reference.
+ *     When ex->record is set the block stores what its backward needs in
+ *     *saved (arena memory from bd_exec_alloc; tensors kept with
+ *     bd_exec_keep). Containers keep their children's saved pointers in
+ *     their own saved state, so a tied block used twice has two records.
+ *   backward(b, ex, saved, dy, &dx): dy borrowed, *dx a new reference
+ *     (may be NULL when the caller passes dx == NULL: no input gradient
+ *     wanted). Parameter gradients are accumulated with bd_param_accum.
+ *     A NULL backward slot means "no backward": BD_ENOGRAD. */
+#ifndef BD_BLOCK_H
+#define BD_BLOCK_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "exec.h"
+#include "tensor.h"
+
+typedef struct bd_block bd_block;
+typedef struct bd_block_type bd_block_type;
+typedef struct bd_build_ctx bd_build_ctx;
+
+/* A parameter or buffer: value, gradient (NULL until a backward pass),
+ * requires_grad, optimiser state. Refcounted. */
+typedef struct bd_param {
+  int refcnt;
+  bool is_buffer;
+  bool requires_grad;
+  bd_tensor *value;
+  bd_tensor *grad;     /* NULL = None */
+  bd_tensor *momentum; /* SGD momentum buffer, NULL until used */
+} bd_param;
+
+bd_param *bd_param_retain(bd_param *p);
+void bd_param_release(bd_param *p);
+/* grad += g (creating grad on first use). g must have value's shape. */
+bd_status bd_param_accum(bd_param *p, const bd_tensor *g);
+
+struct bd_block {
+  const bd_block_type *type;
+  int refcnt;
+  char *id; /* tie id from the spec, or NULL */
+  int nchildren;
+  bd_block **children;
+  char **child_names;
+  int nparams; /* parameters first, then buffers, registration order */
+  bd_param **params;
+  char **param_names;
+  void *impl;
+};
+
+/* The interface of a block type. Optional slots may be NULL. */
+struct bd_block_type {
+  const char *name;
+  /* Parses spec (fields of this type; children through bd_block_build) and
+   * fills b: impl, children, parameters (bd_block_add_param). Errors name
+   * the offending JSON path through bd_build_path(ctx). */
+  bd_status (*create)(bd_block *b, const cJSON *spec, bd_build_ctx *ctx);
+  /* Adds this type's canonical fields (defaults filled in) to out; children
+   * through bd_block_spec_child. */
+  bd_status (*to_spec)(const bd_block *b, cJSON *out, void *spec_ctx);
+  bd_status (*forward)(bd_block *b, bd_exec *ex, bd_tensor *x, bd_tensor **y,
+                       void **saved);
+  bd_status (*backward)(bd_block *b, bd_exec *ex, void *saved, bd_tensor *dy,
+                        bd_tensor **dx);
+  /* PyTorch's reset_parameters for this block's own parameters and
+   * buffers (children are reset by the caller). */
+  bd_status (*reset)(bd_block *b, uint64_t seed, uint64_t *rng_offset);
+  void (*free_impl)(bd_block *b);
+};
+
+/* Type registry: built-ins are registered by bd_blocks_init; plugins add
+ * theirs. BD_EEXIST when the name is taken. */
+bd_status bd_block_type_register(const bd_block_type *t);
+const bd_block_type *bd_block_type_find(const char *name);
+/* Registers every built-in block type; idempotent. */
+void bd_blocks_init(void);
+
+/* Limits and state while building a tree from a spec. */
+typedef struct bd_build_limits {
+  int max_depth;          /* nesting limit (default 64) */
+  int64_t max_bytes;      /* parameter+buffer bytes (0 = unlimited) */
+  int64_t max_blocks;     /* block count (0 = unlimited) */
+} bd_build_limits;
+
+/* Builds a block tree from spec on dev. *out is a new reference. On
+ * failure nothing is left allocated and the message names the JSON path
+ * ("block.layers[2].in_features"). root_path is the name of spec's place
+ * in the request ("block"). */
+bd_status bd_block_build_tree(const cJSON *spec, bd_device dev,
+                              const bd_build_limits *lim,
+                              const char *root_path, bd_block **out);
+
+/* For create(): builds a child from spec under JSON key `key` (".body",
+ * "[2]"), resolving {"ref": id} and registering "id". */
+bd_status bd_block_build(bd_build_ctx *ctx, const cJSON *spec,
+                         const char *key, bd_block **out);
+/* The JSON path being parsed, for messages: "block.layers[2]". */
+const char *bd_build_path(const bd_build_ctx *ctx);
+bd_device bd_build_device(const bd_build_ctx *ctx);
+/* Adds a child with a name (copied). Takes ownership of child. */
+bd_status bd_block_add_child(bd_block *b, const char *name, bd_block *child);
+/* Allocates and registers a parameter (or buffer) of the given shape on
+ * the build device, counting it against the byte limit. *out borrowed. */
+bd_status bd_block_add_param(bd_block *b, bd_build_ctx *ctx, const char *name,
+                             int ndim, const int64_t *shape, bool is_buffer,
+                             bd_param **out);
+/* Field helpers for create(): each fails with EINVAL naming path.key. */
+bd_status bd_spec_int(bd_build_ctx *ctx, const cJSON *spec, const char *key,
+                      bool required, int64_t def, int64_t min, int64_t max,
+                      int64_t *out);
+bd_status bd_spec_num(bd_build_ctx *ctx, const cJSON *spec, const char *key,
+                      bool required, double def, double *out);
+bd_status bd_spec_bool(bd_build_ctx *ctx, const cJSON *spec, const char *key,
+                       bool def, bool *out);
+/* Returns the string (borrowed) or def; EINVAL when present but not a
+ * string. */
+bd_status bd_spec_str(bd_build_ctx *ctx, const cJSON *spec, const char *key,
+                      const char *def, const char **out);
+/* Rejects keys of spec not in the NULL-terminated allowed list (the common
+ * keys type/name/id are always allowed). */
+bd_status bd_spec_check_keys(bd_build_ctx *ctx, const cJSON *spec,
+                             const char *const *allowed);
+
+/* Canonical spec of a tree: types, fields with defaults filled in, the
+ * first use of a shared block carries "id", later uses are {"ref": id}.
+ * Caller frees with cJSON_Delete. */
+cJSON *bd_block_to_spec(const bd_block *root);
+/* For to_spec(): the canonical spec of a child (ref-aware). */
+cJSON *bd_block_spec_child(const bd_block *child, void *spec_ctx);
+
+bd_block *bd_block_retain(bd_block *b);
+void bd_block_release(bd_block *b);
+
+/* Runs forward/backward with error context (the child's path pushed on
+ * ex->path by the caller through bd_exec_push). */
+bd_status bd_block_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
+                           bd_tensor **y, void **saved);
+bd_status bd_block_backward(bd_block *b, bd_exec *ex, void *saved,
+                            bd_tensor *dy, bd_tensor **dx);
+/* Runs the i-th child's forward with its name pushed on the path and the
+ * producer bookkeeping (ex->prev_*) updated. */
+bd_status bd_block_forward_child(bd_block *b, int i, bd_exec *ex,
+                                 bd_tensor *x, bd_tensor **y, void **saved);
+bd_status bd_block_backward_child(bd_block *b, int i, bd_exec *ex,
+                                  void *saved, bd_tensor *dy, bd_tensor **dx);
+
+/* Resets every parameter of the tree once (shared blocks once), in
+ * construction order, from the stream (seed, *rng_offset). */
+bd_status bd_block_reset_all(bd_block *root, uint64_t seed,
+                             uint64_t *rng_offset);
+
+/* One state_dict entry. */
+typedef struct bd_state_entry {
+  char *path;     /* "0.weight" (owned by the list) */
+  bd_param *param; /* borrowed */
+  bd_block *owner; /* block holding it (borrowed) */
+  const char *local; /* its name in the owner ("weight") */
+} bd_state_entry;
+
+typedef struct bd_state_list {
+  bd_state_entry *v;
+  size_t n, cap;
+} bd_state_list;
+
+/* state_dict() order: each block's parameters and buffers, then its
+ * children, recursively; tied tensors repeated under every path. prefix
+ * may be "" . */
+bd_status bd_block_state_dict(bd_block *b, const char *prefix,
+                              bd_state_list *out);
+void bd_state_list_free(bd_state_list *l);
+/* Index of the first entry with that path, or -1. */
+long bd_state_list_find(const bd_state_list *l, const char *path);
+/* Whether entry i is the first occurrence of its parameter (the one
+ * named_parameters lists). */
+bool bd_state_list_is_first(const bd_state_list *l, size_t i);
+
+/* The sub-block at dotted path ("" = b itself); NULL when absent. */
+bd_block *bd_block_find(bd_block *b, const char *path);
+
+/* Parameter (non-buffer) element count and parameter+buffer bytes, each
+ * shared tensor counted once. */
+void bd_block_count(bd_block *root, int64_t *param_count, int64_t *bytes);
+
+#endif

@@ -1,0 +1,65 @@
+/* activation.c - element-wise activations without parameters: relu,
+ * sigmoid, tanh, gelu (exact, erf-based, as nn.GELU()). They differ only
+ * in the backend's unary op, so they share one implementation. */
+#include "../backend.h"
+#include "../block.h"
+#include "blocks.h"
+
+static bd_unary_kind act_kind(const bd_block *b) {
+  if (b->type == &bd_block_sigmoid) return BD_UN_SIGMOID;
+  if (b->type == &bd_block_tanh) return BD_UN_TANH;
+  if (b->type == &bd_block_gelu) return BD_UN_GELU;
+  return BD_UN_RELU;
+}
+
+static bd_status act_create(bd_block *b, const cJSON *spec,
+                            bd_build_ctx *ctx) {
+  (void)b;
+  return bd_spec_check_keys(ctx, spec, NULL);
+}
+
+static bd_status act_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
+                             bd_tensor **y, void **saved) {
+  bd_status s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, y);
+  if (s) return s;
+  bd_op op = {.kind = BD_OP_UNARY, .dst = *y, .a = x, .i = {act_kind(b)}};
+  s = bd_op_run(&op);
+  if (!s && ex->record && saved) {
+    if (!bd_exec_keep(ex, x))
+      s = BD_ENOMEM;
+    else
+      *saved = x;
+  }
+  if (s) {
+    bd_tensor_release(*y);
+    *y = NULL;
+  }
+  return s;
+}
+
+static bd_status act_backward(bd_block *b, bd_exec *ex, void *saved,
+                              bd_tensor *dy, bd_tensor **dx) {
+  bd_tensor *x = saved;
+  if (!dx) return BD_OK;
+  bd_status s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, dx);
+  if (s) return s;
+  bd_op op = {.kind = BD_OP_UNARY_BACKWARD, .dst = *dx, .a = x, .b = dy,
+              .i = {act_kind(b)}};
+  s = bd_op_run(&op);
+  if (s) {
+    bd_tensor_release(*dx);
+    *dx = NULL;
+  }
+  return s;
+}
+
+#define BD_ACTIVATION(var, nm)                                         \
+  const bd_block_type var = {.name = nm,                               \
+                             .create = act_create,                     \
+                             .forward = act_forward,                   \
+                             .backward = act_backward}
+
+BD_ACTIVATION(bd_block_relu, "relu");
+BD_ACTIVATION(bd_block_sigmoid, "sigmoid");
+BD_ACTIVATION(bd_block_tanh, "tanh");
+BD_ACTIVATION(bd_block_gelu, "gelu");

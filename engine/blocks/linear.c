@@ -1,0 +1,173 @@
+/* linear.c - nn.Linear: y = x @ W^T + b over the last dimension. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "../backend.h"
+#include "../block.h"
+#include "../rng.h"
+#include "blocks.h"
+
+typedef struct linear {
+  int64_t in, out;
+  bool bias;
+} linear;
+
+static const char *const linear_keys[] = {"in_features", "out_features",
+                                          "bias", NULL};
+
+static bd_status linear_create(bd_block *b, const cJSON *spec,
+                               bd_build_ctx *ctx) {
+  linear *l = calloc(1, sizeof *l);
+  if (!l) return bd_fail(BD_ENOMEM, "out of host memory");
+  b->impl = l;
+  bd_status s = bd_spec_check_keys(ctx, spec, linear_keys);
+  if (!s)
+    s = bd_spec_int(ctx, spec, "in_features", true, 0, 1, BD_MAX_NUMEL,
+                    &l->in);
+  if (!s)
+    s = bd_spec_int(ctx, spec, "out_features", true, 0, 1, BD_MAX_NUMEL,
+                    &l->out);
+  if (!s) s = bd_spec_bool(ctx, spec, "bias", true, &l->bias);
+  int64_t wshape[2] = {l->out, l->in};
+  if (!s) s = bd_block_add_param(b, ctx, "weight", 2, wshape, false, NULL);
+  if (!s && l->bias)
+    s = bd_block_add_param(b, ctx, "bias", 1, &l->out, false, NULL);
+  return s;
+}
+
+static bd_status linear_to_spec(const bd_block *b, cJSON *o, void *sc) {
+  (void)sc;
+  const linear *l = b->impl;
+  cJSON_AddNumberToObject(o, "in_features", (double)l->in);
+  cJSON_AddNumberToObject(o, "out_features", (double)l->out);
+  cJSON_AddBoolToObject(o, "bias", l->bias);
+  return BD_OK;
+}
+
+static bd_status linear_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
+                                bd_tensor **y, void **saved) {
+  const linear *l = b->impl;
+  if (x->ndim < 1 || x->shape[x->ndim - 1] != l->in) {
+    char sh[128];
+    bd_shape_str(x->ndim, x->shape, sh, sizeof sh);
+    if (ex->prev_path[0])
+      return bd_fail(BD_ESHAPE,
+                     "layer %s (linear) expects %lld input features, got "
+                     "%lld: its input %s comes from layer %s (%s)",
+                     bd_exec_where(ex), (long long)l->in,
+                     x->ndim ? (long long)x->shape[x->ndim - 1] : 0LL, sh,
+                     ex->prev_path, ex->prev_type);
+    return bd_fail(BD_ESHAPE,
+                   "layer %s (linear) expects %lld input features, got %lld "
+                   "(input shape %s)",
+                   bd_exec_where(ex), (long long)l->in,
+                   x->ndim ? (long long)x->shape[x->ndim - 1] : 0LL, sh);
+  }
+  int64_t shape[BD_MAX_DIMS];
+  for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
+  shape[x->ndim - 1] = l->out;
+  bd_tensor *out;
+  bd_status s = bd_tensor_new(ex->dev, BD_F32, x->ndim, shape, &out);
+  if (s) return s;
+  int64_t rows = bd_tensor_numel(x) / l->in;
+  bd_tensor *w = b->params[0]->value;
+  float beta = 0.0f;
+  if (l->bias) {
+    /* Seed every row with the bias, then accumulate the product. */
+    bd_op fill = {.kind = BD_OP_BINARY, .dst = out, .a = out,
+                  .b = b->params[1]->value, .i = {BD_BIN_ADD}};
+    bd_op z = {.kind = BD_OP_FILL, .dst = out, .f = {0}};
+    s = bd_op_run(&z);
+    if (!s) s = bd_op_run(&fill);
+    beta = 1.0f;
+  }
+  bd_op mm = {.kind = BD_OP_GEMM, .dst = out, .a = x, .b = w,
+              .i = {rows, l->out, l->in, 0, 1}, .f = {1.0f, beta}};
+  if (!s) s = bd_op_run(&mm);
+  if (s) {
+    bd_tensor_release(out);
+    return s;
+  }
+  if (ex->record && saved) {
+    if (!bd_exec_keep(ex, x)) {
+      bd_tensor_release(out);
+      return BD_ENOMEM;
+    }
+    *saved = x;
+  }
+  *y = out;
+  return BD_OK;
+}
+
+/* Accumulates into p->grad with one GEMM (beta = 1 once it exists). */
+static bd_status linear_grad_gemm(bd_param *p, bd_op *op) {
+  float beta = 1.0f;
+  if (!p->grad) {
+    bd_status s = bd_tensor_new(bd_tensor_device(p->value), BD_F32,
+                                p->value->ndim, p->value->shape, &p->grad);
+    if (s) return s;
+    beta = 0.0f;
+  }
+  op->dst = p->grad;
+  if (op->kind == BD_OP_GEMM)
+    op->f[1] = beta;
+  else
+    op->f[0] = beta;
+  return bd_op_run(op);
+}
+
+static bd_status linear_backward(bd_block *b, bd_exec *ex, void *saved,
+                                 bd_tensor *dy, bd_tensor **dx) {
+  const linear *l = b->impl;
+  bd_tensor *x = saved;
+  if (!x) return bd_fail(BD_EINTERNAL, "linear backward without forward");
+  int64_t rows = bd_tensor_numel(x) / l->in;
+  bd_param *w = b->params[0];
+  bd_status s = BD_OK;
+  if (w->requires_grad) {
+    bd_op op = {.kind = BD_OP_GEMM, .a = dy, .b = x,
+                .i = {l->out, l->in, rows, 1, 0}, .f = {1.0f, 0.0f}};
+    s = linear_grad_gemm(w, &op);
+  }
+  if (!s && l->bias && b->params[1]->requires_grad) {
+    bd_op op = {.kind = BD_OP_SUM_ROWS, .a = dy, .i = {rows, l->out}};
+    s = linear_grad_gemm(b->params[1], &op);
+  }
+  if (!s && dx) {
+    s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, dx);
+    if (!s) {
+      bd_op op = {.kind = BD_OP_GEMM, .dst = *dx, .a = dy, .b = w->value,
+                  .i = {rows, l->in, l->out, 0, 0}, .f = {1.0f, 0.0f}};
+      s = bd_op_run(&op);
+      if (s) {
+        bd_tensor_release(*dx);
+        *dx = NULL;
+      }
+    }
+  }
+  return s;
+}
+
+static bd_status linear_reset(bd_block *b, uint64_t seed, uint64_t *off) {
+  const linear *l = b->impl;
+  /* kaiming_uniform_(a=sqrt(5)) reduces to U(-1/sqrt(fan_in), ..). */
+  double bound = 1.0 / sqrt((double)l->in);
+  bd_status s = bd_rng_fill(b->params[0]->value, BD_RNG_UNIFORM, -bound,
+                            bound, seed, off);
+  if (!s && l->bias)
+    s = bd_rng_fill(b->params[1]->value, BD_RNG_UNIFORM, -bound, bound, seed,
+                    off);
+  return s;
+}
+
+static void linear_free(bd_block *b) { free(b->impl); }
+
+const bd_block_type bd_block_linear = {
+    .name = "linear",
+    .create = linear_create,
+    .to_spec = linear_to_spec,
+    .forward = linear_forward,
+    .backward = linear_backward,
+    .reset = linear_reset,
+    .free_impl = linear_free,
+};

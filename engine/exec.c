@@ -1,0 +1,77 @@
+/* exec.c - the per-call arena. */
+#include "exec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct bd__chunk {
+  struct bd__chunk *next;
+  max_align_t data[];
+} bd__chunk;
+
+void bd_exec_begin(bd_exec *ex, bd_device dev, bool training, bool record,
+                   uint64_t seed, uint64_t *rng_offset) {
+  memset(ex, 0, sizeof *ex);
+  ex->dev = dev;
+  ex->training = training;
+  ex->record = record;
+  ex->seed = seed;
+  ex->rng_offset = rng_offset;
+}
+
+void bd_exec_end(bd_exec *ex) {
+  for (size_t i = 0; i < ex->nkeep; i++) bd_tensor_release(ex->keep[i]);
+  free(ex->keep);
+  ex->keep = NULL;
+  ex->nkeep = ex->capkeep = 0;
+  bd__chunk *c = ex->chunks;
+  while (c) {
+    bd__chunk *next = c->next;
+    free(c);
+    c = next;
+  }
+  ex->chunks = NULL;
+}
+
+void *bd_exec_alloc(bd_exec *ex, size_t n) {
+  bd__chunk *c = calloc(1, sizeof *c + n);
+  if (!c) {
+    bd_fail(BD_ENOMEM, "out of host memory");
+    return NULL;
+  }
+  c->next = ex->chunks;
+  ex->chunks = c;
+  return c->data;
+}
+
+bd_tensor *bd_exec_keep(bd_exec *ex, bd_tensor *t) {
+  if (!t) return NULL;
+  if (ex->nkeep == ex->capkeep) {
+    size_t cap = ex->capkeep ? ex->capkeep * 2 : 16;
+    bd_tensor **k = realloc(ex->keep, cap * sizeof *k);
+    if (!k) {
+      bd_fail(BD_ENOMEM, "out of host memory");
+      return NULL;
+    }
+    ex->keep = k;
+    ex->capkeep = cap;
+  }
+  ex->keep[ex->nkeep++] = bd_tensor_retain(t);
+  return t;
+}
+
+size_t bd_exec_push(bd_exec *ex, const char *name) {
+  size_t len = strlen(ex->path), nl = strlen(name);
+  size_t need = len + (len ? 1 : 0) + nl;
+  if (need < sizeof ex->path) {
+    if (len) ex->path[len] = '.';
+    memcpy(ex->path + len + (len ? 1 : 0), name, nl + 1);
+  }
+  return len;
+}
+
+void bd_exec_pop(bd_exec *ex, size_t len) { ex->path[len] = '\0'; }
+
+const char *bd_exec_where(const bd_exec *ex) {
+  return ex->path[0] ? ex->path : "<root>";
+}

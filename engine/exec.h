@@ -1,0 +1,53 @@
+/* exec.h - the state of one forward (and backward) call.
+ *
+ * A bd_exec carries the mode, whether activations are being recorded for a
+ * backward pass, the RNG stream for dropout masks, the current block path
+ * (for error messages) and an arena that owns everything saved during the
+ * call. bd_exec_end frees it all in one go: a forward-only call saves
+ * nothing, a backward call frees its activations when it ends. */
+#ifndef BD_EXEC_H
+#define BD_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tensor.h"
+
+typedef struct bd_exec {
+  bool training;  /* train mode: dropout active */
+  bool record;    /* save what backward needs */
+  bd_device dev;  /* the model's device */
+  uint64_t seed;  /* model RNG key */
+  uint64_t *rng_offset; /* model RNG counter (advanced by draws) */
+  char path[512]; /* dotted path of the block being run ("" = root) */
+  /* Last block output seen by a container: path and shape, for messages
+   * that name both sides of a shape mismatch. */
+  char prev_path[512];
+  char prev_type[32];
+  int prev_ndim;
+  int64_t prev_shape[BD_MAX_DIMS];
+  /* arena */
+  void *chunks;       /* linked list of malloc'd chunks */
+  bd_tensor **keep;   /* tensors retained until bd_exec_end */
+  size_t nkeep, capkeep;
+} bd_exec;
+
+/* Initialises ex for one call. */
+void bd_exec_begin(bd_exec *ex, bd_device dev, bool training, bool record,
+                   uint64_t seed, uint64_t *rng_offset);
+/* Releases every arena allocation and kept tensor. */
+void bd_exec_end(bd_exec *ex);
+/* Zeroed arena memory living until bd_exec_end; NULL on ENOMEM. */
+void *bd_exec_alloc(bd_exec *ex, size_t n);
+/* Retains t until bd_exec_end and returns it (NULL-safe). Returns NULL and
+ * fails with ENOMEM if the keep list cannot grow. */
+bd_tensor *bd_exec_keep(bd_exec *ex, bd_tensor *t);
+/* Appends ".name" (or "name" at the root) to ex->path; returns the old
+ * length to hand to bd_exec_pop. */
+size_t bd_exec_push(bd_exec *ex, const char *name);
+void bd_exec_pop(bd_exec *ex, size_t len);
+/* The current path, or "<root>" at the top. */
+const char *bd_exec_where(const bd_exec *ex);
+
+#endif

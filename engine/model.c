@@ -1,0 +1,103 @@
+/* model.c - models: a block tree with a lock, a mode and an RNG stream. */
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+
+bool bd_model_name_ok(const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (n == 0 || n > 128 || name[0] == '.') return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+      return false;
+  }
+  return true;
+}
+
+bd_status bd_model_create(const char *name, const cJSON *spec, uint64_t seed,
+                          bd_device dev, const bd_build_limits *lim,
+                          bd_model **out) {
+  if (!bd_model_name_ok(name))
+    return bd_fail(BD_EINVAL,
+                   "name: '%s' is not a valid model name (1-128 characters "
+                   "of A-Z a-z 0-9 _ - ., not starting with '.')",
+                   name ? name : "");
+  bd_blocks_init();
+  bd_model *m = calloc(1, sizeof *m);
+  if (!m) return bd_fail(BD_ENOMEM, "out of host memory");
+  m->refcnt = 1;
+  m->name = strdup(name);
+  m->dev = dev;
+  m->training = true;
+  m->seed = seed;
+  pthread_rwlock_init(&m->lock, NULL);
+  bd_status s = m->name ? BD_OK : bd_fail(BD_ENOMEM, "out of host memory");
+  if (!s) s = bd_block_build_tree(spec, dev, lim, "block", &m->root);
+  if (!s) s = bd_block_reset_all(m->root, m->seed, &m->rng_offset);
+  if (s) {
+    bd_model_release(m);
+    return s;
+  }
+  *out = m;
+  return BD_OK;
+}
+
+bd_model *bd_model_retain(bd_model *m) {
+  if (m) __atomic_add_fetch(&m->refcnt, 1, __ATOMIC_RELAXED);
+  return m;
+}
+
+void bd_model_release(bd_model *m) {
+  if (!m || __atomic_sub_fetch(&m->refcnt, 1, __ATOMIC_ACQ_REL) != 0) return;
+  bd_block_release(m->root);
+  pthread_rwlock_destroy(&m->lock);
+  free(m->name);
+  free(m);
+}
+
+void bd_model_rdlock(bd_model *m) { pthread_rwlock_rdlock(&m->lock); }
+void bd_model_wrlock(bd_model *m) { pthread_rwlock_wrlock(&m->lock); }
+void bd_model_unlock(bd_model *m) { pthread_rwlock_unlock(&m->lock); }
+
+bd_status bd_model_forward(bd_model *m, bd_tensor *x, bd_tensor **y) {
+  bd_model_rdlock(m);
+  bd_tensor *xin = NULL, *out = NULL;
+  bd_status s = BD_OK;
+  if (x->dtype != BD_F32) {
+    s = bd_tensor_as_f32(x, &xin);
+  } else {
+    xin = bd_tensor_retain(x);
+  }
+  if (!s && !bd_device_eq(bd_tensor_device(xin), m->dev)) {
+    bd_tensor *moved;
+    s = bd_tensor_to(xin, m->dev, &moved);
+    bd_tensor_release(xin);
+    xin = s ? NULL : moved;
+  }
+  if (!s) {
+    bd_exec ex;
+    bd_exec_begin(&ex, m->dev, m->training, false, m->seed, &m->rng_offset);
+    s = bd_block_forward(m->root, &ex, xin, &out, NULL);
+    bd_exec_end(&ex);
+  }
+  bd_tensor_release(xin);
+  if (!s && bd_tensor_device(out).type != BD_DEV_CPU) {
+    bd_tensor *host;
+    s = bd_tensor_to(out, BD_CPU, &host);
+    bd_tensor_release(out);
+    out = s ? NULL : host;
+  }
+  bd_model_unlock(m);
+  if (s) {
+    bd_tensor_release(out);
+    return s;
+  }
+  *y = out;
+  return BD_OK;
+}
+
+cJSON *bd_model_spec(const bd_model *m) { return bd_block_to_spec(m->root); }

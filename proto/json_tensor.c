@@ -1,0 +1,302 @@
+/* json_tensor.c - the JSON tensor codec. */
+#include "json_tensor.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int proto_fmt_f32(float f, char *buf, bool quoted) {
+  if (isnan(f)) return sprintf(buf, quoted ? "\"NaN\"" : "NaN");
+  if (isinf(f))
+    return sprintf(buf, quoted ? "\"%sInfinity\"" : "%sInfinity",
+                   f < 0 ? "-" : "");
+  /* If some p <= 6 digits round-trip, %.6g prints exactly that shortest
+   * form (float32 precision is far finer than 6-digit spacing, and %g
+   * strips trailing zeros); otherwise the first of 7, 8, 9 that does. */
+  int n = 0;
+  for (int p = 6; p <= 9; p++) {
+    n = snprintf(buf, 32, "%.*g", p, (double)f);
+    if (strtof(buf, NULL) == f) break;
+  }
+  return n;
+}
+
+/* ---- decoding ------------------------------------------------------- */
+
+typedef struct dec {
+  const char *what;
+  bd_dtype dt;
+  void *data;
+  int64_t n, cap;
+} dec;
+
+static bd_status put_value(dec *d, const cJSON *v, int64_t idx) {
+  double x;
+  if (cJSON_IsNumber(v)) {
+    x = v->valuedouble;
+  } else if (cJSON_IsString(v) && d->dt != BD_I64) {
+    const char *s = v->valuestring;
+    if (strcmp(s, "NaN") == 0 || strcmp(s, "nan") == 0)
+      x = NAN;
+    else if (strcmp(s, "Infinity") == 0 || strcmp(s, "inf") == 0)
+      x = INFINITY;
+    else if (strcmp(s, "-Infinity") == 0 || strcmp(s, "-inf") == 0)
+      x = -INFINITY;
+    else
+      return bd_fail(BD_EINVAL, "%s: element %lld is the string '%.40s', "
+                     "not a number", d->what, (long long)idx, s);
+  } else if (cJSON_IsBool(v)) {
+    x = cJSON_IsTrue(v) ? 1 : 0;
+  } else {
+    return bd_fail(BD_EINVAL, "%s: element %lld is not a number", d->what,
+                   (long long)idx);
+  }
+  switch (d->dt) {
+    case BD_F32: ((float *)d->data)[idx] = (float)x; break;
+    case BD_F64: ((double *)d->data)[idx] = x; break;
+    case BD_F16: ((uint16_t *)d->data)[idx] = bd_float_to_half((float)x); break;
+    case BD_BF16: ((uint16_t *)d->data)[idx] = bd_float_to_bf16((float)x); break;
+    case BD_I64:
+      if (x != floor(x) || fabs(x) > 9.2e18)
+        return bd_fail(BD_EINVAL, "%s: element %lld is not an integer",
+                       d->what, (long long)idx);
+      ((int64_t *)d->data)[idx] = (int64_t)x;
+      break;
+    default: break;
+  }
+  return BD_OK;
+}
+
+/* Infers the shape of nested lists from the first element of each level. */
+static bd_status infer_shape(const cJSON *j, const char *what, int *ndim,
+                             int64_t *shape) {
+  *ndim = 0;
+  while (cJSON_IsArray(j)) {
+    if (*ndim == BD_MAX_DIMS)
+      return bd_fail(BD_EINVAL, "%s: more than %d nested levels", what,
+                     BD_MAX_DIMS);
+    shape[(*ndim)++] = cJSON_GetArraySize(j);
+    j = j->child;
+    if (!j) break;
+  }
+  return BD_OK;
+}
+
+static bd_status fill_nested(dec *d, const cJSON *j, int level, int ndim,
+                             const int64_t *shape, int64_t *idx) {
+  if (level == ndim) {
+    if (cJSON_IsArray(j))
+      return bd_fail(BD_ESHAPE, "%s: ragged nested lists (too deep at "
+                     "element %lld)", d->what, (long long)*idx);
+    return put_value(d, j, (*idx)++);
+  }
+  if (!cJSON_IsArray(j))
+    return bd_fail(BD_ESHAPE, "%s: ragged nested lists (expected a list at "
+                   "depth %d)", d->what, level);
+  int64_t count = 0;
+  for (const cJSON *c = j->child; c; c = c->next, count++) {
+    if (count >= shape[level]) break;
+    bd_status s = fill_nested(d, c, level + 1, ndim, shape, idx);
+    if (s) return s;
+  }
+  if (count != shape[level] || cJSON_GetArraySize(j) != shape[level])
+    return bd_fail(BD_ESHAPE, "%s: ragged nested lists (a list of %d where "
+                   "%lld was expected at depth %d)", d->what,
+                   cJSON_GetArraySize(j), (long long)shape[level], level);
+  return BD_OK;
+}
+
+bd_status proto_tensor_from_json(const cJSON *j, const char *what,
+                                 int64_t max_elems, bd_tensor **out) {
+  if (max_elems <= 0) max_elems = BD_MAX_NUMEL;
+  const cJSON *data = j, *jshape = NULL;
+  bd_dtype dt = BD_F32;
+  if (!j) return bd_fail(BD_EINVAL, "%s: missing", what);
+  if (cJSON_IsObject(j)) {
+    data = cJSON_GetObjectItemCaseSensitive(j, "data");
+    jshape = cJSON_GetObjectItemCaseSensitive(j, "shape");
+    const cJSON *jdt = cJSON_GetObjectItemCaseSensitive(j, "dtype");
+    if (!data) return bd_fail(BD_EINVAL, "%s.data: missing", what);
+    if (jdt && (!cJSON_IsString(jdt) || !bd_dtype_parse(jdt->valuestring, &dt)))
+      return bd_fail(BD_EINVAL, "%s.dtype: unknown dtype (use float32, "
+                     "float64, float16, bfloat16 or int64)", what);
+    for (const cJSON *it = j->child; it; it = it->next)
+      if (strcmp(it->string, "data") && strcmp(it->string, "shape") &&
+          strcmp(it->string, "dtype"))
+        return bd_fail(BD_EINVAL, "%s.%s: unknown field of a tensor", what,
+                       it->string);
+  } else if (!cJSON_IsArray(j) && !cJSON_IsNumber(j)) {
+    return bd_fail(BD_EINVAL, "%s: a tensor is an object {shape, dtype, "
+                   "data}, a nested list or a number", what);
+  }
+  int ndim = 0;
+  int64_t shape[BD_MAX_DIMS];
+  if (jshape) {
+    if (!cJSON_IsArray(jshape))
+      return bd_fail(BD_EINVAL, "%s.shape: must be a list of integers", what);
+    for (const cJSON *it = jshape->child; it; it = it->next) {
+      if (ndim == BD_MAX_DIMS)
+        return bd_fail(BD_EINVAL, "%s.shape: more than %d dimensions", what,
+                       BD_MAX_DIMS);
+      double v = it->valuedouble;
+      if (!cJSON_IsNumber(it) || v != floor(v) || v < 0 || v > 9e15)
+        return bd_fail(BD_EINVAL, "%s.shape[%d]: must be a non-negative "
+                       "integer", what, ndim);
+      shape[ndim++] = (int64_t)v;
+    }
+  }
+  int64_t numel;
+  bd_status s;
+  bool flat = false;
+  if (jshape && cJSON_IsArray(data)) {
+    /* Flat when the data is a list of scalars whose length is numel and
+     * the shape is not 1-d (then nested and flat coincide). */
+    int dnd;
+    int64_t dsh[BD_MAX_DIMS];
+    s = infer_shape(data, what, &dnd, dsh);
+    if (s) return s;
+    flat = dnd == 1 && ndim != 1;
+    if (!flat) {
+      if (dnd != ndim && !(ndim == 0 && dnd == 0))
+        return bd_fail(BD_ESHAPE, "%s: data nesting %d does not match shape "
+                       "rank %d", what, dnd, ndim);
+      for (int i = 0; i < ndim; i++)
+        if (dsh[i] != shape[i]) {
+          char a[128], b[128];
+          return bd_fail(BD_ESHAPE, "%s: data of shape %s does not match "
+                         "shape %s", what, bd_shape_str(dnd, dsh, a, sizeof a),
+                         bd_shape_str(ndim, shape, b, sizeof b));
+        }
+    }
+  } else if (jshape) {
+    if (ndim != 0)
+      return bd_fail(BD_ESHAPE, "%s: a single number needs shape []", what);
+  } else {
+    s = infer_shape(data, what, &ndim, shape);
+    if (s) return s;
+  }
+  s = bd_shape_numel(ndim, shape, &numel);
+  if (s) return bd_fail_prefix(s, "%s.shape: ", what);
+  if (numel > max_elems)
+    return bd_fail(BD_ELIMIT, "%s: %lld elements exceed the limit of %lld",
+                   what, (long long)numel, (long long)max_elems);
+  if (flat && cJSON_GetArraySize(data) != numel) {
+    char a[128];
+    return bd_fail(BD_ESHAPE, "%s: %d values given for shape %s (%lld "
+                   "elements)", what, cJSON_GetArraySize(data),
+                   bd_shape_str(ndim, shape, a, sizeof a), (long long)numel);
+  }
+  bd_tensor *t;
+  s = bd_tensor_new(BD_CPU, dt, ndim, shape, &t);
+  if (s) return s;
+  dec d = {.what = what, .dt = dt, .data = bd_tensor_data(t)};
+  int64_t idx = 0;
+  if (flat) {
+    for (const cJSON *c = data->child; c && !s; c = c->next) {
+      if (cJSON_IsArray(c))
+        s = bd_fail(BD_ESHAPE, "%s: flat data holds a nested list", what);
+      else
+        s = put_value(&d, c, idx++);
+    }
+  } else {
+    s = fill_nested(&d, data, 0, ndim, shape, &idx);
+  }
+  if (s) {
+    bd_tensor_release(t);
+    return s;
+  }
+  *out = t;
+  return BD_OK;
+}
+
+/* ---- encoding ------------------------------------------------------- */
+
+static void write_elem(proto_buf *b, const bd_tensor *t, int64_t i) {
+  char tmp[40];
+  int n;
+  const void *p = bd_tensor_data(t);
+  switch (t->dtype) {
+    case BD_F32: n = proto_fmt_f32(((const float *)p)[i], tmp, true); break;
+    case BD_F16:
+      n = proto_fmt_f32(bd_half_to_float(((const uint16_t *)p)[i]), tmp, true);
+      break;
+    case BD_BF16:
+      n = proto_fmt_f32(bd_bf16_to_float(((const uint16_t *)p)[i]), tmp, true);
+      break;
+    case BD_F64: {
+      double v = ((const double *)p)[i];
+      if (!isfinite(v)) {
+        n = proto_fmt_f32((float)v, tmp, true);
+      } else {
+        n = snprintf(tmp, sizeof tmp, "%.15g", v);
+        if (strtod(tmp, NULL) != v) n = snprintf(tmp, sizeof tmp, "%.17g", v);
+      }
+      break;
+    }
+    case BD_I64:
+      n = snprintf(tmp, sizeof tmp, "%lld", (long long)((const int64_t *)p)[i]);
+      break;
+    default: n = snprintf(tmp, sizeof tmp, "null"); break;
+  }
+  proto_buf_put(b, tmp, (size_t)n);
+}
+
+static void write_nested(proto_buf *b, const bd_tensor *t, int level,
+                         int64_t *idx) {
+  if (level == t->ndim) {
+    write_elem(b, t, (*idx)++);
+    return;
+  }
+  proto_buf_put(b, "[", 1);
+  for (int64_t i = 0; i < t->shape[level]; i++) {
+    if (i) proto_buf_put(b, ",", 1);
+    write_nested(b, t, level + 1, idx);
+  }
+  proto_buf_put(b, "]", 1);
+}
+
+void proto_tensor_write_data(proto_buf *b, const bd_tensor *t, bool flat) {
+  if (flat) {
+    int64_t n = bd_tensor_numel(t);
+    proto_buf_put(b, "[", 1);
+    for (int64_t i = 0; i < n; i++) {
+      if (i) proto_buf_put(b, ",", 1);
+      write_elem(b, t, i);
+    }
+    proto_buf_put(b, "]", 1);
+  } else {
+    int64_t idx = 0;
+    write_nested(b, t, 0, &idx);
+  }
+}
+
+void proto_shape_write(proto_buf *b, int ndim, const int64_t *shape) {
+  char sh[BD_MAX_DIMS * 24 + 8];
+  size_t off = 0;
+  sh[off++] = '[';
+  for (int i = 0; i < ndim; i++)
+    off += (size_t)snprintf(sh + off, sizeof sh - off, "%s%lld", i ? "," : "",
+                            (long long)shape[i]);
+  sh[off++] = ']';
+  proto_buf_put(b, sh, off);
+}
+
+void proto_tensor_write(proto_buf *b, const bd_tensor *t, bool flat) {
+  proto_buf_puts(b, "{\"shape\":");
+  proto_shape_write(b, t->ndim, t->shape);
+  proto_buf_printf(b, ",\"dtype\":\"%s\",\"data\":",
+                   bd_dtype_name(t->dtype));
+  proto_tensor_write_data(b, t, flat);
+  proto_buf_put(b, "}", 1);
+}
+
+cJSON *proto_tensor_to_cjson(const bd_tensor *t, bool flat) {
+  proto_buf b = {0};
+  proto_tensor_write(&b, t, flat);
+  char *s = proto_buf_take(&b, NULL);
+  if (!s) return NULL;
+  cJSON *r = cJSON_CreateRaw(s);
+  free(s);
+  return r;
+}

@@ -1,0 +1,197 @@
+/* config.c - flags and environment. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "Usage: blockd [options]\n"
+    "Serve PyTorch-style neural-network blocks over HTTP.\n"
+    "\n"
+    "Options (each also read from the environment variable shown):\n"
+    "  --listen HOST:PORT     address to listen on (BLOCKD_LISTEN)\n"
+    "                         default 127.0.0.1:8080; port 0 picks a free one\n"
+    "  --data-dir DIR         data directory (BLOCKD_DATA_DIR), default\n"
+    "                         ./blockd-data\n"
+    "  --threads N            HTTP worker threads (BLOCKD_THREADS), default:\n"
+    "                         number of cores, at least 2\n"
+    "  --log-level LEVEL      error, warn, info or debug (BLOCKD_LOG_LEVEL),\n"
+    "                         default info\n"
+    "  --max-body SIZE        largest request body (BLOCKD_MAX_BODY), default\n"
+    "                         64M; larger bodies get 413\n"
+    "  --max-elements N       largest tensor in a request (BLOCKD_MAX_ELEMENTS)\n"
+    "                         default 67108864\n"
+    "  --max-model-bytes SIZE largest model, parameters and buffers\n"
+    "                         (BLOCKD_MAX_MODEL_BYTES), default 4G\n"
+    "  --max-depth N          deepest block nesting (BLOCKD_MAX_DEPTH), 64\n"
+    "  --device DEV           default device for new models: auto, cpu,\n"
+    "                         cuda:N (BLOCKD_DEVICE), default auto\n"
+    "  --plugin PATH.so       load a block-type plugin; repeatable\n"
+    "                         (BLOCKD_PLUGINS, colon-separated)\n"
+    "  -h, --help             show this help and exit\n"
+    "  -V, --version          show the version and exit\n"
+    "\n"
+    "SIZE accepts K, M and G suffixes (powers of 1024).\n";
+
+bool srv_parse_size(const char *s, int64_t *out) {
+  if (!s || !*s) return false;
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  if (end == s || v < 0) return false;
+  int64_t mul = 1;
+  if (*end == 'K' || *end == 'k') mul = 1024, end++;
+  else if (*end == 'M' || *end == 'm') mul = 1024 * 1024, end++;
+  else if (*end == 'G' || *end == 'g') mul = 1024LL * 1024 * 1024, end++;
+  if (*end == 'B' || *end == 'b') end++;
+  if (*end) return false;
+  if (v > INT64_MAX / mul) return false;
+  *out = v * mul;
+  return true;
+}
+
+static bool parse_level(const char *s, srv_log_level *out) {
+  static const char *const names[] = {"error", "warn", "info", "debug"};
+  for (int i = 0; i < 4; i++)
+    if (strcmp(s, names[i]) == 0) {
+      *out = (srv_log_level)i;
+      return true;
+    }
+  return false;
+}
+
+enum {
+  OPT_LISTEN = 256, OPT_DATA, OPT_THREADS, OPT_LOG, OPT_BODY, OPT_ELEMS,
+  OPT_MODEL_BYTES, OPT_DEPTH, OPT_DEVICE, OPT_PLUGIN
+};
+
+/* Applies one setting by option id; returns false with a message. */
+static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
+  long long n;
+  char *end;
+  switch (id) {
+    case OPT_LISTEN:
+      if (strlen(v) >= sizeof cfg->listen || !strchr(v, ':')) goto bad;
+      snprintf(cfg->listen, sizeof cfg->listen, "%s", v);
+      return true;
+    case OPT_DATA:
+      if (!*v || strlen(v) >= sizeof cfg->data_dir) goto bad;
+      snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", v);
+      return true;
+    case OPT_THREADS:
+    case OPT_DEPTH:
+      n = strtoll(v, &end, 10);
+      if (*end || end == v || n < 1 || n > 1024) goto bad;
+      if (id == OPT_THREADS) cfg->threads = (int)n;
+      else cfg->max_depth = (int)n;
+      return true;
+    case OPT_LOG:
+      if (!parse_level(v, &cfg->log_level)) goto bad;
+      return true;
+    case OPT_BODY:
+      if (!srv_parse_size(v, &cfg->max_body) || cfg->max_body < 1) goto bad;
+      return true;
+    case OPT_ELEMS:
+      n = strtoll(v, &end, 10);
+      if (*end || end == v || n < 1) goto bad;
+      cfg->max_elements = n;
+      return true;
+    case OPT_MODEL_BYTES:
+      if (!srv_parse_size(v, &cfg->max_model_bytes) || cfg->max_model_bytes < 1)
+        goto bad;
+      return true;
+    case OPT_DEVICE:
+      if (strlen(v) >= sizeof cfg->device) goto bad;
+      snprintf(cfg->device, sizeof cfg->device, "%s", v);
+      return true;
+    case OPT_PLUGIN:
+      if (cfg->nplugins == SRV_MAX_PLUGINS) goto bad;
+      cfg->plugins[cfg->nplugins++] = v;
+      return true;
+    default:
+      return false;
+  }
+bad:
+  fprintf(stderr, "blockd: invalid value '%s' for %s (see --help)\n", v, src);
+  return false;
+}
+
+int srv_config_parse(srv_config *cfg, int argc, char **argv) {
+  memset(cfg, 0, sizeof *cfg);
+  snprintf(cfg->listen, sizeof cfg->listen, "127.0.0.1:8080");
+  snprintf(cfg->data_dir, sizeof cfg->data_dir, "./blockd-data");
+  snprintf(cfg->device, sizeof cfg->device, "auto");
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  cfg->threads = cores < 2 ? 2 : (int)cores;
+  cfg->log_level = SRV_LOG_INFO;
+  cfg->max_body = 64LL * 1024 * 1024;
+  cfg->max_elements = 1LL << 26;
+  cfg->max_model_bytes = 4LL * 1024 * 1024 * 1024;
+  cfg->max_depth = 64;
+
+  static const struct {
+    const char *env;
+    int id;
+  } envs[] = {{"BLOCKD_LISTEN", OPT_LISTEN},     {"BLOCKD_DATA_DIR", OPT_DATA},
+              {"BLOCKD_THREADS", OPT_THREADS},   {"BLOCKD_LOG_LEVEL", OPT_LOG},
+              {"BLOCKD_MAX_BODY", OPT_BODY},     {"BLOCKD_MAX_ELEMENTS", OPT_ELEMS},
+              {"BLOCKD_MAX_MODEL_BYTES", OPT_MODEL_BYTES},
+              {"BLOCKD_MAX_DEPTH", OPT_DEPTH},   {"BLOCKD_DEVICE", OPT_DEVICE}};
+  for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
+    const char *v = getenv(envs[i].env);
+    if (v && *v && !apply(cfg, envs[i].id, v, envs[i].env)) return -1;
+  }
+  /* BLOCKD_PLUGINS: colon-separated paths; the strings live for the
+   * process (kept in a static copy). */
+  static char plugin_env[4096];
+  const char *pe = getenv("BLOCKD_PLUGINS");
+  if (pe && *pe) {
+    snprintf(plugin_env, sizeof plugin_env, "%s", pe);
+    for (char *save = NULL, *tok = strtok_r(plugin_env, ":", &save); tok;
+         tok = strtok_r(NULL, ":", &save))
+      if (!apply(cfg, OPT_PLUGIN, tok, "BLOCKD_PLUGINS")) return -1;
+  }
+
+  static const struct option opts[] = {
+      {"listen", required_argument, 0, OPT_LISTEN},
+      {"data-dir", required_argument, 0, OPT_DATA},
+      {"threads", required_argument, 0, OPT_THREADS},
+      {"log-level", required_argument, 0, OPT_LOG},
+      {"max-body", required_argument, 0, OPT_BODY},
+      {"max-elements", required_argument, 0, OPT_ELEMS},
+      {"max-model-bytes", required_argument, 0, OPT_MODEL_BYTES},
+      {"max-depth", required_argument, 0, OPT_DEPTH},
+      {"device", required_argument, 0, OPT_DEVICE},
+      {"plugin", required_argument, 0, OPT_PLUGIN},
+      {"help", no_argument, 0, 'h'},
+      {"version", no_argument, 0, 'V'},
+      {0, 0, 0, 0}};
+  optind = 1;
+  int c;
+  while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+    if (c == 'h') {
+      fputs(usage, stdout);
+      return 1;
+    }
+    if (c == 'V') {
+      printf("blockd %s\n", SRV_VERSION);
+      return 1;
+    }
+    if (c == '?') {
+      fprintf(stderr, "Try 'blockd --help'.\n");
+      return -1;
+    }
+    char flag[64];
+    for (int i = 0; opts[i].name; i++)
+      if (opts[i].val == c) snprintf(flag, sizeof flag, "--%s", opts[i].name);
+    if (!apply(cfg, c, optarg, flag)) return -1;
+  }
+  if (optind < argc) {
+    fprintf(stderr, "blockd: unexpected argument '%s'\nTry 'blockd --help'.\n",
+            argv[optind]);
+    return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,41 @@
+/* config.h - blockd's configuration: flags, BLOCKD_* environment variables
+ * and defaults, in that order of precedence. */
+#ifndef SRV_CONFIG_H
+#define SRV_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SRV_VERSION "0.1.0"
+#define SRV_MAX_PLUGINS 32
+
+typedef enum srv_log_level {
+  SRV_LOG_ERROR = 0,
+  SRV_LOG_WARN,
+  SRV_LOG_INFO,
+  SRV_LOG_DEBUG
+} srv_log_level;
+
+typedef struct srv_config {
+  char listen[256];      /* host:port, default 127.0.0.1:8080 */
+  char data_dir[1024];   /* default ./blockd-data */
+  int threads;           /* MHD thread pool size, default = cores (>= 2) */
+  srv_log_level log_level;
+  int64_t max_body;      /* bytes, default 64 MiB */
+  int64_t max_elements;  /* per request tensor, default 2^26 */
+  int64_t max_model_bytes; /* parameters + buffers, default 4 GiB */
+  int max_depth;         /* block nesting, default 64 */
+  char device[32];       /* default device for new models: auto */
+  const char *plugins[SRV_MAX_PLUGINS];
+  int nplugins;
+} srv_config;
+
+/* Fills cfg from defaults, the environment and argv. Returns 0 to run, 1
+ * when --help/--version printed and the program should exit 0, -1 on a
+ * usage error (message printed to stderr). */
+int srv_config_parse(srv_config *cfg, int argc, char **argv);
+
+/* Parses sizes like "64M", "4G", "1024". Returns false when malformed. */
+bool srv_parse_size(const char *s, int64_t *out);
+
+#endif

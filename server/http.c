@@ -1,0 +1,425 @@
+/* http.c - libmicrohttpd glue: per-request state on req_cls, body
+ * accumulation with the --max-body limit, routing with 404/405, content
+ * type checks (415), responses, access log. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+
+static uint64_t srv__next_id;
+
+double srv_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- responses ------------------------------------------------------- */
+
+static int set_resp(srv_req *r, unsigned status, char *data, size_t len,
+                    const char *type) {
+  free(r->resp);
+  r->status = status;
+  r->resp = data;
+  r->resp_len = len;
+  r->resp_type = type;
+  r->done = true;
+  return 0;
+}
+
+int srv_reply_bytes(srv_req *r, unsigned status, char *data, size_t len,
+                    const char *content_type) {
+  return set_resp(r, status, data, len, content_type);
+}
+
+int srv_reply_buf(srv_req *r, unsigned status, proto_buf *b,
+                  const char *content_type) {
+  size_t len;
+  char *d = proto_buf_take(b, &len);
+  if (!d)
+    return srv_reply_error(r, 507, "out_of_memory",
+                           "out of host memory while encoding the response");
+  return set_resp(r, status, d, len, content_type);
+}
+
+int srv_reply_json(srv_req *r, unsigned status, cJSON *j) {
+  char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+  cJSON_Delete(j);
+  if (!s)
+    return srv_reply_error(r, 507, "out_of_memory",
+                           "out of host memory while encoding the response");
+  return set_resp(r, status, s, strlen(s), "application/json");
+}
+
+int srv_reply_error(srv_req *r, unsigned status, const char *code,
+                    const char *fmt, ...) {
+  char msg[1200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  proto_buf b = {0};
+  proto_buf_puts(&b, "{\"error\":{\"code\":");
+  proto_buf_json_str(&b, code);
+  proto_buf_puts(&b, ",\"message\":");
+  proto_buf_json_str(&b, msg);
+  proto_buf_puts(&b, "}}");
+  size_t len;
+  char *d = proto_buf_take(&b, &len);
+  if (!d) {
+    static const char oom[] =
+        "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
+    d = strdup(oom);
+    len = d ? sizeof oom - 1 : 0;
+  }
+  return set_resp(r, status, d, len, "application/json");
+}
+
+/* ---- request helpers ------------------------------------------------- */
+
+const char *srv_query(srv_req *r, const char *key) {
+  return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+bool srv_query_bool(srv_req *r, const char *key) {
+  const char *v = srv_query(r, key);
+  return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 ||
+               strcmp(v, "") == 0);
+}
+
+const char *srv_header(srv_req *r, const char *key) {
+  return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
+}
+
+void srv_content_type(srv_req *r, char *buf, size_t n) {
+  const char *ct = srv_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+  size_t i = 0;
+  if (ct) {
+    while (*ct == ' ') ct++;
+    for (; ct[i] && ct[i] != ';' && ct[i] != ' ' && i + 1 < n; i++)
+      buf[i] = (char)(ct[i] >= 'A' && ct[i] <= 'Z' ? ct[i] + 32 : ct[i]);
+  }
+  buf[i] = '\0';
+}
+
+cJSON *srv_json_body(srv_req *r, bool allow_empty) {
+  size_t i = 0;
+  while (i < r->body_len && (r->body[i] == ' ' || r->body[i] == '\n' ||
+                             r->body[i] == '\r' || r->body[i] == '\t'))
+    i++;
+  if (i == r->body_len) {
+    if (allow_empty) return cJSON_CreateObject();
+    srv_reply_error(r, 400, "malformed_json",
+                    "the request needs a JSON body");
+    return NULL;
+  }
+  const char *end = NULL;
+  cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
+  if (!j) {
+    size_t off = end ? (size_t)(end - r->body) : 0;
+    srv_reply_error(r, 400, "malformed_json",
+                    "malformed JSON near byte %zu", off);
+    return NULL;
+  }
+  /* Anything but whitespace after the document is an error. */
+  for (size_t k = end ? (size_t)(end - r->body) : r->body_len; k < r->body_len;
+       k++)
+    if (r->body[k] != ' ' && r->body[k] != '\n' && r->body[k] != '\r' &&
+        r->body[k] != '\t' && r->body[k] != '\0') {
+      cJSON_Delete(j);
+      srv_reply_error(r, 400, "malformed_json",
+                      "trailing data after the JSON document at byte %zu", k);
+      return NULL;
+    }
+  if (!cJSON_IsObject(j)) {
+    cJSON_Delete(j);
+    srv_reply_error(r, 400, "invalid_argument",
+                    "the request body must be a JSON object");
+    return NULL;
+  }
+  return j;
+}
+
+bd_model *srv_model_or_404(srv_req *r, const char *name) {
+  bd_model *m = bd_registry_get(r->app->models, name);
+  if (!m)
+    srv_reply_error(r, 404, "not_found",
+                    "model '%s' not found", name);
+  return m;
+}
+
+/* ---- routing --------------------------------------------------------- */
+
+/* Matches path against pattern, capturing "*" segments into r->args.
+ * A trailing slash on the path is tolerated. */
+static bool route_match(const char *pattern, const char *path, srv_req *r,
+                        bool capture) {
+  const char *p = pattern, *s = path;
+  int nargs = 0;
+  while (*p && *s) {
+    if (*p == '*') {
+      const char *e = strchr(s, '/');
+      size_t n = e ? (size_t)(e - s) : strlen(s);
+      if (n == 0) return false;
+      if (capture && nargs < SRV_MAX_ARGS) r->args[nargs] = strndup(s, n);
+      nargs++;
+      s += n;
+      p++;
+    } else if (*p == *s) {
+      p++;
+      s++;
+    } else {
+      return false;
+    }
+  }
+  if (*s == '/' && s[1] == '\0') s++;
+  if (*p || *s) {
+    if (capture)
+      for (int i = 0; i < nargs && i < SRV_MAX_ARGS; i++) {
+        free(r->args[i]);
+        r->args[i] = NULL;
+      }
+    return false;
+  }
+  if (capture) r->nargs = nargs;
+  return true;
+}
+
+static bool media_ok(const char *ct, int body) {
+  if (!ct[0] || strcmp(ct, "application/json") == 0 ||
+      strcmp(ct, "application/x-www-form-urlencoded") == 0 ||
+      strcmp(ct, "text/json") == 0)
+    return true;
+  return (body & SRV_BODY_BINARY) &&
+         (strcmp(ct, "application/octet-stream") == 0 ||
+          strcmp(ct, "application/x-npy") == 0);
+}
+
+static void dispatch(srv_req *r) {
+  const srv_route *hit = NULL;
+  char allow[64] = "";
+  for (const srv_route *rt = srv_routes; rt->method; rt++) {
+    if (!route_match(rt->pattern, r->path, r, false)) continue;
+    if (strcmp(rt->method, r->method) == 0) {
+      hit = rt;
+      break;
+    }
+    if (!strstr(allow, rt->method) && strlen(allow) + strlen(rt->method) + 3 <
+                                          sizeof allow) {
+      if (allow[0]) strcat(allow, ", ");
+      strcat(allow, rt->method);
+    }
+  }
+  if (!hit) {
+    if (allow[0]) {
+      snprintf(r->allow, sizeof r->allow, "%s", allow);
+      srv_reply_error(r, 405, "method_not_allowed",
+                      "%s is not allowed on %s (allowed: %s)", r->method,
+                      r->path, allow);
+    } else {
+      srv_reply_error(r, 404, "not_found",
+                      "no such endpoint: %s %s", r->method, r->path);
+    }
+    return;
+  }
+  if (r->body_too_large) {
+    srv_reply_error(r, 413, "payload_too_large",
+                    "request body exceeds --max-body (%lld bytes)",
+                    (long long)r->app->cfg.max_body);
+    return;
+  }
+  if (hit->body != SRV_BODY_NONE && r->body_len > 0) {
+    char ct[128];
+    srv_content_type(r, ct, sizeof ct);
+    if (!media_ok(ct, hit->body)) {
+      srv_reply_error(r, 415,
+                      "unsupported_media_type",
+                      "Content-Type '%s' is not supported here (use "
+                      "application/json%s)",
+                      ct, (hit->body & SRV_BODY_BINARY)
+                              ? ", application/octet-stream or "
+                                "application/x-npy"
+                              : "");
+      return;
+    }
+  }
+  route_match(hit->pattern, r->path, r, true);
+  bd_errclear();
+  hit->handler(r);
+  if (!r->done)
+    srv_reply_error(r, 500, "internal",
+                    "the handler produced no response");
+}
+
+/* ---- MHD callbacks ---------------------------------------------------- */
+
+static enum MHD_Result send_response(srv_req *r) {
+  struct MHD_Response *resp = MHD_create_response_from_buffer(
+      r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+  if (!resp) return MHD_NO;
+  r->resp = NULL; /* MHD owns it now */
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                          r->resp_type ? r->resp_type : "application/json");
+  char id[32];
+  snprintf(id, sizeof id, "%llu", (unsigned long long)r->id);
+  MHD_add_response_header(resp, "X-Request-Id", id);
+  if (r->allow[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+  if (r->content_disposition[0])
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+                            r->content_disposition);
+  enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **req_cls) {
+  (void)version;
+  srv_app *app = cls;
+  srv_req *r = *req_cls;
+  if (!r) {
+    r = calloc(1, sizeof *r);
+    if (!r) return MHD_NO;
+    r->app = app;
+    r->conn = conn;
+    r->method = method;
+    r->path = strdup(url);
+    r->id = __atomic_add_fetch(&srv__next_id, 1, __ATOMIC_RELAXED);
+    r->t0 = srv_now();
+    *req_cls = r;
+    if (!r->path) return MHD_NO;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoll(cl, NULL, 10) > app->cfg.max_body) {
+      r->body_too_large = true;
+      srv_reply_error(r, 413, "payload_too_large",
+                      "request body of %s bytes exceeds --max-body (%lld "
+                      "bytes)", cl, (long long)app->cfg.max_body);
+      return send_response(r);
+    }
+    return MHD_YES;
+  }
+  if (*upload_size) {
+    if (!r->body_too_large) {
+      size_t need = r->body_len + *upload_size;
+      if ((int64_t)need > app->cfg.max_body) {
+        r->body_too_large = true;
+        free(r->body);
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+      } else {
+        if (need + 1 > r->body_cap) {
+          size_t cap = r->body_cap ? r->body_cap : 4096;
+          while (cap < need + 1) cap *= 2;
+          char *b = realloc(r->body, cap);
+          if (!b) return MHD_NO;
+          r->body = b;
+          r->body_cap = cap;
+        }
+        memcpy(r->body + r->body_len, upload, *upload_size);
+        r->body_len = need;
+        r->body[need] = '\0';
+      }
+    }
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (r->done) return MHD_YES; /* response already queued (early 413) */
+  if (!r->body) {
+    r->body = calloc(1, 1);
+    if (!r->body) return MHD_NO;
+  }
+  dispatch(r);
+  return send_response(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **req_cls, enum MHD_RequestTerminationCode toe) {
+  (void)cls;
+  (void)conn;
+  srv_req *r = *req_cls;
+  if (!r) return;
+  double ms = (srv_now() - r->t0) * 1e3;
+  srv_log(r->status >= 500 ? SRV_LOG_WARN : SRV_LOG_INFO,
+          "req=%llu %s %s -> %u %.3fms%s", (unsigned long long)r->id,
+          r->method, r->path ? r->path : "?", r->status, ms,
+          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+  for (int i = 0; i < SRV_MAX_ARGS; i++) free(r->args[i]);
+  free(r->path);
+  free(r->body);
+  free(r->resp);
+  free(r);
+  *req_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  char line[1024];
+  vsnprintf(line, sizeof line, fmt, ap);
+  size_t n = strlen(line);
+  while (n && line[n - 1] == '\n') line[--n] = '\0';
+  srv_log(SRV_LOG_WARN, "mhd: %s", line);
+}
+
+struct MHD_Daemon *srv_http_start(srv_app *app, int *port) {
+  char host[256];
+  snprintf(host, sizeof host, "%s", app->cfg.listen);
+  char *colon = strrchr(host, ':');
+  if (!colon) {
+    fprintf(stderr, "blockd: --listen needs HOST:PORT\n");
+    return NULL;
+  }
+  *colon = '\0';
+  const char *portstr = colon + 1;
+  char *h = host;
+  if (h[0] == '[') { /* [::1]:8080 */
+    h++;
+    size_t n = strlen(h);
+    if (n && h[n - 1] == ']') h[n - 1] = '\0';
+  }
+  struct addrinfo hints = {0}, *ai = NULL;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  int rc = getaddrinfo(h[0] ? h : NULL, portstr, &hints, &ai);
+  if (rc != 0) {
+    fprintf(stderr, "blockd: cannot resolve --listen %s: %s\n",
+            app->cfg.listen, gai_strerror(rc));
+    return NULL;
+  }
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+#ifdef __linux__
+  flags |= MHD_USE_EPOLL;
+#endif
+  if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+  struct MHD_Daemon *d = MHD_start_daemon(
+      flags, 0, NULL, NULL, on_request, app, MHD_OPTION_EXTERNAL_LOGGER,
+      on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+      ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.threads,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+  freeaddrinfo(ai);
+  if (!d) {
+    fprintf(stderr, "blockd: cannot listen on %s (address in use or not "
+            "permitted)\n", app->cfg.listen);
+    return NULL;
+  }
+  const union MHD_DaemonInfo *info =
+      MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+  *port = info ? (int)info->port : atoi(portstr);
+  return d;
+}
+
+void srv_http_stop(struct MHD_Daemon *d) {
+  if (d) MHD_stop_daemon(d);
+}

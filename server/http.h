@@ -1,0 +1,110 @@
+/* http.h - the libmicrohttpd front end: request state, routing and the
+ * response helpers every route uses. Routes are thin: parse, call the
+ * engine, encode. */
+#ifndef SRV_HTTP_H
+#define SRV_HTTP_H
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../engine/registry.h"
+#include "../proto/buf.h"
+#include "config.h"
+
+#define SRV_MAX_ARGS 4
+
+typedef struct srv_app {
+  srv_config cfg;
+  bd_registry *models;
+  void *ext[8]; /* stores owned by other route families (tensors, files) */
+} srv_app;
+
+typedef struct srv_req {
+  srv_app *app;
+  struct MHD_Connection *conn;
+  const char *method;
+  char *path;   /* URL path (decoded by MHD), owned */
+  uint64_t id;  /* request id, echoed as X-Request-Id */
+  double t0;    /* start time (monotonic seconds) */
+  /* body */
+  char *body;
+  size_t body_len, body_cap;
+  bool body_too_large;
+  /* route captures ("*" segments), owned */
+  char *args[SRV_MAX_ARGS];
+  int nargs;
+  /* response */
+  unsigned status;
+  char *resp;
+  size_t resp_len;
+  const char *resp_type;
+  char allow[64];
+  char content_disposition[300];
+  bool done;
+} srv_req;
+
+typedef int (*srv_handler)(srv_req *r);
+
+/* Body kinds a route accepts besides JSON. */
+enum {
+  SRV_BODY_NONE = 0,   /* no body expected (GET/DELETE); a body is ignored */
+  SRV_BODY_JSON = 1,   /* application/json (curl's form default accepted) */
+  SRV_BODY_BINARY = 2, /* also application/octet-stream, application/x-npy */
+};
+
+typedef struct srv_route {
+  const char *method;
+  const char *pattern; /* e.g. "/v1/models/{*}": each star captures a segment */
+  srv_handler handler;
+  int body;            /* SRV_BODY_* */
+} srv_route;
+
+/* Starts the daemon on cfg->listen. Returns NULL with a message on
+ * stderr when it cannot. *port receives the bound port. */
+struct MHD_Daemon *srv_http_start(srv_app *app, int *port);
+void srv_http_stop(struct MHD_Daemon *d);
+
+/* The route table (routes.c). */
+extern const srv_route srv_routes[];
+
+/* ---- helpers for handlers ------------------------------------------ */
+
+/* Parses the body as a JSON object; on failure replies 400 and returns
+ * NULL. Caller frees the result with cJSON_Delete. allow_empty gives {}
+ * for an empty body. */
+cJSON *srv_json_body(srv_req *r, bool allow_empty);
+/* Value of query parameter key, or NULL. */
+const char *srv_query(srv_req *r, const char *key);
+/* Whether query parameter key is "true"/"1". */
+bool srv_query_bool(srv_req *r, const char *key);
+/* Value of a request header, or NULL. */
+const char *srv_header(srv_req *r, const char *key);
+/* Content-Type of the request without parameters ("application/json"). */
+void srv_content_type(srv_req *r, char *buf, size_t n);
+
+/* Replies with a JSON document (takes ownership of j). */
+int srv_reply_json(srv_req *r, unsigned status, cJSON *j);
+/* Replies with a buffer's bytes (takes them). */
+int srv_reply_buf(srv_req *r, unsigned status, proto_buf *b,
+                  const char *content_type);
+/* Replies with malloc'd bytes (takes them). */
+int srv_reply_bytes(srv_req *r, unsigned status, char *data, size_t len,
+                    const char *content_type);
+/* Replies {"error":{"code","message"}} with an explicit HTTP status. */
+int srv_reply_error(srv_req *r, unsigned status, const char *code,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The one mapping from engine status to HTTP: replies with the status's
+ * HTTP code, wire code and the thread's bd_errmsg(). */
+int srv_reply_status(srv_req *r, bd_status s);
+/* HTTP status of an engine status (errors.c). */
+unsigned srv_http_status(bd_status s);
+
+/* Finds a model or replies 404; the result is a new reference. */
+bd_model *srv_model_or_404(srv_req *r, const char *name);
+
+double srv_now(void);
+
+#endif

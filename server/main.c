@@ -1,0 +1,102 @@
+/* main.c - blockd: configuration, engine start-up, the HTTP front end and
+ * the libuv control plane (signals). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "../engine/backend.h"
+#include "../engine/block.h"
+#include "http.h"
+#include "log.h"
+
+static void on_stop_signal_cb(uv_signal_t *h, int signum) {
+  srv_log(SRV_LOG_INFO, "received %s, draining and exiting",
+          signum == SIGINT ? "SIGINT" : "SIGTERM");
+  uv_stop(h->loop);
+}
+
+static void on_hup_cb(uv_signal_t *h, int signum) {
+  (void)h;
+  (void)signum;
+  srv_log(SRV_LOG_INFO, "received SIGHUP (logs go to stderr; nothing to "
+          "reopen)");
+}
+
+/* mkdir -p for the data directory. */
+static int make_dirs(const char *path) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  srv_app app;
+  memset(&app, 0, sizeof app);
+  int rc = srv_config_parse(&app.cfg, argc, argv);
+  if (rc != 0) return rc > 0 ? 0 : 2;
+  srv_log_set_level(app.cfg.log_level);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (make_dirs(app.cfg.data_dir) != 0) {
+    fprintf(stderr, "blockd: cannot create data directory %s: %s\n",
+            app.cfg.data_dir, strerror(errno));
+    return 1;
+  }
+  bd_backends_init();
+  bd_blocks_init();
+  bd_device def;
+  if (bd_device_resolve(app.cfg.device, &def) != BD_OK) {
+    fprintf(stderr, "blockd: --device: %s\n", bd_errmsg());
+    return 2;
+  }
+  app.models = bd_registry_new();
+  if (!app.models) return 1;
+
+  int port = 0;
+  struct MHD_Daemon *d = srv_http_start(&app, &port);
+  if (!d) {
+    bd_registry_free(app.models);
+    return 1;
+  }
+  char host[256];
+  snprintf(host, sizeof host, "%s", app.cfg.listen);
+  char *colon = strrchr(host, ':');
+  if (colon) *colon = '\0';
+  printf("blockd %s listening on http://%s:%d (data dir %s, %d CUDA "
+         "device%s)\n",
+         SRV_VERSION, host[0] ? host : "0.0.0.0", port, app.cfg.data_dir,
+         bd_backend_cuda_count(), bd_backend_cuda_count() == 1 ? "" : "s");
+  fflush(stdout);
+
+  uv_loop_t *loop = uv_default_loop();
+  uv_signal_t sigint, sigterm, sighup;
+  uv_signal_init(loop, &sigint);
+  uv_signal_init(loop, &sigterm);
+  uv_signal_init(loop, &sighup);
+  uv_signal_start(&sigint, on_stop_signal_cb, SIGINT);
+  uv_signal_start(&sigterm, on_stop_signal_cb, SIGTERM);
+  uv_signal_start(&sighup, on_hup_cb, SIGHUP);
+  uv_run(loop, UV_RUN_DEFAULT);
+
+  /* Stop accepting, let in-flight requests finish, then free everything. */
+  srv_http_stop(d);
+  uv_close((uv_handle_t *)&sigint, NULL);
+  uv_close((uv_handle_t *)&sigterm, NULL);
+  uv_close((uv_handle_t *)&sighup, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
+  uv_loop_close(loop);
+  bd_registry_free(app.models);
+  srv_log(SRV_LOG_INFO, "stopped");
+  return 0;
+}

@@ -1,0 +1,271 @@
+/* routes_models.c - health, model lifecycle and forward passes. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../engine/backend.h"
+#include "../proto/json_tensor.h"
+#include "routes.h"
+
+int srv_health(srv_req *r) {
+  size_t n;
+  bd_model **v = bd_registry_list(r->app->models, &n);
+  for (size_t i = 0; i < n; i++) bd_model_release(v[i]);
+  free(v);
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "status", "ok");
+  cJSON_AddStringToObject(j, "version", SRV_VERSION);
+  cJSON_AddNumberToObject(j, "models", (double)n);
+  cJSON_AddBoolToObject(j, "cuda", bd_backend_cuda_count() > 0);
+  return srv_reply_json(r, 200, j);
+}
+
+cJSON *srv_model_describe(bd_model *m, bool with_spec) {
+  char dev[16];
+  int64_t count, bytes;
+  bd_block_count(m->root, &count, &bytes);
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "name", m->name);
+  cJSON_AddStringToObject(j, "device", bd_device_str(m->dev, dev, sizeof dev));
+  cJSON_AddStringToObject(j, "mode", m->training ? "train" : "eval");
+  cJSON_AddNumberToObject(j, "seed", (double)m->seed);
+  if (with_spec) {
+    cJSON *spec = bd_model_spec(m);
+    if (spec) cJSON_AddItemToObject(j, "block", spec);
+  }
+  cJSON_AddNumberToObject(j, "parameter_count", (double)count);
+  cJSON_AddNumberToObject(j, "bytes", (double)bytes);
+  return j;
+}
+
+static uint64_t random_seed(void) {
+  uint64_t s = 0;
+  int fd = open("/dev/urandom", O_RDONLY);
+  if (fd >= 0) {
+    if (read(fd, &s, sizeof s) != (ssize_t)sizeof s) s = 0;
+    close(fd);
+  }
+  if (!s) s = (uint64_t)(srv_now() * 1e9);
+  return s & ((1ULL << 53) - 1); /* exact in JSON numbers */
+}
+
+static bool check_keys(srv_req *r, const cJSON *j, const char *const *ok) {
+  for (const cJSON *it = j->child; it; it = it->next) {
+    bool known = false;
+    for (const char *const *k = ok; *k && !known; k++)
+      known = strcmp(*k, it->string) == 0;
+    if (!known) {
+      srv_reply_error(r, 400, "invalid_argument", "unknown field '%s'",
+                      it->string);
+      return false;
+    }
+  }
+  return true;
+}
+
+int srv_models_create(srv_req *r) {
+  static const char *const keys[] = {"name", "block", "seed", "device",
+                                     "like", NULL};
+  cJSON *j = srv_json_body(r, false);
+  if (!j) return 0;
+  bd_model *m = NULL, *like = NULL;
+  cJSON *like_spec = NULL;
+  if (!check_keys(r, j, keys)) goto out;
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
+  const cJSON *block = cJSON_GetObjectItemCaseSensitive(j, "block");
+  const cJSON *seed = cJSON_GetObjectItemCaseSensitive(j, "seed");
+  const cJSON *device = cJSON_GetObjectItemCaseSensitive(j, "device");
+  const cJSON *likej = cJSON_GetObjectItemCaseSensitive(j, "like");
+  if (!cJSON_IsString(name)) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    name ? "name: must be a string" : "name: missing");
+    goto out;
+  }
+  if (!bd_model_name_ok(name->valuestring)) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "name: '%.64s' is not a valid model name (1-128 "
+                    "characters of A-Z a-z 0-9 _ - ., not starting with '.')",
+                    name->valuestring);
+    goto out;
+  }
+  uint64_t s = 0;
+  if (seed) {
+    double v = seed->valuedouble;
+    if (!cJSON_IsNumber(seed) || v < 0 || v > 9007199254740991.0 ||
+        v != (double)(uint64_t)v) {
+      srv_reply_error(r, 400, "invalid_argument",
+                      "seed: must be an integer in [0, 2^53)");
+      goto out;
+    }
+    s = (uint64_t)v;
+  } else {
+    s = random_seed();
+  }
+  if (device && !cJSON_IsString(device)) {
+    srv_reply_error(r, 400, "invalid_argument", "device: must be a string");
+    goto out;
+  }
+  if (likej && block) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "give either block or like, not both");
+    goto out;
+  }
+  if (likej) {
+    if (!cJSON_IsString(likej)) {
+      srv_reply_error(r, 400, "invalid_argument", "like: must be a string");
+      goto out;
+    }
+    like = bd_registry_get(r->app->models, likej->valuestring);
+    if (!like) {
+      srv_reply_error(r, 404, "not_found", "like: model '%s' not found",
+                      likej->valuestring);
+      goto out;
+    }
+    bd_model_rdlock(like);
+    like_spec = bd_model_spec(like);
+    bd_model_unlock(like);
+    if (!like_spec) {
+      srv_reply_error(r, 507, "out_of_memory", "out of host memory");
+      goto out;
+    }
+    block = like_spec;
+  } else if (!block) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "block: missing (give a block spec, or like: <model>)");
+    goto out;
+  }
+  bd_model *existing = bd_registry_get(r->app->models, name->valuestring);
+  if (existing) {
+    bd_model_release(existing);
+    srv_reply_error(r, 409, "already_exists",
+                    "a model named '%s' already exists", name->valuestring);
+    goto out;
+  }
+  bd_device dev;
+  bd_status st = bd_device_resolve(
+      device ? device->valuestring : r->app->cfg.device, &dev);
+  if (st) {
+    if (st == BD_ENOTFOUND) st = BD_EINVAL;
+    bd_fail_prefix(st, "device: ");
+    srv_reply_status(r, st);
+    goto out;
+  }
+  bd_build_limits lim = {.max_depth = r->app->cfg.max_depth,
+                         .max_bytes = r->app->cfg.max_model_bytes,
+                         .max_blocks = 100000};
+  st = bd_model_create(name->valuestring, block, s, dev, &lim, &m);
+  if (st) {
+    srv_reply_status(r, st);
+    goto out;
+  }
+  st = bd_registry_add(r->app->models, m);
+  if (st) {
+    srv_reply_status(r, st);
+    goto out;
+  }
+  srv_reply_json(r, 201, srv_model_describe(m, true));
+out:
+  bd_model_release(m);
+  bd_model_release(like);
+  cJSON_Delete(like_spec);
+  cJSON_Delete(j);
+  return 0;
+}
+
+int srv_models_list(srv_req *r) {
+  size_t n;
+  bd_model **v = bd_registry_list(r->app->models, &n);
+  if (!v) return srv_reply_error(r, 507, "out_of_memory", "out of memory");
+  cJSON *j = cJSON_CreateObject();
+  cJSON *arr = cJSON_AddArrayToObject(j, "models");
+  for (size_t i = 0; i < n; i++) {
+    bd_model_rdlock(v[i]);
+    cJSON_AddItemToArray(arr, srv_model_describe(v[i], false));
+    bd_model_unlock(v[i]);
+    bd_model_release(v[i]);
+  }
+  free(v);
+  return srv_reply_json(r, 200, j);
+}
+
+int srv_models_get(srv_req *r) {
+  bd_model *m = srv_model_or_404(r, r->args[0]);
+  if (!m) return 0;
+  bd_model_rdlock(m);
+  cJSON *j = srv_model_describe(m, true);
+  bd_model_unlock(m);
+  bd_model_release(m);
+  return srv_reply_json(r, 200, j);
+}
+
+int srv_models_patch(srv_req *r) {
+  static const char *const keys[] = {"mode", NULL};
+  cJSON *j = srv_json_body(r, false);
+  if (!j) return 0;
+  bd_model *m = NULL;
+  if (!check_keys(r, j, keys)) goto out;
+  const cJSON *mode = cJSON_GetObjectItemCaseSensitive(j, "mode");
+  bool train = true;
+  if (mode) {
+    if (!cJSON_IsString(mode) || (strcmp(mode->valuestring, "train") != 0 &&
+                                  strcmp(mode->valuestring, "eval") != 0)) {
+      srv_reply_error(r, 400, "invalid_argument",
+                      "mode: must be \"train\" or \"eval\"");
+      goto out;
+    }
+    train = strcmp(mode->valuestring, "train") == 0;
+  }
+  m = srv_model_or_404(r, r->args[0]);
+  if (!m) goto out;
+  bd_model_wrlock(m);
+  if (mode) m->training = train;
+  cJSON *d = srv_model_describe(m, true);
+  bd_model_unlock(m);
+  srv_reply_json(r, 200, d);
+out:
+  bd_model_release(m);
+  cJSON_Delete(j);
+  return 0;
+}
+
+int srv_models_delete(srv_req *r) {
+  bd_status s = bd_registry_remove(r->app->models, r->args[0]);
+  if (s) return srv_reply_status(r, s);
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "deleted", r->args[0]);
+  return srv_reply_json(r, 200, j);
+}
+
+int srv_models_forward(srv_req *r) {
+  static const char *const keys[] = {"inputs", NULL};
+  cJSON *j = srv_json_body(r, false);
+  if (!j) return 0;
+  bd_model *m = NULL;
+  bd_tensor *x = NULL, *y = NULL;
+  if (!check_keys(r, j, keys)) goto out;
+  m = srv_model_or_404(r, r->args[0]);
+  if (!m) goto out;
+  bd_status s = proto_tensor_from_json(
+      cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs",
+      r->app->cfg.max_elements, &x);
+  if (!s) s = bd_model_forward(m, x, &y);
+  if (s) {
+    srv_reply_status(r, s);
+    goto out;
+  }
+  proto_buf b = {0};
+  proto_buf_puts(&b, "{\"outputs\":");
+  proto_tensor_write(&b, y, srv_query_bool(r, "flat") ||
+                                (srv_query(r, "layout") &&
+                                 strcmp(srv_query(r, "layout"), "flat") == 0));
+  proto_buf_puts(&b, "}");
+  srv_reply_buf(r, 200, &b, "application/json");
+out:
+  bd_tensor_release(x);
+  bd_tensor_release(y);
+  bd_model_release(m);
+  cJSON_Delete(j);
+  return 0;
+}

@@ -1,0 +1,168 @@
+"""Helpers for blockd's HTTP integration and PyTorch parity tests.
+
+Daemon() starts a real blockd (BLOCKD_BIN) on an ephemeral loopback port
+with a temporary data dir and stops it with SIGTERM, failing the test if it
+did not exit cleanly. Tests run under /usr/bin/python3 (Debian's, which sees
+python3-torch, python3-numpy and python3-requests).
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import requests
+
+BLOCKD_BIN = os.environ.get("BLOCKD_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "blockd")
+BUILD_DIR = os.environ.get("BLOCKD_BUILD_DIR") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build")
+# Device on which tests place their models: cpu by default; the GPU device
+# check sets cuda:0.
+TEST_DEVICE = os.environ.get("BLOCKD_TEST_DEVICE", "cpu")
+
+
+class Daemon:
+    def __init__(self, *args, data_dir=None, env=None, keep_data=False):
+        self.tmp = None
+        if data_dir is None:
+            self.tmp = tempfile.mkdtemp(prefix="blockd-test-")
+            data_dir = self.tmp
+        self.data_dir = data_dir
+        self.keep_data = keep_data
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        cmd = [BLOCKD_BIN, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
+               "--threads", "4", "--log-level", "warn"] + list(args)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=full_env,
+                                     text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"http://([^:]+):(\d+)", line)
+        if not m:
+            err = self.proc.stderr.read()
+            self.proc.wait(timeout=10)
+            raise RuntimeError("blockd did not start: %r %s" % (line, err))
+        self.base = "http://127.0.0.1:%s" % m.group(2)
+        self.session = requests.Session()
+
+    def url(self, path):
+        return self.base + path
+
+    def request(self, method, path, json_body=None, data=None, headers=None,
+                **kw):
+        if json_body is not None:
+            data = json.dumps(json_body)
+            headers = dict(headers or {})
+            headers.setdefault("Content-Type", "application/json")
+        return self.session.request(method, self.url(path), data=data,
+                                    headers=headers, timeout=120, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, json_body=body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.request("PUT", path, json_body=body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, json_body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def stop(self, expect_clean=True):
+        """SIGTERM and wait; returns stderr. Fails on a crash or a sanitizer
+        report."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+            raise AssertionError("blockd did not exit within 60 s of SIGTERM")
+        if not self.keep_data and self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        if expect_clean:
+            if self.proc.returncode != 0:
+                raise AssertionError("blockd exited with %s:\n%s" %
+                                     (self.proc.returncode, err[-4000:]))
+            if "ERROR: AddressSanitizer" in err or "runtime error:" in err \
+                    or "LeakSanitizer" in err:
+                raise AssertionError("sanitizer report:\n" + err[-6000:])
+        return err
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def linear(i, o, bias=True, **kw):
+    d = {"type": "linear", "in_features": i, "out_features": o, "bias": bias}
+    d.update(kw)
+    return d
+
+
+def seq(*layers, **kw):
+    d = {"type": "sequential", "layers": list(layers)}
+    d.update(kw)
+    return d
+
+
+def relu(**kw):
+    d = {"type": "relu"}
+    d.update(kw)
+    return d
+
+
+def seed_mlp_spec():
+    """nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10))."""
+    return seq(linear(20, 256), relu(), linear(256, 10))
+
+
+def named_mlp_spec():
+    """The seed's MLP class: children hidden (Linear 20->256) and out."""
+    return seq(linear(20, 256, name="hidden"), relu(), linear(256, 10, name="out"))
+
+
+def tensor_json(arr):
+    """numpy array -> blockd JSON tensor (flat data)."""
+    import numpy as np
+    a = np.asarray(arr)
+    dtype = {"float32": "float32", "float64": "float64",
+             "int64": "int64"}[str(a.dtype)]
+    return {"shape": list(a.shape), "dtype": dtype,
+            "data": a.reshape(-1).tolist()}
+
+
+def from_json(t):
+    """blockd JSON tensor -> numpy array (float32 unless dtype says)."""
+    import numpy as np
+    dt = {"float32": np.float32, "float64": np.float64, "int64": np.int64,
+          "float16": np.float16, "bfloat16": np.float32}[t["dtype"]]
+
+    def fix(v):
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        if isinstance(v, str):
+            return {"NaN": float("nan"), "Infinity": float("inf"),
+                    "-Infinity": float("-inf")}[v]
+        return v
+    return np.array(fix(t["data"]), dtype=dt).reshape(t["shape"])
+
+
+def wait_for(pred, timeout=10.0, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
