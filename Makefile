@@ -37,10 +37,13 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	bench/run.sh $(BUILD)
+	bench/bench_checkpoint.sh $(BUILD)
 
-# Everything under AddressSanitizer + UBSan, in its own build tree.
+# Everything under AddressSanitizer + UBSan, in its own build tree. CPU only:
+# nvcc's device link does not take the sanitizer flags, and the CUDA runtime
+# does not run under ASan's default shadow layout.
 asan: deps
-	@$(MAKE) --no-print-directory build BUILD=build-asan TYPE=Debug CMAKE_FLAGS=-DBLOCKD_SANITIZE=ON
+	@$(MAKE) --no-print-directory build BUILD=build-asan TYPE=Debug CMAKE_FLAGS="-DBLOCKD_SANITIZE=ON -DBLOCKD_CUDA=OFF"
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 
 clean:

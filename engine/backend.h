@@ -64,6 +64,10 @@ typedef enum bd_op_kind {
   BD_OP_MASK_ABS_BELOW,
   /* dst = clamp(a, f[0], f[1]). */
   BD_OP_CLAMP,
+  /* strided 2-D block copy (concat/split along the last dim):
+   * dst[r * i[2] + i[3] + j] = a[r * i[4] + i[5] + j] for r < i[0],
+   * j < i[1]. Element strides and offsets, float32. */
+  BD_OP_COPY_2D,
   BD_OP_COUNT
 } bd_op_kind;
 

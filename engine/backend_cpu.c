@@ -44,7 +44,8 @@ static bd_status cpu_memset0(void *ctx, void *dst, size_t n) {
 
 static float un_fwd(int kind, float x, const float *p) {
   switch (kind) {
-    case BD_UN_RELU: return x > 0.0f ? x : 0.0f;
+    /* As PyTorch: NaN propagates and -0 stays -0. */
+    case BD_UN_RELU: return x < 0.0f ? 0.0f : x;
     case BD_UN_SIGMOID: return 1.0f / (1.0f + expf(-x));
     case BD_UN_TANH: return tanhf(x);
     case BD_UN_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
@@ -60,7 +61,9 @@ static float un_fwd(int kind, float x, const float *p) {
 /* dy * f'(x); y is f(x) when the caller has it (NULL otherwise). */
 static float un_bwd(int kind, float x, float dy, const float *p) {
   switch (kind) {
-    case BD_UN_RELU: return x > 0.0f ? dy : 0.0f;
+    /* PyTorch's threshold_backward: the gradient passes unless x <= 0
+     * (so it passes for NaN). */
+    case BD_UN_RELU: return x <= 0.0f ? 0.0f : dy;
     case BD_UN_SIGMOID: {
       float s = 1.0f / (1.0f + expf(-x));
       return dy * s * (1.0f - s);
@@ -97,6 +100,22 @@ static bd_status cpu_op(void *ctx, const bd_op *op) {
         for (int64_t i = 0; i < m * nn; i++) d[i] = op->f[1] == 0 ? 0 : op->f[1] * d[i];
         return BD_OK;
       }
+      if (m == 1) {
+        /* One row (a batch-1 linear): a matrix-vector product. sgemm would
+         * pack the whole weight matrix on every call. op(a) is k contiguous
+         * values whether or not it is transposed. beta = 0 must ignore
+         * whatever dst holds (NaN included), so clear it first. */
+        if (op->f[1] == 0.0f) memset(d, 0, (size_t)nn * sizeof *d);
+        if (tb)
+          cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)nn, (blasint)k,
+                      op->f[0], bd_tensor_f32(op->b), (blasint)k,
+                      bd_tensor_f32(op->a), 1, op->f[1], d, 1);
+        else
+          cblas_sgemv(CblasRowMajor, CblasTrans, (blasint)k, (blasint)nn,
+                      op->f[0], bd_tensor_f32(op->b), (blasint)nn,
+                      bd_tensor_f32(op->a), 1, op->f[1], d, 1);
+        return BD_OK;
+      }
       cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
                   tb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)nn,
                   (blasint)k, op->f[0], bd_tensor_f32(op->a),
@@ -115,22 +134,49 @@ static bd_status cpu_op(void *ctx, const bd_op *op) {
       const float *a = bd_tensor_f32(op->a), *b = bd_tensor_f32(op->b);
       int64_t nb = bd_tensor_numel(op->b);
       if (nb == 0 && n) return bd_fail(BD_ESHAPE, "empty operand");
-      for (int64_t i = 0; i < n; i++) {
-        float y = b[nb == n ? i : i % nb];
-        switch (op->i[0]) {
-          case BD_BIN_ADD: d[i] = a[i] + y; break;
-          case BD_BIN_SUB: d[i] = a[i] - y; break;
-          case BD_BIN_MUL: d[i] = a[i] * y; break;
-          default: d[i] = a[i] / y; break;
-        }
+      /* The operator is chosen once and the row broadcast is a nested loop
+       * (no per-element switch or modulo), so the loops vectorise: this
+       * is the bias add of every linear forward. */
+#define BD__BIN_LOOPS(EXPR)                                               \
+  do {                                                                    \
+    if (nb == n) {                                                        \
+      for (int64_t i = 0; i < n; i++) {                                   \
+        float x = a[i], y = b[i];                                         \
+        d[i] = EXPR;                                                      \
+      }                                                                   \
+    } else if (nb == 1) {                                                 \
+      const float y = b[0];                                               \
+      for (int64_t i = 0; i < n; i++) {                                   \
+        float x = a[i];                                                   \
+        d[i] = EXPR;                                                      \
+      }                                                                   \
+    } else {                                                              \
+      int64_t i = 0;                                                      \
+      for (; i + nb <= n; i += nb)                                        \
+        for (int64_t j = 0; j < nb; j++) {                                \
+          float x = a[i + j], y = b[j];                                   \
+          d[i + j] = EXPR;                                                \
+        }                                                                 \
+      for (; i < n; i++) {                                                \
+        float x = a[i], y = b[i % nb];                                    \
+        d[i] = EXPR;                                                      \
+      }                                                                   \
+    }                                                                     \
+  } while (0)
+      switch (op->i[0]) {
+        case BD_BIN_ADD: BD__BIN_LOOPS(x + y); break;
+        case BD_BIN_SUB: BD__BIN_LOOPS(x - y); break;
+        case BD_BIN_MUL: BD__BIN_LOOPS(x * y); break;
+        default: BD__BIN_LOOPS(x / y); break;
       }
+#undef BD__BIN_LOOPS
       return BD_OK;
     }
     case BD_OP_UNARY: {
       const float *a = bd_tensor_f32(op->a);
       int kind = (int)op->i[0];
       if (kind == BD_UN_RELU) {
-        for (int64_t i = 0; i < n; i++) d[i] = a[i] > 0.0f ? a[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) d[i] = a[i] < 0.0f ? 0.0f : a[i];
       } else {
         for (int64_t i = 0; i < n; i++) d[i] = un_fwd(kind, a[i], op->f);
       }
@@ -282,6 +328,13 @@ static bd_status cpu_op(void *ctx, const bd_op *op) {
     case BD_OP_CLAMP: {
       const float *a = bd_tensor_f32(op->a);
       for (int64_t i = 0; i < n; i++) d[i] = fminf(fmaxf(a[i], op->f[0]), op->f[1]);
+      return BD_OK;
+    }
+    case BD_OP_COPY_2D: {
+      const float *a = bd_tensor_f32(op->a);
+      for (int64_t r = 0; r < op->i[0]; r++)
+        memcpy(d + r * op->i[2] + op->i[3], a + r * op->i[4] + op->i[5],
+               (size_t)op->i[1] * sizeof(float));
       return BD_OK;
     }
     default:

@@ -358,12 +358,14 @@ bd_status bd_spec_int(bd_build_ctx *ctx, const cJSON *spec, const char *key,
     return BD_OK;
   }
   double d = v->valuedouble;
-  if (!cJSON_IsNumber(v) || d != (double)(int64_t)d)
+  if (!cJSON_IsNumber(v))
     return bd_fail(BD_EINVAL, "%s.%s: must be an integer", ctx->path, key);
-  if (d < (double)min || d > (double)max)
-    return bd_fail(BD_EINVAL, "%s.%s: %lld is outside [%lld, %lld]",
-                   ctx->path, key, (long long)d, (long long)min,
-                   (long long)max);
+  /* Range first: casting a double outside int64 (1e300) is undefined. */
+  if (d < (double)min || d > (double)max || d >= 9223372036854775807.0)
+    return bd_fail(BD_EINVAL, "%s.%s: %.15g is outside [%lld, %lld]",
+                   ctx->path, key, d, (long long)min, (long long)max);
+  if (d != (double)(int64_t)d)
+    return bd_fail(BD_EINVAL, "%s.%s: must be an integer", ctx->path, key);
   *out = (int64_t)d;
   return BD_OK;
 }
@@ -487,9 +489,21 @@ bd_status bd_block_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   return b->type->forward(b, ex, x, y, saved);
 }
 
+bool bd_block_needs_grad(const bd_block *b) {
+  for (int i = 0; i < b->nparams; i++)
+    if (!b->params[i]->is_buffer && b->params[i]->requires_grad) return true;
+  for (int i = 0; i < b->nchildren; i++)
+    if (bd_block_needs_grad(b->children[i])) return true;
+  return false;
+}
+
 bd_status bd_block_backward(bd_block *b, bd_exec *ex, void *saved,
                             bd_tensor *dy, bd_tensor **dx) {
   if (dx) *dx = NULL;
+  /* A block without a backward is fine on the gradient path only when
+   * nothing is asked of it: no input gradient and no parameter of its own
+   * that wants one (all frozen). */
+  if (!b->type->backward && !dx && !bd_block_needs_grad(b)) return BD_OK;
   if (!b->type->backward)
     return bd_fail(BD_ENOGRAD, "block %s (%s) has no backward",
                    bd_exec_where(ex), b->type->name);
@@ -501,9 +515,15 @@ bd_status bd_block_forward_child(bd_block *b, int i, bd_exec *ex,
   size_t mark = bd_exec_push(ex, b->child_names[i]);
   bd_status s = bd_block_forward(b->children[i], ex, x, y, saved);
   if (s == BD_OK) {
-    snprintf(ex->prev_path, sizeof ex->prev_path, "%s", ex->path);
-    snprintf(ex->prev_type, sizeof ex->prev_type, "%s",
-             b->children[i]->type->name);
+    /* Plain copies, not snprintf: this runs for every child of every
+     * forward and showed up in batch-1 profiles. Both paths are < 512. */
+    size_t pl = strlen(ex->path);
+    memcpy(ex->prev_path, ex->path, pl + 1);
+    const char *tn = b->children[i]->type->name;
+    size_t tl = strlen(tn);
+    if (tl >= sizeof ex->prev_type) tl = sizeof ex->prev_type - 1;
+    memcpy(ex->prev_type, tn, tl);
+    ex->prev_type[tl] = '\0';
     ex->prev_ndim = (*y)->ndim;
     memcpy(ex->prev_shape, (*y)->shape, sizeof ex->prev_shape);
   }

@@ -15,7 +15,9 @@
  *   backward(b, ex, saved, dy, &dx): dy borrowed, *dx a new reference
  *     (may be NULL when the caller passes dx == NULL: no input gradient
  *     wanted). Parameter gradients are accumulated with bd_param_accum.
- *     A NULL backward slot means "no backward": BD_ENOGRAD. */
+ *     A NULL backward slot means "no backward": BD_ENOGRAD, unless the
+ *     caller wants no input gradient and the block's parameters are all
+ *     frozen (then bd_block_backward succeeds without calling anything). */
 #ifndef BD_BLOCK_H
 #define BD_BLOCK_H
 
@@ -148,6 +150,9 @@ bd_status bd_block_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
                            bd_tensor **y, void **saved);
 bd_status bd_block_backward(bd_block *b, bd_exec *ex, void *saved,
                             bd_tensor *dy, bd_tensor **dx);
+/* Whether a parameter (not a buffer) of b's subtree requires grad: only
+ * then does a backward pass need to reach b's parameters. */
+bool bd_block_needs_grad(const bd_block *b);
 /* Runs the i-th child's forward with its name pushed on the path and the
  * producer bookkeeping (ex->prev_*) updated. */
 bd_status bd_block_forward_child(bd_block *b, int i, bd_exec *ex,

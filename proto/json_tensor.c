@@ -1,6 +1,7 @@
 /* json_tensor.c - the JSON tensor codec. */
 #include "json_tensor.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,10 @@ int proto_fmt_f32(float f, char *buf, bool quoted) {
    * form (float32 precision is far finer than 6-digit spacing, and %g
    * strips trailing zeros); otherwise the first of 7, 8, 9 that does. */
   int n = 0;
-  for (int p = 6; p <= 9; p++) {
+  /* Subnormals carry fewer significant bits, so a form shorter than 6
+   * digits may be the shortest one ("1e-45"): search those from 1. */
+  int p0 = f != 0.0f && fabsf(f) < FLT_MIN ? 1 : 6;
+  for (int p = p0; p <= 9; p++) {
     n = snprintf(buf, 32, "%.*g", p, (double)f);
     if (strtof(buf, NULL) == f) break;
   }

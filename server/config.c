@@ -29,6 +29,9 @@ static const char usage[] =
     "  --max-depth N          deepest block nesting (BLOCKD_MAX_DEPTH), 64\n"
     "  --device DEV           default device for new models: auto, cpu,\n"
     "                         cuda:N (BLOCKD_DEVICE), default auto\n"
+    "  --device-budget DEV=SIZE  cap blockd's allocations on a device, e.g.\n"
+    "                         cuda:0=8G or cpu=16G; repeatable\n"
+    "                         (BLOCKD_DEVICE_BUDGET, comma-separated)\n"
     "  --plugin PATH.so       load a block-type plugin; repeatable\n"
     "                         (BLOCKD_PLUGINS, colon-separated)\n"
     "  -h, --help             show this help and exit\n"
@@ -64,7 +67,7 @@ static bool parse_level(const char *s, srv_log_level *out) {
 
 enum {
   OPT_LISTEN = 256, OPT_DATA, OPT_THREADS, OPT_LOG, OPT_BODY, OPT_ELEMS,
-  OPT_MODEL_BYTES, OPT_DEPTH, OPT_DEVICE, OPT_PLUGIN
+  OPT_MODEL_BYTES, OPT_DEPTH, OPT_DEVICE, OPT_PLUGIN, OPT_DEVICE_BUDGET
 };
 
 /* Applies one setting by option id; returns false with a message. */
@@ -106,6 +109,18 @@ static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
       if (strlen(v) >= sizeof cfg->device) goto bad;
       snprintf(cfg->device, sizeof cfg->device, "%s", v);
       return true;
+    case OPT_DEVICE_BUDGET: {
+      /* DEV=SIZE; the device itself is checked once backends exist. */
+      const char *eq = strchr(v, '=');
+      int64_t sz;
+      if (cfg->nbudgets == SRV_MAX_BUDGETS || !eq || eq == v ||
+          strlen(v) >= sizeof cfg->device_budgets[0] ||
+          !srv_parse_size(eq + 1, &sz) || sz < 1)
+        goto bad;
+      snprintf(cfg->device_budgets[cfg->nbudgets++],
+               sizeof cfg->device_budgets[0], "%s", v);
+      return true;
+    }
     case OPT_PLUGIN:
       if (cfg->nplugins == SRV_MAX_PLUGINS) goto bad;
       cfg->plugins[cfg->nplugins++] = v;
@@ -145,6 +160,15 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
   }
   /* BLOCKD_PLUGINS: colon-separated paths; the strings live for the
    * process (kept in a static copy). */
+  static char budget_env[1024];
+  const char *be = getenv("BLOCKD_DEVICE_BUDGET");
+  if (be && *be) {
+    snprintf(budget_env, sizeof budget_env, "%s", be);
+    for (char *save = NULL, *tok = strtok_r(budget_env, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save))
+      if (!apply(cfg, OPT_DEVICE_BUDGET, tok, "BLOCKD_DEVICE_BUDGET"))
+        return -1;
+  }
   static char plugin_env[4096];
   const char *pe = getenv("BLOCKD_PLUGINS");
   if (pe && *pe) {
@@ -165,6 +189,7 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
       {"max-depth", required_argument, 0, OPT_DEPTH},
       {"device", required_argument, 0, OPT_DEVICE},
       {"plugin", required_argument, 0, OPT_PLUGIN},
+      {"device-budget", required_argument, 0, OPT_DEVICE_BUDGET},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
       {0, 0, 0, 0}};

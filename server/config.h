@@ -8,6 +8,7 @@
 
 #define SRV_VERSION "0.1.0"
 #define SRV_MAX_PLUGINS 32
+#define SRV_MAX_BUDGETS 17
 
 typedef enum srv_log_level {
   SRV_LOG_ERROR = 0,
@@ -28,6 +29,10 @@ typedef struct srv_config {
   char device[32];       /* default device for new models: auto */
   const char *plugins[SRV_MAX_PLUGINS];
   int nplugins;
+  /* --device-budget DEV=SIZE, repeatable (validated and applied by
+   * srv_devices_apply_budgets once the backends exist). */
+  char device_budgets[SRV_MAX_BUDGETS][64];
+  int nbudgets;
 } srv_config;
 
 /* Fills cfg from defaults, the environment and argv. Returns 0 to run, 1

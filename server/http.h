@@ -20,6 +20,7 @@ typedef struct srv_app {
   srv_config cfg;
   bd_registry *models;
   void *ext[8]; /* stores owned by other route families (tensors, files) */
+  struct bd_tensor_store *tensors; /* named tensors (routes_tensors.c) */
 } srv_app;
 
 typedef struct srv_req {

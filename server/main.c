@@ -10,8 +10,12 @@
 
 #include "../engine/backend.h"
 #include "../engine/block.h"
+#include "../engine/blockd_plugin.h"
 #include "http.h"
 #include "log.h"
+#include "persist.h"
+#include "../engine/tensor_store.h"
+#include "routes.h"
 
 static void on_stop_signal_cb(uv_signal_t *h, int signum) {
   srv_log(SRV_LOG_INFO, "received %s, draining and exiting",
@@ -55,13 +59,21 @@ int main(int argc, char **argv) {
   }
   bd_backends_init();
   bd_blocks_init();
+  for (int i = 0; i < app.cfg.nplugins; i++)
+    if (bd_plugin_load(app.cfg.plugins[i]) != BD_OK) {
+      fprintf(stderr, "blockd: --plugin: %s\n", bd_errmsg());
+      return 1;
+    }
+  if (srv_devices_apply_budgets(&app.cfg) != 0) return 2;
   bd_device def;
   if (bd_device_resolve(app.cfg.device, &def) != BD_OK) {
     fprintf(stderr, "blockd: --device: %s\n", bd_errmsg());
     return 2;
   }
   app.models = bd_registry_new();
-  if (!app.models) return 1;
+  app.tensors = bd_tensor_store_new();
+  if (!app.models || !app.tensors) return 1;
+  srv_persist_restore(&app); /* models saved by the previous run */
 
   int port = 0;
   struct MHD_Daemon *d = srv_http_start(&app, &port);
@@ -96,7 +108,9 @@ int main(int argc, char **argv) {
   uv_close((uv_handle_t *)&sighup, NULL);
   uv_run(loop, UV_RUN_NOWAIT);
   uv_loop_close(loop);
+  srv_persist_save_all(&app); /* clean shutdown: every model's last state */
   bd_registry_free(app.models);
+  bd_tensor_store_free(app.tensors);
   srv_log(SRV_LOG_INFO, "stopped");
   return 0;
 }

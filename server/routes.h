@@ -17,6 +17,44 @@ int srv_models_forward(srv_req *r);
 int srv_params_list(srv_req *r);
 int srv_params_get(srv_req *r);
 int srv_state_dict_get(srv_req *r);
+int srv_blocks_get(srv_req *r);
+int srv_blocks_root(srv_req *r);
+
+/* routes_edit.c */
+int srv_params_put(srv_req *r);
+int srv_params_patch(srv_req *r);
+int srv_models_init(srv_req *r);
+
+/* routes_train.c */
+int srv_train_backward(srv_req *r);
+int srv_train_zero_grad(srv_req *r);
+int srv_train_step(srv_req *r);
+
+/* routes_tensor_ops.c */
+int srv_tensors_to(srv_req *r);
+int srv_tensors_ops(srv_req *r);
+
+/* routes_devices.c */
+int srv_devices_list(srv_req *r);
+/* Applies cfg's --device-budget settings to the backends (call after
+ * bd_backends_init). A budget for an absent device is ignored with a
+ * warning; returns -1 (message on stderr) when one is malformed. */
+int srv_devices_apply_budgets(const srv_config *cfg);
+
+/* routes_tensors.c */
+int srv_tensors_put(srv_req *r);
+int srv_tensors_get(srv_req *r);
+int srv_tensors_delete(srv_req *r);
+int srv_tensors_list(srv_req *r);
+
+/* routes_files.c */
+int srv_files_put(srv_req *r);
+int srv_files_get(srv_req *r);
+int srv_files_delete(srv_req *r);
+int srv_files_list(srv_req *r);
+
+/* routes_checkpoint.c */
+int srv_state_dict_put(srv_req *r);
 
 /* The description of a model (GET /v1/models/{m}); caller holds a lock. */
 cJSON *srv_model_describe(bd_model *m, bool with_spec);

@@ -6,7 +6,11 @@
 #include <unistd.h>
 
 #include "../engine/backend.h"
+#include "../engine/device_move.h"
 #include "../proto/json_tensor.h"
+#include "files.h"
+#include "log.h"
+#include "persist.h"
 #include "routes.h"
 
 int srv_health(srv_req *r) {
@@ -37,6 +41,8 @@ cJSON *srv_model_describe(bd_model *m, bool with_spec) {
   }
   cJSON_AddNumberToObject(j, "parameter_count", (double)count);
   cJSON_AddNumberToObject(j, "bytes", (double)bytes);
+  cJSON *db = bd_model_device_bytes(m);
+  if (db) cJSON_AddItemToObject(j, "device_bytes", db);
   return j;
 }
 
@@ -67,11 +73,13 @@ static bool check_keys(srv_req *r, const cJSON *j, const char *const *ok) {
 
 int srv_models_create(srv_req *r) {
   static const char *const keys[] = {"name", "block", "seed", "device",
-                                     "like", NULL};
+                                     "like", "file", NULL};
   cJSON *j = srv_json_body(r, false);
   if (!j) return 0;
   bd_model *m = NULL, *like = NULL;
   cJSON *like_spec = NULL;
+  bd_tfile ckpt = {0}; /* "file": a self-describing checkpoint */
+  srv_fmap ckpt_map = {0};
   if (!check_keys(r, j, keys)) goto out;
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
   const cJSON *block = cJSON_GetObjectItemCaseSensitive(j, "block");
@@ -107,12 +115,33 @@ int srv_models_create(srv_req *r) {
     srv_reply_error(r, 400, "invalid_argument", "device: must be a string");
     goto out;
   }
-  if (likej && block) {
+  const cJSON *filej = cJSON_GetObjectItemCaseSensitive(j, "file");
+  if ((likej != NULL) + (block != NULL) + (filej != NULL) > 1) {
     srv_reply_error(r, 400, "invalid_argument",
-                    "give either block or like, not both");
+                    "give one of block, like or file");
     goto out;
   }
-  if (likej) {
+  if (filej) {
+    if (!cJSON_IsString(filej)) {
+      srv_reply_error(r, 400, "invalid_argument", "file: must be a string");
+      goto out;
+    }
+    bd_status fs = srv_files_load(r->app, filej->valuestring, &ckpt, NULL,
+                                  &ckpt_map);
+    if (fs) {
+      srv_reply_status(r, fs);
+      goto out;
+    }
+    like_spec = ckpt.spec ? cJSON_Parse(ckpt.spec) : NULL;
+    if (!like_spec) {
+      srv_reply_error(r, 400, "invalid_argument",
+                      "file: '%s' records no block spec (only state_dicts "
+                      "saved by blockd are self-describing)",
+                      filej->valuestring);
+      goto out;
+    }
+    block = like_spec;
+  } else if (likej) {
     if (!cJSON_IsString(likej)) {
       srv_reply_error(r, 400, "invalid_argument", "like: must be a string");
       goto out;
@@ -160,13 +189,26 @@ int srv_models_create(srv_req *r) {
     srv_reply_status(r, st);
     goto out;
   }
+  if (filej) {
+    cJSON *rep = NULL;
+    st = bd_checkpoint_load(m, &ckpt, true, false, &rep);
+    cJSON_Delete(rep);
+    if (st) {
+      srv_reply_status(r, bd_fail_prefix(st, "file: "));
+      goto out;
+    }
+  }
   st = bd_registry_add(r->app->models, m);
   if (st) {
     srv_reply_status(r, st);
     goto out;
   }
+  if (srv_persist_save(r->app, m))
+    srv_log(SRV_LOG_WARN, "%s", bd_errmsg());
   srv_reply_json(r, 201, srv_model_describe(m, true));
 out:
+  bd_tfile_clear(&ckpt);
+  srv_fmap_release(&ckpt_map);
   bd_model_release(m);
   bd_model_release(like);
   cJSON_Delete(like_spec);
@@ -201,7 +243,7 @@ int srv_models_get(srv_req *r) {
 }
 
 int srv_models_patch(srv_req *r) {
-  static const char *const keys[] = {"mode", NULL};
+  static const char *const keys[] = {"mode", "device", NULL};
   cJSON *j = srv_json_body(r, false);
   if (!j) return 0;
   bd_model *m = NULL;
@@ -217,9 +259,31 @@ int srv_models_patch(srv_req *r) {
     }
     train = strcmp(mode->valuestring, "train") == 0;
   }
+  /* {"device": ...}: net.to(device), resolved before any change. */
+  const cJSON *device = cJSON_GetObjectItemCaseSensitive(j, "device");
+  bd_device to = BD_CPU;
+  if (device) {
+    bd_status st = cJSON_IsString(device)
+                       ? bd_device_resolve(device->valuestring, &to)
+                       : bd_fail(BD_EINVAL, "must be a string");
+    if (st) {
+      if (st == BD_ENOTFOUND) st = BD_EINVAL;
+      bd_fail_prefix(st, "device: ");
+      srv_reply_status(r, st);
+      goto out;
+    }
+  }
   m = srv_model_or_404(r, r->args[0]);
   if (!m) goto out;
   bd_model_wrlock(m);
+  if (device) {
+    bd_status st = bd_model_to(m, to);
+    if (st) {
+      bd_model_unlock(m);
+      srv_reply_status(r, st);
+      goto out;
+    }
+  }
   if (mode) m->training = train;
   cJSON *d = srv_model_describe(m, true);
   bd_model_unlock(m);
@@ -233,6 +297,7 @@ out:
 int srv_models_delete(srv_req *r) {
   bd_status s = bd_registry_remove(r->app->models, r->args[0]);
   if (s) return srv_reply_status(r, s);
+  srv_persist_remove(r->app, r->args[0]);
   cJSON *j = cJSON_CreateObject();
   cJSON_AddStringToObject(j, "deleted", r->args[0]);
   return srv_reply_json(r, 200, j);

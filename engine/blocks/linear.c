@@ -71,19 +71,16 @@ static bd_status linear_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   if (s) return s;
   int64_t rows = bd_tensor_numel(x) / l->in;
   bd_tensor *w = b->params[0]->value;
-  float beta = 0.0f;
-  if (l->bias) {
-    /* Seed every row with the bias, then accumulate the product. */
-    bd_op fill = {.kind = BD_OP_BINARY, .dst = out, .a = out,
-                  .b = b->params[1]->value, .i = {BD_BIN_ADD}};
-    bd_op z = {.kind = BD_OP_FILL, .dst = out, .f = {0}};
-    s = bd_op_run(&z);
-    if (!s) s = bd_op_run(&fill);
-    beta = 1.0f;
-  }
+  /* out = x @ W^T (beta = 0: no zero-fill needed), then the bias is added
+   * in place over every row: two passes over out instead of three. */
   bd_op mm = {.kind = BD_OP_GEMM, .dst = out, .a = x, .b = w,
-              .i = {rows, l->out, l->in, 0, 1}, .f = {1.0f, beta}};
-  if (!s) s = bd_op_run(&mm);
+              .i = {rows, l->out, l->in, 0, 1}, .f = {1.0f, 0.0f}};
+  s = bd_op_run(&mm);
+  if (!s && l->bias) {
+    bd_op add = {.kind = BD_OP_BINARY, .dst = out, .a = out,
+                 .b = b->params[1]->value, .i = {BD_BIN_ADD}};
+    s = bd_op_run(&add);
+  }
   if (s) {
     bd_tensor_release(out);
     return s;

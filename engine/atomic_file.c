@@ -1,0 +1,200 @@
+/* atomic_file.c - temp file + fsync + rename + directory fsync. */
+#define _GNU_SOURCE
+#include "atomic_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BD_AFILE_BUF (1 << 20)
+
+struct bd_afile {
+  int fd;
+  char *dir, *tmp, *dst;
+  size_t written;
+  long long crash_after; /* test hook, -1 = off */
+  char *buf;
+  size_t blen;
+};
+
+bool bd_file_name_ok(const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (n == 0 || n > BD_FILE_NAME_MAX || name[0] == '.') return false;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)name[i];
+    if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+bd_status bd_afile_open(const char *dir, const char *name, bd_afile **out) {
+  static unsigned long counter;
+  *out = NULL;
+  bd_afile *f = calloc(1, sizeof *f);
+  if (!f) return bd_fail(BD_ENOMEM, "out of host memory");
+  f->fd = -1;
+  f->crash_after = -1;
+  const char *hook = getenv("BLOCKD_TEST_CRASH_AFTER_BYTES");
+  if (hook && *hook) f->crash_after = atoll(hook);
+  unsigned long k = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+  f->dir = strdup(dir);
+  f->buf = malloc(BD_AFILE_BUF);
+  if (asprintf(&f->tmp, "%s/.%s.tmp.%ld.%lu", dir, name, (long)getpid(), k) < 0)
+    f->tmp = NULL;
+  if (asprintf(&f->dst, "%s/%s", dir, name) < 0) f->dst = NULL;
+  if (!f->dir || !f->tmp || !f->dst || !f->buf) {
+    bd_afile_abort(f);
+    return bd_fail(BD_ENOMEM, "out of host memory");
+  }
+  f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (f->fd < 0) {
+    bd_status s =
+        bd_fail(BD_EIO, "cannot create %s: %s", f->tmp, strerror(errno));
+    bd_afile_abort(f);
+    return s;
+  }
+  *out = f;
+  return BD_OK;
+}
+
+static bd_status bd__afile_raw(bd_afile *f, const char *p, size_t n) {
+  while (n) {
+    size_t chunk = n > ((size_t)1 << 30) ? (size_t)1 << 30 : n;
+    if (f->crash_after >= 0) {
+      long long left = f->crash_after - (long long)f->written;
+      if ((long long)chunk >= left) {
+        if (left > 0 && write(f->fd, p, (size_t)left) < 0) _exit(87);
+        _exit(86); /* the test hook: die mid-write */
+      }
+    }
+    ssize_t w = write(f->fd, p, chunk);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return bd_fail(BD_EIO, "writing %s: %s", f->dst, strerror(errno));
+    }
+    p += w;
+    n -= (size_t)w;
+    f->written += (size_t)w;
+  }
+  return BD_OK;
+}
+
+static bd_status bd__afile_flush(bd_afile *f) {
+  size_t n = f->blen;
+  f->blen = 0;
+  return n ? bd__afile_raw(f, f->buf, n) : BD_OK;
+}
+
+static bd_status bd__afile_write(void *ctx, const void *p, size_t n) {
+  bd_afile *f = ctx;
+  if (f->blen + n <= BD_AFILE_BUF) {
+    memcpy(f->buf + f->blen, p, n);
+    f->blen += n;
+    return BD_OK;
+  }
+  bd_status s = bd__afile_flush(f);
+  if (s) return s;
+  if (n <= BD_AFILE_BUF / 2) {
+    memcpy(f->buf, p, n);
+    f->blen = n;
+    return BD_OK;
+  }
+  return bd__afile_raw(f, p, n);
+}
+
+bd_sink bd_afile_sink(bd_afile *f) {
+  return (bd_sink){bd__afile_write, f};
+}
+
+size_t bd_afile_size(const bd_afile *f) {
+  return f->written + f->blen;
+}
+
+bd_status bd_afile_commit(bd_afile *f) {
+  bd_status s = bd__afile_flush(f);
+  if (!s && fsync(f->fd) != 0)
+    s = bd_fail(BD_EIO, "fsync %s: %s", f->tmp, strerror(errno));
+  if (!s) {
+    int rc = close(f->fd);
+    f->fd = -1;
+    if (rc != 0) s = bd_fail(BD_EIO, "close %s: %s", f->tmp, strerror(errno));
+  }
+  if (!s && rename(f->tmp, f->dst) != 0)
+    s = bd_fail(BD_EIO, "rename to %s: %s", f->dst, strerror(errno));
+  if (s) {
+    bd_afile_abort(f);
+    return s;
+  }
+  int dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    if (fsync(dfd) != 0)
+      s = bd_fail(BD_EIO, "fsync directory %s: %s", f->dir, strerror(errno));
+    close(dfd);
+  }
+  free(f->tmp);
+  f->tmp = NULL; /* renamed: nothing to unlink */
+  bd_afile_abort(f);
+  return s;
+}
+
+void bd_afile_abort(bd_afile *f) {
+  if (!f) return;
+  if (f->fd >= 0) close(f->fd);
+  if (f->tmp) unlink(f->tmp);
+  free(f->tmp);
+  free(f->dst);
+  free(f->dir);
+  free(f->buf);
+  free(f);
+}
+
+bd_status bd_atomic_write(const char *dir, const char *name, const void *p,
+                          size_t len) {
+  bd_afile *f;
+  bd_status s = bd_afile_open(dir, name, &f);
+  if (s) return s;
+  s = bd__afile_write(f, p, len);
+  if (s) {
+    bd_afile_abort(f);
+    return s;
+  }
+  return bd_afile_commit(f);
+}
+
+bd_status bd_file_map(const char *path, void **data, size_t *len) {
+  *data = NULL;
+  *len = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT
+               ? bd_fail(BD_ENOTFOUND, "file %s does not exist", path)
+               : bd_fail(BD_EIO, "cannot open %s: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return bd_fail(BD_EIO, "%s is not a regular file", path);
+  }
+  if (st.st_size == 0) {
+    close(fd);
+    return BD_OK;
+  }
+  /* MAP_POPULATE: one bulk fault-in instead of one fault per page. */
+  void *p = mmap(NULL, (size_t)st.st_size, PROT_READ,
+                 MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED)
+    return bd_fail(BD_EIO, "cannot map %s: %s", path, strerror(errno));
+  madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+  *data = p;
+  *len = (size_t)st.st_size;
+  return BD_OK;
+}
+
+void bd_file_unmap(void *data, size_t len) {
+  if (data) munmap(data, len);
+}

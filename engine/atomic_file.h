@@ -1,0 +1,49 @@
+/* atomic_file.h - crash-safe file replacement and sandboxed file names.
+ *
+ * A write goes to a temporary file in the destination directory (named
+ * ".<name>.tmp.<pid>.<n>", which no valid name can collide with), is
+ * fsync'd, renamed over the destination and the directory is fsync'd, so
+ * a crash at any point leaves either the old file or the new one.
+ *
+ * Test hook: when the environment variable BLOCKD_TEST_CRASH_AFTER_BYTES
+ * is a number N, the process _exit(86)s after writing exactly N bytes
+ * into one temporary file (to prove the old file survives). */
+#ifndef BD_ATOMIC_FILE_H
+#define BD_ATOMIC_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tfile.h"
+
+#define BD_FILE_NAME_MAX 200
+
+typedef struct bd_afile bd_afile;
+
+/* Whether name is a plain file name: 1..BD_FILE_NAME_MAX bytes, no '/',
+ * no NUL (implied), no leading '.', not "." or "..", no control chars. */
+bool bd_file_name_ok(const char *name);
+
+/* Starts replacing dir/name. *out is freed by commit or abort. Errors:
+ * EIO naming the path. */
+bd_status bd_afile_open(const char *dir, const char *name, bd_afile **out);
+/* A sink appending to the temporary file. */
+bd_sink bd_afile_sink(bd_afile *f);
+/* Bytes written so far. */
+size_t bd_afile_size(const bd_afile *f);
+/* fsync, rename over dir/name, fsync dir; frees f. On failure the temp
+ * file is removed and the old file kept. */
+bd_status bd_afile_commit(bd_afile *f);
+/* Removes the temporary file and frees f; NULL-safe. */
+void bd_afile_abort(bd_afile *f);
+
+/* Convenience: atomically replaces dir/name with len bytes. */
+bd_status bd_atomic_write(const char *dir, const char *name, const void *p,
+                          size_t len);
+
+/* Maps path read-only (*data NULL for an empty file). ENOTFOUND when it
+ * does not exist, EIO otherwise. Unmap with bd_file_unmap. */
+bd_status bd_file_map(const char *path, void **data, size_t *len);
+void bd_file_unmap(void *data, size_t len);
+
+#endif

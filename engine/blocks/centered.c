@@ -1,0 +1,59 @@
+/* centered.c - the seed's CenteredLayer: y = x - x.mean() over all
+ * elements. Its Jacobian is I - 1/n, so dx = dy - dy.mean(). */
+#include "../backend.h"
+#include "../block.h"
+#include "blocks.h"
+
+static bd_status centered_create(bd_block *b, const cJSON *spec,
+                                 bd_build_ctx *ctx) {
+  (void)b;
+  return bd_spec_check_keys(ctx, spec, NULL);
+}
+
+/* out = a - mean(a), a new tensor on dev. */
+static bd_status center(bd_device dev, bd_tensor *a, bd_tensor **out) {
+  bd_tensor *mean = NULL;
+  bd_status s = bd_tensor_new(dev, BD_F32, 0, NULL, &mean);
+  if (!s) s = bd_tensor_new(dev, BD_F32, a->ndim, a->shape, out);
+  if (s) {
+    bd_tensor_release(mean);
+    return s;
+  }
+  bd_op red = {.kind = BD_OP_REDUCE, .dst = mean, .a = a,
+               .i = {BD_RED_MEAN}};
+  bd_op sub = {.kind = BD_OP_BINARY, .dst = *out, .a = a, .b = mean,
+               .i = {BD_BIN_SUB}};
+  s = bd_op_run(&red);
+  if (!s) s = bd_op_run(&sub);
+  bd_tensor_release(mean);
+  if (s) {
+    bd_tensor_release(*out);
+    *out = NULL;
+  }
+  return s;
+}
+
+static bd_status centered_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
+                                  bd_tensor **y, void **saved) {
+  (void)b;
+  (void)saved;
+  if (bd_tensor_numel(x) == 0)
+    return bd_fail(BD_ESHAPE, "layer %s (centered) needs a non-empty input",
+                   bd_exec_where(ex));
+  return center(ex->dev, x, y);
+}
+
+static bd_status centered_backward(bd_block *b, bd_exec *ex, void *saved,
+                                   bd_tensor *dy, bd_tensor **dx) {
+  (void)b;
+  (void)saved;
+  if (!dx) return BD_OK;
+  return center(ex->dev, dy, dx);
+}
+
+const bd_block_type bd_block_centered = {
+    .name = "centered",
+    .create = centered_create,
+    .forward = centered_forward,
+    .backward = centered_backward,
+};

@@ -1,0 +1,140 @@
+/* dropout.c - nn.Dropout(p): in train mode each element is zeroed with
+ * probability p and the survivors are scaled by 1/(1-p); in eval mode it
+ * is the identity. The mask is drawn on the model's device from the
+ * model's Philox stream (BD_OP_RNG, bernoulli with keep-probability 1-p);
+ * the counter range is reserved with an atomic add on *ex->rng_offset, so
+ * concurrent forward passes never share a mask. Backward reuses the very
+ * mask of the forward pass. */
+#include <stdlib.h>
+
+#include "../backend.h"
+#include "../block.h"
+#include "blocks.h"
+
+typedef struct dropout {
+  double p;
+} dropout;
+
+typedef struct dropout_saved {
+  bd_tensor *mask; /* scaled keep mask; NULL = identity (eval, p == 0) */
+} dropout_saved;
+
+static const char *const dropout_keys[] = {"p", NULL};
+
+static bd_status dropout_create(bd_block *b, const cJSON *spec,
+                                bd_build_ctx *ctx) {
+  dropout *d = calloc(1, sizeof *d);
+  if (!d) return bd_fail(BD_ENOMEM, "out of host memory");
+  b->impl = d;
+  bd_status s = bd_spec_check_keys(ctx, spec, dropout_keys);
+  if (!s) s = bd_spec_num(ctx, spec, "p", false, 0.5, &d->p);
+  if (!s && !(d->p >= 0.0 && d->p <= 1.0))
+    s = bd_fail(BD_EINVAL, "%s.p: dropout probability has to be between 0 "
+                "and 1, got %g", bd_build_path(ctx), d->p);
+  return s;
+}
+
+static bd_status dropout_to_spec(const bd_block *b, cJSON *o, void *sc) {
+  (void)sc;
+  const dropout *d = b->impl;
+  cJSON_AddNumberToObject(o, "p", d->p);
+  return BD_OK;
+}
+
+/* A new scaled keep mask shaped like x, drawn from the model's stream. */
+static bd_status dropout_mask(const dropout *d, bd_exec *ex, bd_tensor *x,
+                              bd_tensor **mask) {
+  if (!ex->rng_offset)
+    return bd_fail(BD_EINTERNAL, "layer %s (dropout): no RNG stream",
+                   bd_exec_where(ex));
+  bd_status s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, mask);
+  if (s) return s;
+  int64_t n = bd_tensor_numel(x);
+  uint64_t blocks = (uint64_t)(n + 3) / 4;
+  uint64_t off = __atomic_fetch_add(ex->rng_offset, blocks, __ATOMIC_RELAXED);
+  double keep = 1.0 - d->p;
+  bd_op rng = {.kind = BD_OP_RNG, .dst = *mask, .i = {BD_RNG_BERNOULLI},
+               .u = {ex->seed, off}, .f = {(float)keep}};
+  s = bd_op_run(&rng);
+  if (!s && keep > 0.0) {
+    bd_op sc = {.kind = BD_OP_UNARY, .dst = *mask, .a = *mask,
+                .i = {BD_UN_SCALE}, .f = {(float)(1.0 / keep)}};
+    s = bd_op_run(&sc);
+  }
+  if (s) {
+    bd_tensor_release(*mask);
+    *mask = NULL;
+  }
+  return s;
+}
+
+static bd_status dropout_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
+                                 bd_tensor **y, void **saved) {
+  const dropout *d = b->impl;
+  dropout_saved *ds = NULL;
+  if (ex->record && saved) {
+    ds = bd_exec_alloc(ex, sizeof *ds);
+    if (!ds) return BD_ENOMEM;
+    *saved = ds;
+  }
+  if (!ex->training || d->p == 0.0 || bd_tensor_numel(x) == 0) {
+    *y = bd_tensor_retain(x);
+    return BD_OK;
+  }
+  bd_tensor *mask = NULL;
+  bd_status s = dropout_mask(d, ex, x, &mask);
+  if (!s) s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, y);
+  if (!s) {
+    bd_op mul = {.kind = BD_OP_BINARY, .dst = *y, .a = x, .b = mask,
+                 .i = {BD_BIN_MUL}};
+    s = bd_op_run(&mul);
+    if (s) {
+      bd_tensor_release(*y);
+      *y = NULL;
+    }
+  }
+  if (!s && ds) {
+    if (!bd_exec_keep(ex, mask)) {
+      s = BD_ENOMEM;
+      bd_tensor_release(*y);
+      *y = NULL;
+    } else {
+      ds->mask = mask;
+    }
+  }
+  bd_tensor_release(mask);
+  return s;
+}
+
+static bd_status dropout_backward(bd_block *b, bd_exec *ex, void *saved,
+                                  bd_tensor *dy, bd_tensor **dx) {
+  (void)b;
+  const dropout_saved *ds = saved;
+  if (!ds) return bd_fail(BD_EINTERNAL, "dropout backward without forward");
+  if (!dx) return BD_OK;
+  if (!ds->mask) {
+    *dx = bd_tensor_retain(dy);
+    return BD_OK;
+  }
+  bd_status s = bd_tensor_new(ex->dev, BD_F32, dy->ndim, dy->shape, dx);
+  if (s) return s;
+  bd_op mul = {.kind = BD_OP_BINARY, .dst = *dx, .a = dy, .b = ds->mask,
+               .i = {BD_BIN_MUL}};
+  s = bd_op_run(&mul);
+  if (s) {
+    bd_tensor_release(*dx);
+    *dx = NULL;
+  }
+  return s;
+}
+
+static void dropout_free(bd_block *b) { free(b->impl); }
+
+const bd_block_type bd_block_dropout = {
+    .name = "dropout",
+    .create = dropout_create,
+    .to_spec = dropout_to_spec,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+    .free_impl = dropout_free,
+};

@@ -1,0 +1,35 @@
+/* identity.c - nn.Identity: y = x, dx = dy. The output shares the input
+ * tensor (blocks never write into their inputs). */
+#include "../block.h"
+#include "blocks.h"
+
+static bd_status identity_create(bd_block *b, const cJSON *spec,
+                                 bd_build_ctx *ctx) {
+  (void)b;
+  return bd_spec_check_keys(ctx, spec, NULL);
+}
+
+static bd_status identity_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
+                                  bd_tensor **y, void **saved) {
+  (void)b;
+  (void)ex;
+  (void)saved;
+  *y = bd_tensor_retain(x);
+  return BD_OK;
+}
+
+static bd_status identity_backward(bd_block *b, bd_exec *ex, void *saved,
+                                   bd_tensor *dy, bd_tensor **dx) {
+  (void)b;
+  (void)ex;
+  (void)saved;
+  if (dx) *dx = bd_tensor_retain(dy);
+  return BD_OK;
+}
+
+const bd_block_type bd_block_identity = {
+    .name = "identity",
+    .create = identity_create,
+    .forward = identity_forward,
+    .backward = identity_backward,
+};

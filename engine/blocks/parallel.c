@@ -1,0 +1,222 @@
+/* parallel.c - branches that all see the same input, combined by
+ * "concat" (along the last dim, the default) or "add". Branches are named
+ * "0", "1", ... unless the spec names them. Backward: "add" hands dy to
+ * every branch, "concat" hands each branch its slice of dy; the input
+ * gradient is the sum over branches. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../backend.h"
+#include "../block.h"
+#include "blocks.h"
+
+typedef struct parallel {
+  bool concat;
+} parallel;
+
+typedef struct parallel_saved {
+  void **rec;      /* per branch */
+  int64_t *width;  /* concat: last-dim size of each branch's output */
+  int64_t rows;    /* concat: product of the leading dims */
+} parallel_saved;
+
+static const char *const parallel_keys[] = {"branches", "combine", NULL};
+
+static bd_status parallel_create(bd_block *b, const cJSON *spec,
+                                 bd_build_ctx *ctx) {
+  parallel *p = calloc(1, sizeof *p);
+  if (!p) return bd_fail(BD_ENOMEM, "out of host memory");
+  b->impl = p;
+  const char *path = bd_build_path(ctx);
+  bd_status s = bd_spec_check_keys(ctx, spec, parallel_keys);
+  const char *combine = "concat";
+  if (!s) s = bd_spec_str(ctx, spec, "combine", "concat", &combine);
+  if (s) return s;
+  if (strcmp(combine, "concat") != 0 && strcmp(combine, "add") != 0)
+    return bd_fail(BD_EINVAL, "%s.combine: must be \"concat\" or \"add\"",
+                   path);
+  p->concat = strcmp(combine, "concat") == 0;
+  const cJSON *br = cJSON_GetObjectItemCaseSensitive(spec, "branches");
+  if (!br) return bd_fail(BD_EINVAL, "%s.branches: missing", path);
+  if (!cJSON_IsArray(br) || cJSON_GetArraySize(br) < 1)
+    return bd_fail(BD_EINVAL, "%s.branches: must be a non-empty array", path);
+  int i = 0;
+  for (const cJSON *it = br->child; it; it = it->next, i++) {
+    char key[32], defname[24];
+    snprintf(key, sizeof key, ".branches[%d]", i);
+    snprintf(defname, sizeof defname, "%d", i);
+    bd_block *child;
+    s = bd_block_build(ctx, it, key, &child);
+    if (s) return s;
+    const char *name =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
+    s = bd_block_add_child(b, name ? name : defname, child);
+    if (s)
+      return bd_fail_prefix(s, "%s.branches[%d].name: ", bd_build_path(ctx),
+                            i);
+  }
+  return BD_OK;
+}
+
+static bd_status parallel_to_spec(const bd_block *b, cJSON *o, void *sc) {
+  const parallel *p = b->impl;
+  cJSON *arr = cJSON_AddArrayToObject(o, "branches");
+  if (!arr) return BD_ENOMEM;
+  for (int i = 0; i < b->nchildren; i++) {
+    cJSON *c = bd_block_spec_child(b->children[i], sc);
+    if (!c) return BD_ENOMEM;
+    cJSON_AddStringToObject(c, "name", b->child_names[i]);
+    cJSON_AddItemToArray(arr, c);
+  }
+  cJSON_AddStringToObject(o, "combine", p->concat ? "concat" : "add");
+  return BD_OK;
+}
+
+/* Checks that branch output o can be combined with the first output f. */
+static bd_status parallel_check(const bd_block *b, bd_exec *ex, bool concat,
+                                int i, const bd_tensor *f,
+                                const bd_tensor *o) {
+  bool ok;
+  if (concat) {
+    ok = o->ndim >= 1 && o->ndim == f->ndim;
+    for (int d = 0; ok && d < o->ndim - 1; d++) ok = o->shape[d] == f->shape[d];
+  } else {
+    ok = bd_tensor_same_shape(o, f);
+  }
+  if (ok) return BD_OK;
+  char a[128], c[128];
+  if (concat && o->ndim == 0)
+    return bd_fail(BD_ESHAPE,
+                   "layer %s (parallel, combine concat): branch %s returns "
+                   "a 0-d tensor, which has no last dim to concatenate along",
+                   bd_exec_where(ex), b->child_names[i]);
+  return bd_fail(BD_ESHAPE,
+                 "layer %s (parallel, combine %s): branch %s returns shape "
+                 "%s but branch %s returns %s",
+                 bd_exec_where(ex), concat ? "concat" : "add",
+                 b->child_names[i], bd_shape_str(o->ndim, o->shape, a, sizeof a),
+                 b->child_names[0], bd_shape_str(f->ndim, f->shape, c, sizeof c));
+}
+
+static bd_status parallel_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
+                                  bd_tensor **y, void **saved) {
+  const parallel *p = b->impl;
+  int n = b->nchildren;
+  bd_tensor **outs = calloc((size_t)n, sizeof *outs);
+  if (!outs) return bd_fail(BD_ENOMEM, "out of host memory");
+  parallel_saved *ps = NULL;
+  bd_status s = BD_OK;
+  if (ex->record && saved) {
+    ps = bd_exec_alloc(ex, sizeof *ps);
+    if (ps) ps->rec = bd_exec_alloc(ex, (size_t)n * sizeof *ps->rec);
+    if (ps) ps->width = bd_exec_alloc(ex, (size_t)n * sizeof *ps->width);
+    if (!ps || !ps->rec || !ps->width) s = BD_ENOMEM;
+    if (!s) *saved = ps;
+  }
+  for (int i = 0; i < n && !s; i++) {
+    s = bd_block_forward_child(b, i, ex, x, &outs[i], ps ? &ps->rec[i] : NULL);
+    if (!s) s = parallel_check(b, ex, p->concat, i, outs[0], outs[i]);
+  }
+  if (!s) {
+    const bd_tensor *f = outs[0];
+    int64_t shape[BD_MAX_DIMS], total = 0;
+    for (int d = 0; d < f->ndim; d++) shape[d] = f->shape[d];
+    if (p->concat) {
+      for (int i = 0; i < n; i++) total += outs[i]->shape[f->ndim - 1];
+      shape[f->ndim - 1] = total;
+    }
+    s = bd_tensor_new(ex->dev, BD_F32, f->ndim, shape, y);
+    int64_t numel = s ? 0 : bd_tensor_numel(*y);
+    int64_t rows = p->concat && total ? numel / total : 0, at = 0;
+    for (int i = 0; i < n && !s && numel; i++) {
+      bd_op op;
+      if (p->concat) {
+        int64_t w = outs[i]->shape[f->ndim - 1];
+        op = (bd_op){.kind = BD_OP_COPY_2D, .dst = *y, .a = outs[i],
+                     .i = {rows, w, total, at, w, 0}};
+        at += w;
+      } else if (i == 0) {
+        op = (bd_op){.kind = BD_OP_COPY, .dst = *y, .a = outs[0]};
+      } else {
+        op = (bd_op){.kind = BD_OP_BINARY, .dst = *y, .a = *y, .b = outs[i],
+                     .i = {BD_BIN_ADD}};
+      }
+      if (!p->concat || op.i[1]) s = bd_op_run(&op);
+    }
+    if (!s && ps) {
+      ps->rows = rows;
+      for (int i = 0; i < n; i++)
+        ps->width[i] = p->concat ? outs[i]->shape[f->ndim - 1] : 0;
+    }
+    if (s && *y) {
+      bd_tensor_release(*y);
+      *y = NULL;
+    }
+  }
+  for (int i = 0; i < n; i++) bd_tensor_release(outs[i]);
+  free(outs);
+  return s;
+}
+
+static bd_status parallel_backward(bd_block *b, bd_exec *ex, void *saved,
+                                   bd_tensor *dy, bd_tensor **dx) {
+  const parallel *p = b->impl;
+  const parallel_saved *ps = saved;
+  if (!ps) return bd_fail(BD_EINTERNAL, "parallel backward without forward");
+  bd_status s = BD_OK;
+  bd_tensor *acc = NULL;
+  int64_t total = 0, at = 0;
+  for (int i = 0; i < b->nchildren; i++) total += ps->width[i];
+  for (int i = 0; i < b->nchildren && !s; i++) {
+    bd_tensor *g = NULL, *gin = NULL;
+    if (p->concat) {
+      int64_t shape[BD_MAX_DIMS];
+      for (int d = 0; d < dy->ndim; d++) shape[d] = dy->shape[d];
+      shape[dy->ndim - 1] = ps->width[i];
+      s = bd_tensor_new(ex->dev, BD_F32, dy->ndim, shape, &g);
+      bd_op op = {.kind = BD_OP_COPY_2D, .dst = g, .a = dy,
+                  .i = {ps->rows, ps->width[i], ps->width[i], 0, total, at}};
+      if (!s && ps->rows && ps->width[i]) s = bd_op_run(&op);
+      at += ps->width[i];
+    } else {
+      g = bd_tensor_retain(dy);
+    }
+    if (!s)
+      s = bd_block_backward_child(b, i, ex, ps->rec[i], g, dx ? &gin : NULL);
+    bd_tensor_release(g);
+    if (!s && dx) {
+      if (!acc) {
+        acc = gin;
+        gin = NULL;
+      } else {
+        /* A fresh sum: acc may share storage with dy or a branch's input. */
+        bd_tensor *sum = NULL;
+        s = bd_tensor_new(ex->dev, BD_F32, acc->ndim, acc->shape, &sum);
+        bd_op add = {.kind = BD_OP_BINARY, .dst = sum, .a = acc, .b = gin,
+                     .i = {BD_BIN_ADD}};
+        if (!s && bd_tensor_numel(sum)) s = bd_op_run(&add);
+        bd_tensor_release(acc);
+        acc = sum;
+      }
+    }
+    bd_tensor_release(gin);
+  }
+  if (s || !dx) {
+    bd_tensor_release(acc);
+    return s;
+  }
+  *dx = acc;
+  return BD_OK;
+}
+
+static void parallel_free(bd_block *b) { free(b->impl); }
+
+const bd_block_type bd_block_parallel = {
+    .name = "parallel",
+    .create = parallel_create,
+    .to_spec = parallel_to_spec,
+    .forward = parallel_forward,
+    .backward = parallel_backward,
+    .free_impl = parallel_free,
+};

@@ -1,0 +1,84 @@
+/* residual.c - a residual connection: y = x + body(x). The body is the
+ * child "body"; its output must have the input's shape. Backward:
+ * dx = dy + body'(dy). */
+#include "../backend.h"
+#include "../block.h"
+#include "blocks.h"
+
+static const char *const residual_keys[] = {"body", NULL};
+
+static bd_status residual_create(bd_block *b, const cJSON *spec,
+                                 bd_build_ctx *ctx) {
+  bd_status s = bd_spec_check_keys(ctx, spec, residual_keys);
+  if (s) return s;
+  const cJSON *body = cJSON_GetObjectItemCaseSensitive(spec, "body");
+  if (!body)
+    return bd_fail(BD_EINVAL, "%s.body: missing", bd_build_path(ctx));
+  bd_block *child;
+  s = bd_block_build(ctx, body, ".body", &child);
+  if (s) return s;
+  return bd_block_add_child(b, "body", child);
+}
+
+static bd_status residual_to_spec(const bd_block *b, cJSON *o, void *sc) {
+  cJSON *c = bd_block_spec_child(b->children[0], sc);
+  if (!c) return BD_ENOMEM;
+  cJSON_AddItemToObject(o, "body", c);
+  return BD_OK;
+}
+
+static bd_status residual_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
+                                  bd_tensor **y, void **saved) {
+  bd_tensor *fx = NULL;
+  bd_status s = bd_block_forward_child(b, 0, ex, x, &fx, saved);
+  if (s) return s;
+  if (!bd_tensor_same_shape(fx, x)) {
+    char a[128], c[128];
+    s = bd_fail(BD_ESHAPE,
+                "layer %s (residual): its body returns shape %s but the "
+                "input has shape %s; x + body(x) needs equal shapes",
+                bd_exec_where(ex), bd_shape_str(fx->ndim, fx->shape, a, sizeof a),
+                bd_shape_str(x->ndim, x->shape, c, sizeof c));
+    bd_tensor_release(fx);
+    return s;
+  }
+  s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, y);
+  if (!s) {
+    bd_op add = {.kind = BD_OP_BINARY, .dst = *y, .a = x, .b = fx,
+                 .i = {BD_BIN_ADD}};
+    s = bd_tensor_numel(x) ? bd_op_run(&add) : BD_OK;
+    if (s) {
+      bd_tensor_release(*y);
+      *y = NULL;
+    }
+  }
+  bd_tensor_release(fx);
+  return s;
+}
+
+static bd_status residual_backward(bd_block *b, bd_exec *ex, void *saved,
+                                   bd_tensor *dy, bd_tensor **dx) {
+  bd_tensor *g = NULL;
+  bd_status s = bd_block_backward_child(b, 0, ex, saved, dy, dx ? &g : NULL);
+  if (s || !dx) return s;
+  s = bd_tensor_new(ex->dev, BD_F32, dy->ndim, dy->shape, dx);
+  if (!s) {
+    bd_op add = {.kind = BD_OP_BINARY, .dst = *dx, .a = dy, .b = g,
+                 .i = {BD_BIN_ADD}};
+    s = bd_tensor_numel(dy) ? bd_op_run(&add) : BD_OK;
+    if (s) {
+      bd_tensor_release(*dx);
+      *dx = NULL;
+    }
+  }
+  bd_tensor_release(g);
+  return s;
+}
+
+const bd_block_type bd_block_residual = {
+    .name = "residual",
+    .create = residual_create,
+    .to_spec = residual_to_spec,
+    .forward = residual_forward,
+    .backward = residual_backward,
+};

@@ -1,0 +1,106 @@
+/* softmax.c - nn.Softmax(dim): exp(x) / sum(exp(x)) along one dim
+ * (negative dims count from the end; a 0-d input is treated as 1-d, as
+ * PyTorch does). Backward uses the saved output: dx = y * (dy - <dy, y>). */
+#include <stdlib.h>
+
+#include "../backend.h"
+#include "../block.h"
+#include "blocks.h"
+
+typedef struct softmax {
+  int64_t dim;
+} softmax;
+
+static const char *const softmax_keys[] = {"dim", NULL};
+
+static bd_status softmax_create(bd_block *b, const cJSON *spec,
+                                bd_build_ctx *ctx) {
+  softmax *m = calloc(1, sizeof *m);
+  if (!m) return bd_fail(BD_ENOMEM, "out of host memory");
+  b->impl = m;
+  bd_status s = bd_spec_check_keys(ctx, spec, softmax_keys);
+  if (!s)
+    s = bd_spec_int(ctx, spec, "dim", false, -1, -BD_MAX_DIMS,
+                    BD_MAX_DIMS - 1, &m->dim);
+  return s;
+}
+
+static bd_status softmax_to_spec(const bd_block *b, cJSON *o, void *sc) {
+  (void)sc;
+  const softmax *m = b->impl;
+  cJSON_AddNumberToObject(o, "dim", (double)m->dim);
+  return BD_OK;
+}
+
+/* Views t as [outer, dim, inner] for the block's dim. */
+static bd_status softmax_view(const bd_block *b, bd_exec *ex,
+                              const bd_tensor *t, int64_t v[3]) {
+  const softmax *m = b->impl;
+  int nd = t->ndim ? t->ndim : 1;
+  int64_t d = m->dim < 0 ? m->dim + nd : m->dim;
+  if (d < 0 || d >= nd) {
+    char sh[128];
+    return bd_fail(BD_ESHAPE,
+                   "layer %s (softmax): dim %lld is out of range for an "
+                   "input of shape %s",
+                   bd_exec_where(ex), (long long)m->dim,
+                   bd_shape_str(t->ndim, t->shape, sh, sizeof sh));
+  }
+  v[0] = v[2] = 1;
+  v[1] = t->ndim ? t->shape[d] : 1;
+  for (int64_t i = 0; i < d; i++) v[0] *= t->shape[i];
+  for (int64_t i = d + 1; i < t->ndim; i++) v[2] *= t->shape[i];
+  return BD_OK;
+}
+
+static bd_status softmax_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
+                                 bd_tensor **y, void **saved) {
+  int64_t v[3];
+  bd_status s = softmax_view(b, ex, x, v);
+  if (!s) s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, y);
+  if (s) return s;
+  bd_op op = {.kind = BD_OP_SOFTMAX, .dst = *y, .a = x,
+              .i = {v[0], v[1], v[2]}};
+  s = bd_op_run(&op);
+  if (!s && ex->record && saved) {
+    if (!bd_exec_keep(ex, *y))
+      s = BD_ENOMEM;
+    else
+      *saved = *y;
+  }
+  if (s) {
+    bd_tensor_release(*y);
+    *y = NULL;
+  }
+  return s;
+}
+
+static bd_status softmax_backward(bd_block *b, bd_exec *ex, void *saved,
+                                  bd_tensor *dy, bd_tensor **dx) {
+  bd_tensor *y = saved;
+  if (!y) return bd_fail(BD_EINTERNAL, "softmax backward without forward");
+  if (!dx) return BD_OK;
+  int64_t v[3];
+  bd_status s = softmax_view(b, ex, y, v);
+  if (!s) s = bd_tensor_new(ex->dev, BD_F32, y->ndim, y->shape, dx);
+  if (s) return s;
+  bd_op op = {.kind = BD_OP_SOFTMAX_BACKWARD, .dst = *dx, .a = y, .b = dy,
+              .i = {v[0], v[1], v[2]}};
+  s = bd_op_run(&op);
+  if (s) {
+    bd_tensor_release(*dx);
+    *dx = NULL;
+  }
+  return s;
+}
+
+static void softmax_free(bd_block *b) { free(b->impl); }
+
+const bd_block_type bd_block_softmax = {
+    .name = "softmax",
+    .create = softmax_create,
+    .to_spec = softmax_to_spec,
+    .forward = softmax_forward,
+    .backward = softmax_backward,
+    .free_impl = softmax_free,
+};

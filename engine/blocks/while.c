@@ -1,0 +1,223 @@
+/* while.c - a loop on the running value: while cond(x): x = body(x).
+ * The condition compares a reduction of x (abs_sum, sum, max, min, mean,
+ * norm) with a constant (gt, ge, lt, le), e.g. the seed's FixedHiddenMLP
+ * `while X.abs().sum() > 1: X /= 2` is
+ *   {"type":"while","cond":{"reduce":"abs_sum","gt":1},
+ *    "body":{"type":"scale","value":0.5},"max_iters":1000}.
+ * Running the body more than max_iters times fails with BD_EITERS. The
+ * condition is piecewise constant, so backward runs the body's backward
+ * through the recorded iterations in reverse. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../backend.h"
+#include "../block.h"
+#include "blocks.h"
+
+typedef enum while_cmp { CMP_GT = 0, CMP_GE, CMP_LT, CMP_LE } while_cmp;
+
+static const char *const while_cmp_names[] = {"gt", "ge", "lt", "le", NULL};
+static const char *const while_reduce_names[] = {
+    "abs_sum", "sum", "max", "min", "mean", "norm", NULL};
+static const bd_reduce_kind while_reduce_ops[] = {
+    BD_RED_ABS_SUM, BD_RED_SUM, BD_RED_MAX, BD_RED_MIN, BD_RED_MEAN,
+    BD_RED_NORM};
+
+typedef struct bd_while {
+  int reduce; /* index into while_reduce_names */
+  while_cmp cmp;
+  double threshold;
+  int64_t max_iters;
+} bd_while;
+
+typedef struct while_saved {
+  int64_t n, cap;
+  void **rec; /* body records, one per iteration */
+} while_saved;
+
+static const char *const while_keys[] = {"cond", "body", "max_iters", NULL};
+
+static int name_index(const char *const *names, const char *s) {
+  for (int i = 0; names[i]; i++)
+    if (strcmp(names[i], s) == 0) return i;
+  return -1;
+}
+
+static bd_status while_parse_cond(bd_while *w, const cJSON *cond,
+                                  const char *path) {
+  if (!cond) return bd_fail(BD_EINVAL, "%s.cond: missing", path);
+  if (!cJSON_IsObject(cond))
+    return bd_fail(BD_EINVAL, "%s.cond: must be an object like "
+                   "{\"reduce\":\"abs_sum\",\"gt\":1}", path);
+  const cJSON *red = cJSON_GetObjectItemCaseSensitive(cond, "reduce");
+  if (!red) return bd_fail(BD_EINVAL, "%s.cond.reduce: missing", path);
+  w->reduce = cJSON_IsString(red)
+                  ? name_index(while_reduce_names, red->valuestring)
+                  : -1;
+  if (w->reduce < 0)
+    return bd_fail(BD_EINVAL, "%s.cond.reduce: must be one of abs_sum, sum, "
+                   "max, min, mean, norm", path);
+  int ncmp = 0;
+  for (const cJSON *it = cond->child; it; it = it->next) {
+    if (strcmp(it->string, "reduce") == 0) continue;
+    int c = name_index(while_cmp_names, it->string);
+    if (c < 0)
+      return bd_fail(BD_EINVAL, "%s.cond.%s: unknown field (a comparison is "
+                     "one of gt, ge, lt, le)", path, it->string);
+    if (!cJSON_IsNumber(it))
+      return bd_fail(BD_EINVAL, "%s.cond.%s: must be a number", path,
+                     it->string);
+    w->cmp = (while_cmp)c;
+    w->threshold = it->valuedouble;
+    ncmp++;
+  }
+  if (ncmp != 1)
+    return bd_fail(BD_EINVAL, "%s.cond: needs exactly one comparison (gt, "
+                   "ge, lt or le)", path);
+  return BD_OK;
+}
+
+static bd_status while_create(bd_block *b, const cJSON *spec,
+                              bd_build_ctx *ctx) {
+  bd_while *w = calloc(1, sizeof *w);
+  if (!w) return bd_fail(BD_ENOMEM, "out of host memory");
+  b->impl = w;
+  const char *path = bd_build_path(ctx);
+  bd_status s = bd_spec_check_keys(ctx, spec, while_keys);
+  if (!s)
+    s = while_parse_cond(w, cJSON_GetObjectItemCaseSensitive(spec, "cond"),
+                         path);
+  if (!s)
+    s = bd_spec_int(ctx, spec, "max_iters", false, 1000, 0, 1000000000,
+                    &w->max_iters);
+  if (s) return s;
+  const cJSON *body = cJSON_GetObjectItemCaseSensitive(spec, "body");
+  if (!body) return bd_fail(BD_EINVAL, "%s.body: missing", path);
+  bd_block *child;
+  s = bd_block_build(ctx, body, ".body", &child);
+  if (s) return s;
+  return bd_block_add_child(b, "body", child);
+}
+
+static bd_status while_to_spec(const bd_block *b, cJSON *o, void *sc) {
+  const bd_while *w = b->impl;
+  cJSON *cond = cJSON_AddObjectToObject(o, "cond");
+  if (!cond) return BD_ENOMEM;
+  cJSON_AddStringToObject(cond, "reduce", while_reduce_names[w->reduce]);
+  cJSON_AddNumberToObject(cond, while_cmp_names[w->cmp], w->threshold);
+  cJSON *c = bd_block_spec_child(b->children[0], sc);
+  if (!c) return BD_ENOMEM;
+  cJSON_AddItemToObject(o, "body", c);
+  cJSON_AddNumberToObject(o, "max_iters", (double)w->max_iters);
+  return BD_OK;
+}
+
+/* Evaluates the condition on x (reduction on x's device, then compared on
+ * the host in double precision, as PyTorch compares a 0-d tensor). */
+static bd_status while_test(const bd_while *w, bd_exec *ex, bd_tensor *x,
+                            bool *go) {
+  bd_tensor *r = NULL, *h = NULL;
+  bd_status s = bd_tensor_new(ex->dev, BD_F32, 0, NULL, &r);
+  if (s) return s;
+  bd_op op = {.kind = BD_OP_REDUCE, .dst = r, .a = x,
+              .i = {while_reduce_ops[w->reduce]}};
+  s = bd_op_run(&op);
+  if (!s) s = bd_tensor_to(r, BD_CPU, &h);
+  if (!s) {
+    double v = *bd_tensor_f32(h), t = (float)w->threshold;
+    switch (w->cmp) {
+      case CMP_GT: *go = v > t; break;
+      case CMP_GE: *go = v >= t; break;
+      case CMP_LT: *go = v < t; break;
+      default: *go = v <= t; break;
+    }
+  }
+  bd_tensor_release(r);
+  bd_tensor_release(h);
+  return s;
+}
+
+static bd_status while_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
+                               bd_tensor **y, void **saved) {
+  const bd_while *w = b->impl;
+  while_saved *ws = NULL;
+  if (ex->record && saved) {
+    ws = bd_exec_alloc(ex, sizeof *ws);
+    if (!ws) return BD_ENOMEM;
+    *saved = ws;
+  }
+  bd_tensor *cur = bd_tensor_retain(x);
+  bd_status s = BD_OK;
+  for (int64_t it = 0;; it++) {
+    bool go = false;
+    s = while_test(w, ex, cur, &go);
+    if (s || !go) break;
+    if (it == w->max_iters) {
+      s = bd_fail(BD_EITERS,
+                  "layer %s (while): the condition %s %s %g still holds "
+                  "after max_iters = %lld iterations",
+                  bd_exec_where(ex), while_reduce_names[w->reduce],
+                  while_cmp_names[w->cmp], w->threshold,
+                  (long long)w->max_iters);
+      break;
+    }
+    void **slot = NULL;
+    if (ws) {
+      if (ws->n == ws->cap) {
+        int64_t cap = ws->cap ? ws->cap * 2 : 8;
+        void **rec = bd_exec_alloc(ex, (size_t)cap * sizeof *rec);
+        if (!rec) {
+          s = BD_ENOMEM;
+          break;
+        }
+        if (ws->n) memcpy(rec, ws->rec, (size_t)ws->n * sizeof *rec);
+        ws->rec = rec;
+        ws->cap = cap;
+      }
+      slot = &ws->rec[ws->n++];
+    }
+    bd_tensor *next = NULL;
+    s = bd_block_forward_child(b, 0, ex, cur, &next, slot);
+    bd_tensor_release(cur);
+    cur = next;
+    if (s) break;
+  }
+  if (s) {
+    bd_tensor_release(cur);
+    return s;
+  }
+  *y = cur;
+  return BD_OK;
+}
+
+static bd_status while_backward(bd_block *b, bd_exec *ex, void *saved,
+                                bd_tensor *dy, bd_tensor **dx) {
+  const while_saved *ws = saved;
+  if (!ws) return bd_fail(BD_EINTERNAL, "while backward without forward");
+  bd_tensor *g = bd_tensor_retain(dy);
+  for (int64_t i = ws->n - 1; i >= 0; i--) {
+    bd_tensor *gin = NULL;
+    bool want = dx || i > 0;
+    bd_status s = bd_block_backward_child(b, 0, ex, ws->rec[i], g,
+                                          want ? &gin : NULL);
+    bd_tensor_release(g);
+    if (s) return s;
+    g = gin;
+  }
+  if (dx)
+    *dx = g;
+  else
+    bd_tensor_release(g);
+  return BD_OK;
+}
+
+static void while_free(bd_block *b) { free(b->impl); }
+
+const bd_block_type bd_block_while = {
+    .name = "while",
+    .create = while_create,
+    .to_spec = while_to_spec,
+    .forward = while_forward,
+    .backward = while_backward,
+    .free_impl = while_free,
+};

@@ -1,0 +1,13 @@
+/* sgd.cuh - the CUDA backend's sgd op family: BD_OP_SGD: the optimiser
+ * update. */
+#ifndef BD_GPU_SGD_CUH
+#define BD_GPU_SGD_CUH
+
+#include "gpu_common.cuh"
+
+/* Runs op (one of this family's kinds) on ctx's stream. Operands are
+ * contiguous and on ctx's device (checked by bd_op_run). Returns
+ * BD_EUNSUPPORTED for kinds outside the family. */
+bd_status bd_gpu_op_sgd(bd_gpu_ctx *ctx, const bd_op *op);
+
+#endif

@@ -1,0 +1,510 @@
+/* init.c - torch.nn.init's initialisers and the model-wide selector. */
+#include "init.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "rng.h"
+
+static const char *const bd__method_names[BD_INIT_METHOD_COUNT] = {
+    [BD_INIT_ZEROS] = "zeros",
+    [BD_INIT_ONES] = "ones",
+    [BD_INIT_CONSTANT] = "constant",
+    [BD_INIT_NORMAL] = "normal",
+    [BD_INIT_UNIFORM] = "uniform",
+    [BD_INIT_XAVIER_UNIFORM] = "xavier_uniform",
+    [BD_INIT_XAVIER_NORMAL] = "xavier_normal",
+    [BD_INIT_KAIMING_UNIFORM] = "kaiming_uniform",
+    [BD_INIT_KAIMING_NORMAL] = "kaiming_normal",
+    [BD_INIT_EYE] = "eye",
+    [BD_INIT_DEFAULT] = "default",
+    [BD_INIT_MASK_ABS_BELOW] = "mask_abs_below",
+};
+
+/* The fields each method accepts, NULL-terminated. */
+static const char *const bd__no_fields[] = {NULL};
+static const char *const bd__constant_fields[] = {"value", NULL};
+static const char *const bd__normal_fields[] = {"mean", "std", NULL};
+static const char *const bd__uniform_fields[] = {"a", "b", NULL};
+static const char *const bd__xavier_fields[] = {"gain", NULL};
+static const char *const bd__kaiming_fields[] = {"a", "mode", "nonlinearity",
+                                                 NULL};
+static const char *const bd__mask_fields[] = {"threshold", NULL};
+
+static const char *const *bd__method_fields(bd_init_method m) {
+  switch (m) {
+    case BD_INIT_CONSTANT: return bd__constant_fields;
+    case BD_INIT_NORMAL: return bd__normal_fields;
+    case BD_INIT_UNIFORM: return bd__uniform_fields;
+    case BD_INIT_XAVIER_UNIFORM:
+    case BD_INIT_XAVIER_NORMAL: return bd__xavier_fields;
+    case BD_INIT_KAIMING_UNIFORM:
+    case BD_INIT_KAIMING_NORMAL: return bd__kaiming_fields;
+    case BD_INIT_MASK_ABS_BELOW: return bd__mask_fields;
+    default: return bd__no_fields;
+  }
+}
+
+const char *bd_init_method_name(bd_init_method m) {
+  return (unsigned)m < BD_INIT_METHOD_COUNT ? bd__method_names[m] : NULL;
+}
+
+double bd_init_gain(bd_nonlinearity nl, double param) {
+  switch (nl) {
+    case BD_NL_TANH: return 5.0 / 3.0;
+    case BD_NL_RELU: return sqrt(2.0);
+    case BD_NL_LEAKY_RELU: return sqrt(2.0 / (1.0 + param * param));
+    case BD_NL_SELU: return 3.0 / 4.0;
+    case BD_NL_SIGMOID:
+    case BD_NL_LINEAR:
+    default: return 1.0;
+  }
+}
+
+bd_status bd_init_fans(int ndim, const int64_t *shape, const char *what,
+                       int64_t *fan_in, int64_t *fan_out) {
+  if (ndim < 2)
+    return bd_fail(BD_EINVAL,
+                   "%s: fan in and fan out can not be computed for a tensor "
+                   "with fewer than 2 dimensions (it has %d)",
+                   what, ndim);
+  int64_t rf = 1;
+  for (int i = 2; i < ndim; i++) rf *= shape[i];
+  *fan_in = shape[1] * rf;
+  *fan_out = shape[0] * rf;
+  return BD_OK;
+}
+
+/* ---- parsing ----------------------------------------------------------- */
+
+static bd_status bd__num(const cJSON *j, const char *path, const char *key,
+                         bool required, double def, double *out) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+  if (!v) {
+    if (required) return bd_fail(BD_EINVAL, "%s.%s: missing", path, key);
+    *out = def;
+    return BD_OK;
+  }
+  if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+    return bd_fail(BD_EINVAL, "%s.%s: must be a finite number", path, key);
+  *out = v->valuedouble;
+  return BD_OK;
+}
+
+static bool bd__in_list(const char *const *l, const char *s) {
+  for (; l && *l; l++)
+    if (strcmp(*l, s) == 0) return true;
+  return false;
+}
+
+static const struct {
+  const char *name;
+  bd_nonlinearity nl;
+} bd__nonlins[] = {
+    {"linear", BD_NL_LINEAR},           {"identity", BD_NL_LINEAR},
+    {"conv1d", BD_NL_LINEAR},           {"conv2d", BD_NL_LINEAR},
+    {"conv3d", BD_NL_LINEAR},           {"conv_transpose1d", BD_NL_LINEAR},
+    {"conv_transpose2d", BD_NL_LINEAR}, {"conv_transpose3d", BD_NL_LINEAR},
+    {"sigmoid", BD_NL_SIGMOID},         {"tanh", BD_NL_TANH},
+    {"relu", BD_NL_RELU},               {"leaky_relu", BD_NL_LEAKY_RELU},
+    {"selu", BD_NL_SELU},
+};
+
+bd_status bd_init_step_parse(const cJSON *j, const char *path,
+                             const char *const *extra, bd_init_step *out) {
+  if (!cJSON_IsObject(j))
+    return bd_fail(BD_EINVAL, "%s: an init step must be a JSON object",
+                   path);
+  const cJSON *mj = cJSON_GetObjectItemCaseSensitive(j, "method");
+  if (!mj) return bd_fail(BD_EINVAL, "%s.method: missing", path);
+  if (!cJSON_IsString(mj))
+    return bd_fail(BD_EINVAL, "%s.method: must be a string", path);
+  int m = -1;
+  for (int i = 0; i < BD_INIT_METHOD_COUNT; i++)
+    if (strcmp(bd__method_names[i], mj->valuestring) == 0) m = i;
+  if (m < 0)
+    return bd_fail(BD_EINVAL,
+                   "%s.method: unknown init method '%s' (known: zeros, ones, "
+                   "constant, normal, uniform, xavier_uniform, xavier_normal, "
+                   "kaiming_uniform, kaiming_normal, eye, default, "
+                   "mask_abs_below)",
+                   path, mj->valuestring);
+  const char *const *fields = bd__method_fields((bd_init_method)m);
+  for (const cJSON *it = j->child; it; it = it->next)
+    if (strcmp(it->string, "method") != 0 && !bd__in_list(fields, it->string)
+        && !bd__in_list(extra, it->string))
+      return bd_fail(BD_EINVAL, "%s.%s: unknown field for init method '%s'",
+                     path, it->string, mj->valuestring);
+  bd_init_step st;
+  memset(&st, 0, sizeof st);
+  st.method = (bd_init_method)m;
+  st.std = st.b = st.gain = 1.0;
+  st.nonlinearity = BD_NL_LEAKY_RELU;
+  bd_status s = BD_OK;
+  switch (st.method) {
+    case BD_INIT_CONSTANT:
+      s = bd__num(j, path, "value", true, 0, &st.value);
+      break;
+    case BD_INIT_NORMAL:
+      s = bd__num(j, path, "mean", false, 0, &st.mean);
+      if (!s) s = bd__num(j, path, "std", false, 1, &st.std);
+      if (!s && st.std < 0)
+        s = bd_fail(BD_EINVAL, "%s.std: must be >= 0, got %g", path, st.std);
+      break;
+    case BD_INIT_UNIFORM:
+      s = bd__num(j, path, "a", false, 0, &st.a);
+      if (!s) s = bd__num(j, path, "b", false, 1, &st.b);
+      if (!s && st.a > st.b)
+        s = bd_fail(BD_EINVAL, "%s: uniform needs a <= b, got a=%g b=%g",
+                    path, st.a, st.b);
+      break;
+    case BD_INIT_XAVIER_UNIFORM:
+    case BD_INIT_XAVIER_NORMAL:
+      s = bd__num(j, path, "gain", false, 1, &st.gain);
+      break;
+    case BD_INIT_KAIMING_UNIFORM:
+    case BD_INIT_KAIMING_NORMAL: {
+      s = bd__num(j, path, "a", false, 0, &st.a);
+      const cJSON *mode = cJSON_GetObjectItemCaseSensitive(j, "mode");
+      if (!s && mode) {
+        if (cJSON_IsString(mode) && strcmp(mode->valuestring, "fan_in") == 0)
+          st.fan_out = false;
+        else if (cJSON_IsString(mode) &&
+                 strcmp(mode->valuestring, "fan_out") == 0)
+          st.fan_out = true;
+        else
+          s = bd_fail(BD_EINVAL, "%s.mode: must be \"fan_in\" or \"fan_out\"",
+                      path);
+      }
+      const cJSON *nl = cJSON_GetObjectItemCaseSensitive(j, "nonlinearity");
+      if (!s && nl) {
+        bool ok = false;
+        for (size_t i = 0; cJSON_IsString(nl) &&
+                           i < sizeof bd__nonlins / sizeof bd__nonlins[0];
+             i++)
+          if (strcmp(bd__nonlins[i].name, nl->valuestring) == 0) {
+            st.nonlinearity = bd__nonlins[i].nl;
+            ok = true;
+          }
+        if (!ok)
+          s = bd_fail(BD_EINVAL,
+                      "%s.nonlinearity: must be one of linear, identity, "
+                      "conv1d, conv2d, conv3d, conv_transpose1d, "
+                      "conv_transpose2d, conv_transpose3d, sigmoid, tanh, "
+                      "relu, leaky_relu, selu",
+                      path);
+      }
+      break;
+    }
+    case BD_INIT_MASK_ABS_BELOW:
+      s = bd__num(j, path, "threshold", true, 0, &st.threshold);
+      break;
+    default:
+      break;
+  }
+  if (s) return s;
+  *out = st;
+  return BD_OK;
+}
+
+/* ---- one tensor ------------------------------------------------------- */
+
+bd_status bd_init_check(const bd_init_step *st, const bd_tensor *t,
+                        const char *what) {
+  if (st->method == BD_INIT_DEFAULT) return BD_OK;
+  if (t->dtype != BD_F32)
+    return bd_fail(BD_EDTYPE, "%s: init method '%s' needs a float32 tensor",
+                   what, bd_init_method_name(st->method));
+  int64_t fi, fo;
+  switch (st->method) {
+    case BD_INIT_XAVIER_UNIFORM:
+    case BD_INIT_XAVIER_NORMAL:
+    case BD_INIT_KAIMING_UNIFORM:
+    case BD_INIT_KAIMING_NORMAL: {
+      bd_status s = bd_init_fans(t->ndim, t->shape, what, &fi, &fo);
+      if (s)
+        return bd_fail_prefix(s, "init method '%s': ",
+                              bd_init_method_name(st->method));
+      return BD_OK;
+    }
+    case BD_INIT_EYE:
+      if (t->ndim != 2)
+        return bd_fail(BD_EINVAL,
+                       "init method 'eye': %s: only tensors with 2 "
+                       "dimensions are supported (it has %d)",
+                       what, t->ndim);
+      return BD_OK;
+    default:
+      return BD_OK;
+  }
+}
+
+static bd_status bd__fill(bd_tensor *t, double v) {
+  bd_op op = {.kind = BD_OP_FILL, .dst = t, .f = {(float)v}};
+  return bd_op_run(&op);
+}
+
+static bd_status bd__eye(bd_tensor *t) {
+  bd_tensor *h;
+  bd_status s = bd_tensor_zeros(BD_CPU, BD_F32, 2, t->shape, &h);
+  if (s) return s;
+  float *d = bd_tensor_f32(h);
+  int64_t r = t->shape[0], c = t->shape[1];
+  for (int64_t i = 0; i < r && i < c; i++) d[i * c + i] = 1.0f;
+  s = bd_tensor_copy_into(t, h);
+  bd_tensor_release(h);
+  return s;
+}
+
+bd_status bd_init_apply(const bd_init_step *st, bd_tensor *t, uint64_t seed,
+                        uint64_t *offset) {
+  if (bd_tensor_numel(t) == 0) return BD_OK; /* PyTorch: a no-op */
+  int64_t fi = 0, fo = 0;
+  double std;
+  switch (st->method) {
+    case BD_INIT_ZEROS: return bd__fill(t, 0.0);
+    case BD_INIT_ONES: return bd__fill(t, 1.0);
+    case BD_INIT_CONSTANT: return bd__fill(t, st->value);
+    case BD_INIT_NORMAL:
+      return bd_rng_fill(t, BD_RNG_NORMAL, st->mean, st->std, seed, offset);
+    case BD_INIT_UNIFORM:
+      return bd_rng_fill(t, BD_RNG_UNIFORM, st->a, st->b, seed, offset);
+    case BD_INIT_XAVIER_UNIFORM:
+    case BD_INIT_XAVIER_NORMAL: {
+      bd_status s = bd_init_fans(t->ndim, t->shape, "tensor", &fi, &fo);
+      if (s) return s;
+      std = st->gain * sqrt(2.0 / (double)(fi + fo));
+      if (st->method == BD_INIT_XAVIER_NORMAL)
+        return bd_rng_fill(t, BD_RNG_NORMAL, 0.0, std, seed, offset);
+      double bound = sqrt(3.0) * std;
+      return bd_rng_fill(t, BD_RNG_UNIFORM, -bound, bound, seed, offset);
+    }
+    case BD_INIT_KAIMING_UNIFORM:
+    case BD_INIT_KAIMING_NORMAL: {
+      bd_status s = bd_init_fans(t->ndim, t->shape, "tensor", &fi, &fo);
+      if (s) return s;
+      double fan = (double)(st->fan_out ? fo : fi);
+      std = bd_init_gain(st->nonlinearity, st->a) / sqrt(fan);
+      if (st->method == BD_INIT_KAIMING_NORMAL)
+        return bd_rng_fill(t, BD_RNG_NORMAL, 0.0, std, seed, offset);
+      double bound = sqrt(3.0) * std;
+      return bd_rng_fill(t, BD_RNG_UNIFORM, -bound, bound, seed, offset);
+    }
+    case BD_INIT_EYE: return bd__eye(t);
+    case BD_INIT_MASK_ABS_BELOW: {
+      bd_op op = {.kind = BD_OP_MASK_ABS_BELOW, .dst = t, .a = t,
+                  .f = {(float)st->threshold}};
+      return bd_op_run(&op);
+    }
+    default:
+      return bd_fail(BD_EINTERNAL, "init method '%s' is not a tensor step",
+                     bd_init_method_name(st->method));
+  }
+}
+
+/* ---- the selector ------------------------------------------------------ */
+
+typedef struct bd__blist {
+  bd_block **v;
+  size_t n, cap;
+} bd__blist;
+
+static bool bd__blist_has(const bd__blist *l, const bd_block *b) {
+  for (size_t i = 0; i < l->n; i++)
+    if (l->v[i] == b) return true;
+  return false;
+}
+
+static bd_status bd__blist_add(bd__blist *l, bd_block *b) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    bd_block **v = realloc(l->v, cap * sizeof *v);
+    if (!v) return bd_fail(BD_ENOMEM, "out of host memory");
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = b;
+  return BD_OK;
+}
+
+/* Pre-order, each shared block once. */
+static bd_status bd__collect(bd_block *b, bd__blist *out) {
+  if (bd__blist_has(out, b)) return BD_OK;
+  bd_status s = bd__blist_add(out, b);
+  for (int i = 0; !s && i < b->nchildren; i++)
+    s = bd__collect(b->children[i], out);
+  return s;
+}
+
+static bool bd__targeted(const bd_block *b, int i, const char *target) {
+  if (b->params[i]->is_buffer) return false;
+  return strcmp(target, "all") == 0 || strcmp(b->param_names[i], target) == 0;
+}
+
+/* A host copy of one parameter or buffer, to undo a failed request and to
+ * keep the non-targeted tensors of a block reset by "default". */
+typedef struct bd__snap {
+  bd_param *p;
+  bd_tensor *host;
+} bd__snap;
+
+static void bd__restore(bd__snap *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    (void)bd_tensor_copy_into(v[i].p->value, v[i].host);
+}
+
+bd_status bd_init_run(bd_block *root, const bd_init_request *req,
+                      uint64_t model_seed, uint64_t *model_offset,
+                      char ***touched, int *ntouched) {
+  *touched = NULL;
+  *ntouched = 0;
+  const char *target = req->target ? req->target : "all";
+  if (req->nsteps <= 0)
+    return bd_fail(BD_EINVAL, "init: no method given");
+  for (int i = 0; i < req->ntypes; i++)
+    if (!bd_block_type_find(req->types[i]))
+      return bd_fail(BD_EINVAL, "types[%d]: unknown block type '%s'", i,
+                     req->types[i]);
+  bd__blist all = {0}, sel = {0}, chosen = {0};
+  bd__snap *snaps = NULL;
+  size_t nsnaps = 0;
+  bd_state_list sd = {0};
+  char **names = NULL;
+  int nnames = 0;
+  bd_status s = bd__collect(root, &all);
+  /* The union of the selected subtrees (the whole tree by default). */
+  for (int i = 0; !s && i < req->nblocks; i++) {
+    bd_block *b = bd_block_find(root, req->blocks[i]);
+    if (!b)
+      s = bd_fail(BD_EINVAL, "blocks[%d]: the model has no block at path '%s'",
+                  i, req->blocks[i]);
+    else
+      s = bd__collect(b, &sel);
+  }
+  /* Chosen blocks in tree order, filtered by type, with a targeted
+   * parameter. */
+  int64_t nmatched = 0;
+  for (size_t k = 0; !s && k < all.n; k++) {
+    bd_block *b = all.v[k];
+    if (req->nblocks && !bd__blist_has(&sel, b)) continue;
+    bool type_ok = req->ntypes == 0;
+    for (int i = 0; i < req->ntypes && !type_ok; i++)
+      type_ok = strcmp(b->type->name, req->types[i]) == 0;
+    if (!type_ok) continue;
+    int here = 0;
+    for (int i = 0; i < b->nparams; i++)
+      if (bd__targeted(b, i, target)) here++;
+    if (!here) continue;
+    nmatched += here;
+    s = bd__blist_add(&chosen, b);
+  }
+  if (!s && nmatched == 0)
+    s = bd_fail(BD_EINVAL,
+                "init: the selector (target '%s'%s%s) matches no parameter",
+                target, req->nblocks ? ", blocks" : "",
+                req->ntypes ? ", types" : "");
+  /* Validate every step against every parameter it would touch. */
+  if (!s) s = bd_block_state_dict(root, "", &sd);
+  for (size_t k = 0; !s && k < chosen.n; k++) {
+    bd_block *b = chosen.v[k];
+    for (int st = 0; !s && st < req->nsteps; st++) {
+      if (req->steps[st].method == BD_INIT_DEFAULT && !b->type->reset) {
+        s = bd_fail(BD_EUNSUPPORTED,
+                    "init method 'default': block type '%s' has no default "
+                    "initialiser",
+                    b->type->name);
+        break;
+      }
+      for (int i = 0; !s && i < b->nparams; i++) {
+        if (!bd__targeted(b, i, target)) continue;
+        const char *what = b->param_names[i];
+        for (size_t e = 0; e < sd.n; e++)
+          if (sd.v[e].param == b->params[i]) {
+            what = sd.v[e].path;
+            break;
+          }
+        s = bd_init_check(&req->steps[st], b->params[i]->value, what);
+      }
+    }
+  }
+  /* Snapshot every tensor of the chosen blocks. */
+  for (size_t k = 0; !s && k < chosen.n; k++) {
+    bd_block *b = chosen.v[k];
+    bd__snap *v = realloc(snaps, (nsnaps + (size_t)b->nparams) * sizeof *v);
+    if (!v) {
+      s = bd_fail(BD_ENOMEM, "out of host memory");
+      break;
+    }
+    snaps = v;
+    for (int i = 0; !s && i < b->nparams; i++) {
+      snaps[nsnaps].p = b->params[i];
+      s = bd_tensor_to(b->params[i]->value, BD_CPU, &snaps[nsnaps].host);
+      if (!s) nsnaps++;
+    }
+  }
+  /* Apply: block by block, each step in order (net.apply(my_init)). */
+  uint64_t seed = req->has_seed ? req->seed : model_seed;
+  uint64_t off = req->has_seed ? 0 : *model_offset;
+  bool applied = false;
+  size_t snap0 = 0;
+  for (size_t k = 0; !s && k < chosen.n; k++) {
+    bd_block *b = chosen.v[k];
+    applied = true;
+    for (int st = 0; !s && st < req->nsteps; st++) {
+      const bd_init_step *step = &req->steps[st];
+      if (step->method == BD_INIT_DEFAULT) {
+        s = b->type->reset(b, seed, &off);
+        /* Keep what the target does not name. */
+        for (int i = 0; !s && i < b->nparams; i++)
+          if (!bd__targeted(b, i, target))
+            s = bd_tensor_copy_into(b->params[i]->value,
+                                    snaps[snap0 + (size_t)i].host);
+        continue;
+      }
+      for (int i = 0; !s && i < b->nparams; i++)
+        if (bd__targeted(b, i, target))
+          s = bd_init_apply(step, b->params[i]->value, seed, &off);
+    }
+    snap0 += (size_t)b->nparams;
+  }
+  /* The touched parameters, in named_parameters order. */
+  if (!s) {
+    names = calloc((size_t)nmatched, sizeof *names);
+    if (!names) s = bd_fail(BD_ENOMEM, "out of host memory");
+  }
+  for (size_t e = 0; !s && e < sd.n; e++) {
+    if (!bd_state_list_is_first(&sd, e)) continue;
+    bd_block *owner = sd.v[e].owner;
+    if (!bd__blist_has(&chosen, owner)) continue;
+    for (int i = 0; i < owner->nparams; i++)
+      if (owner->params[i] == sd.v[e].param &&
+          bd__targeted(owner, i, target) && nnames < nmatched) {
+        names[nnames] = strdup(sd.v[e].path);
+        if (!names[nnames]) s = bd_fail(BD_ENOMEM, "out of host memory");
+        else nnames++;
+      }
+  }
+  if (s && applied) {
+    bd_status keep = s;
+    bd__restore(snaps, nsnaps);
+    s = keep;
+  }
+  if (s) {
+    for (int i = 0; i < nnames; i++) free(names[i]);
+    free(names);
+  } else {
+    if (!req->has_seed) *model_offset = off;
+    *touched = names;
+    *ntouched = nnames;
+  }
+  for (size_t i = 0; i < nsnaps; i++) bd_tensor_release(snaps[i].host);
+  free(snaps);
+  free(all.v);
+  free(sel.v);
+  free(chosen.v);
+  bd_state_list_free(&sd);
+  return s;
+}

@@ -1,0 +1,188 @@
+/* mylinear.c - the example plugin: the seed's MyLinear custom layer,
+ *
+ *   class MyLinear(nn.Module):
+ *       def __init__(self, in_units, units):
+ *           self.weight = nn.Parameter(torch.randn(in_units, units))
+ *           self.bias = nn.Parameter(torch.randn(units,))
+ *       def forward(self, X):
+ *           return F.relu(torch.matmul(X, self.weight.data) + self.bias.data)
+ *
+ * Spec: {"type":"mylinear","in_units":5,"units":3}. Parameters weight
+ * [in_units, units] and bias [units]; default init N(0, 1) for both, as
+ * torch.randn. Everything is computed with device ops (bd_op_run), so the
+ * layer runs on CPU and GPU models alike, and it has a backward, so it
+ * trains. (The seed's forward reads .data, which hides the parameters from
+ * autograd in PyTorch; blockd's MyLinear is the trainable version.) */
+#include <stdlib.h>
+
+#include "engine/blockd_plugin.h"
+
+typedef struct mylinear {
+  int64_t in, units;
+} mylinear;
+
+typedef struct mylinear_saved {
+  bd_tensor *x, *y; /* input and (post-relu) output */
+} mylinear_saved;
+
+static const char *const mylinear_keys[] = {"in_units", "units", NULL};
+
+static bd_status mylinear_create(bd_block *b, const cJSON *spec,
+                                 bd_build_ctx *ctx) {
+  mylinear *l = calloc(1, sizeof *l);
+  if (!l) return bd_fail(BD_ENOMEM, "out of host memory");
+  b->impl = l;
+  bd_status s = bd_spec_check_keys(ctx, spec, mylinear_keys);
+  if (!s)
+    s = bd_spec_int(ctx, spec, "in_units", true, 0, 1, BD_MAX_NUMEL,
+                    &l->in);
+  if (!s)
+    s = bd_spec_int(ctx, spec, "units", true, 0, 1, BD_MAX_NUMEL, &l->units);
+  int64_t wshape[2] = {l->in, l->units};
+  if (!s) s = bd_block_add_param(b, ctx, "weight", 2, wshape, false, NULL);
+  if (!s) s = bd_block_add_param(b, ctx, "bias", 1, &l->units, false, NULL);
+  return s;
+}
+
+static bd_status mylinear_to_spec(const bd_block *b, cJSON *o, void *sc) {
+  (void)sc;
+  const mylinear *l = b->impl;
+  cJSON_AddNumberToObject(o, "in_units", (double)l->in);
+  cJSON_AddNumberToObject(o, "units", (double)l->units);
+  return BD_OK;
+}
+
+static bd_status mylinear_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
+                                  bd_tensor **y, void **saved) {
+  const mylinear *l = b->impl;
+  if (x->ndim < 1 || x->shape[x->ndim - 1] != l->in) {
+    char sh[128];
+    return bd_fail(BD_ESHAPE,
+                   "layer %s (mylinear) expects %lld input features, got "
+                   "input of shape %s", bd_exec_where(ex), (long long)l->in,
+                   bd_shape_str(x->ndim, x->shape, sh, sizeof sh));
+  }
+  int64_t shape[BD_MAX_DIMS];
+  for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
+  shape[x->ndim - 1] = l->units;
+  bd_tensor *out;
+  bd_status s = bd_tensor_new(ex->dev, BD_F32, x->ndim, shape, &out);
+  if (s) return s;
+  int64_t rows = bd_tensor_numel(x) / l->in;
+  /* out = relu(x @ W + b): seed the rows with the bias, accumulate the
+   * product, then clamp at zero in place. */
+  bd_op ops[4] = {
+      {.kind = BD_OP_FILL, .dst = out, .f = {0.0f}},
+      {.kind = BD_OP_BINARY, .dst = out, .a = out, .b = b->params[1]->value,
+       .i = {BD_BIN_ADD}},
+      {.kind = BD_OP_GEMM, .dst = out, .a = x, .b = b->params[0]->value,
+       .i = {rows, l->units, l->in, 0, 0}, .f = {1.0f, 1.0f}},
+      {.kind = BD_OP_UNARY, .dst = out, .a = out, .i = {BD_UN_RELU}},
+  };
+  for (int i = 0; i < 4 && !s; i++)
+    if (rows || i == 0) s = bd_op_run(&ops[i]);
+  if (!s && ex->record && saved) {
+    mylinear_saved *ms = bd_exec_alloc(ex, sizeof *ms);
+    if (!ms || !bd_exec_keep(ex, x) || !bd_exec_keep(ex, out)) {
+      s = BD_ENOMEM;
+    } else {
+      ms->x = x;
+      ms->y = out;
+      *saved = ms;
+    }
+  }
+  if (s) {
+    bd_tensor_release(out);
+    return s;
+  }
+  *y = out;
+  return BD_OK;
+}
+
+/* dst (+)= the op's result: overwrite when the gradient does not exist
+ * yet, accumulate otherwise. */
+static bd_status mylinear_accum(bd_param *p, bd_op *op, int beta_slot) {
+  float beta = 1.0f;
+  if (!p->grad) {
+    bd_status s = bd_tensor_new(bd_tensor_device(p->value), BD_F32,
+                                p->value->ndim, p->value->shape, &p->grad);
+    if (s) return s;
+    beta = 0.0f;
+  }
+  op->dst = p->grad;
+  op->f[beta_slot] = beta;
+  return bd_op_run(op);
+}
+
+static bd_status mylinear_backward(bd_block *b, bd_exec *ex, void *saved,
+                                   bd_tensor *dy, bd_tensor **dx) {
+  const mylinear *l = b->impl;
+  const mylinear_saved *ms = saved;
+  if (!ms) return bd_fail(BD_EINTERNAL, "mylinear backward without forward");
+  int64_t rows = bd_tensor_numel(ms->x) / l->in;
+  /* dz = dy * relu'(z); y > 0 exactly where z > 0. */
+  bd_tensor *dz;
+  bd_status s = bd_tensor_new(ex->dev, BD_F32, dy->ndim, dy->shape, &dz);
+  if (s) return s;
+  bd_op relu = {.kind = BD_OP_UNARY_BACKWARD, .dst = dz, .a = ms->y, .b = dy,
+                .i = {BD_UN_RELU}};
+  s = bd_op_run(&relu);
+  bd_param *w = b->params[0], *bias = b->params[1];
+  if (!s && w->requires_grad) {
+    bd_op op = {.kind = BD_OP_GEMM, .a = ms->x, .b = dz,
+                .i = {l->in, l->units, rows, 1, 0}, .f = {1.0f, 0.0f}};
+    s = mylinear_accum(w, &op, 1);
+  }
+  if (!s && bias->requires_grad) {
+    bd_op op = {.kind = BD_OP_SUM_ROWS, .a = dz, .i = {rows, l->units}};
+    s = mylinear_accum(bias, &op, 0);
+  }
+  if (!s && dx) {
+    s = bd_tensor_new(ex->dev, BD_F32, ms->x->ndim, ms->x->shape, dx);
+    if (!s) {
+      bd_op op = {.kind = BD_OP_GEMM, .dst = *dx, .a = dz, .b = w->value,
+                  .i = {rows, l->in, l->units, 0, 1}, .f = {1.0f, 0.0f}};
+      s = bd_op_run(&op);
+      if (s) {
+        bd_tensor_release(*dx);
+        *dx = NULL;
+      }
+    }
+  }
+  bd_tensor_release(dz);
+  return s;
+}
+
+static bd_status mylinear_reset(bd_block *b, uint64_t seed, uint64_t *off) {
+  bd_status s = bd_rng_fill(b->params[0]->value, BD_RNG_NORMAL, 0.0, 1.0,
+                            seed, off);
+  if (!s)
+    s = bd_rng_fill(b->params[1]->value, BD_RNG_NORMAL, 0.0, 1.0, seed, off);
+  return s;
+}
+
+static void mylinear_free(bd_block *b) { free(b->impl); }
+
+static const bd_plugin_layer mylinear_layer = {
+    .name = "mylinear",
+    .create = mylinear_create,
+    .to_spec = mylinear_to_spec,
+    .forward = mylinear_forward,
+    .backward = mylinear_backward,
+    .reset = mylinear_reset,
+    .free_impl = mylinear_free,
+};
+
+static bd_status mylinear_register(bd_plugin_host *host) {
+  return bd_plugin_add_layer(host, &mylinear_layer);
+}
+
+static const bd_plugin_info mylinear_info = {
+    .abi_version = BLOCKD_PLUGIN_ABI_VERSION,
+    .name = "mylinear",
+    .version = "1.0",
+    .register_types = mylinear_register,
+};
+
+/* The plugin's one exported entry point. */
+const bd_plugin_info *blockd_plugin(void) { return &mylinear_info; }

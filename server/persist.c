@@ -1,0 +1,195 @@
+/* persist.c - model persistence under data-dir/models/<name>/. */
+#include "persist.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../engine/atomic_file.h"
+#include "../engine/backend.h"
+#include "../engine/checkpoint.h"
+#include "../engine/safetensors.h"
+#include "../engine/train.h"
+#include "log.h"
+#include "routes.h"
+
+bool srv_data_path(srv_app *app, const char *sub, bool create, char *buf,
+                   size_t n) {
+  int k = snprintf(buf, n, "%s/%s", app->cfg.data_dir, sub);
+  if (k < 0 || (size_t)k >= n) return false;
+  if (create) {
+    /* sub may be "models/<name>": create each level. */
+    char *p = buf + strlen(app->cfg.data_dir) + 1;
+    for (; *p; p++)
+      if (*p == '/') {
+        *p = 0;
+        mkdir(buf, 0755);
+        *p = '/';
+      }
+    mkdir(buf, 0755);
+  }
+  return true;
+}
+
+bd_status srv_persist_save(srv_app *app, bd_model *m) {
+  char dir[1400], sub[300];
+  snprintf(sub, sizeof sub, "models/%s", m->name);
+  if (!srv_data_path(app, sub, true, dir, sizeof dir))
+    return bd_fail(BD_EIO, "data directory path too long");
+  bd_tfile tf;
+  char dev[16], steps[32];
+  bd_model_rdlock(m);
+  bd_status s = bd_checkpoint_export(m, true, &tf);
+  cJSON *j = cJSON_CreateObject();
+  cJSON *spec = bd_model_spec(m);
+  if (spec) cJSON_AddItemToObject(j, "block", spec);
+  cJSON_AddNumberToObject(j, "seed", (double)m->seed);
+  cJSON_AddStringToObject(j, "device", bd_device_str(m->dev, dev, sizeof dev));
+  cJSON_AddStringToObject(j, "mode", m->training ? "train" : "eval");
+  snprintf(steps, sizeof steps, "%lld", (long long)bd_optim_step_count(m));
+  char *txt = cJSON_Print(j);
+  cJSON_Delete(j);
+  if (!s && (!spec || !txt)) s = bd_fail(BD_ENOMEM, "out of host memory");
+  if (!s) {
+    /* State first: a spec.json without its state restores a fresh model,
+     * but never a state that does not fit its spec. */
+    bd_afile *f;
+    const char *extra[] = {"blockd.sgd_steps", steps, NULL};
+    s = bd_afile_open(dir, "state.safetensors", &f);
+    if (!s) {
+      s = bd_safetensors_write(&tf, extra, bd_afile_sink(f));
+      s = s ? (bd_afile_abort(f), s) : bd_afile_commit(f);
+    }
+  }
+  /* The read lock is held through the write: tf shares the host tensors
+   * of CPU models, and a training step must not tear the snapshot. */
+  bd_model_unlock(m);
+  if (!s) s = bd_atomic_write(dir, "spec.json", txt, strlen(txt));
+  free(txt);
+  bd_tfile_clear(&tf);
+  if (s) bd_fail_prefix(s, "saving model '%s': ", m->name);
+  return s;
+}
+
+void srv_persist_remove(srv_app *app, const char *name) {
+  char dir[1400], sub[300], p[4096];
+  snprintf(sub, sizeof sub, "models/%s", name);
+  if (!srv_data_path(app, sub, false, dir, sizeof dir)) return;
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+      unlink(p);
+    }
+  closedir(d);
+  rmdir(dir);
+}
+
+void srv_persist_save_all(srv_app *app) {
+  size_t n;
+  bd_model **v = bd_registry_list(app->models, &n);
+  for (size_t i = 0; v && i < n; i++) {
+    if (srv_persist_save(app, v[i])) srv_log(SRV_LOG_ERROR, "%s", bd_errmsg());
+    bd_model_release(v[i]);
+  }
+  free(v);
+}
+
+/* Restores one model directory; returns 0 or logs and returns -1. */
+static int restore_one(srv_app *app, const char *name, const char *dir) {
+  char p[4096];
+  void *data = NULL;
+  size_t len = 0;
+  snprintf(p, sizeof p, "%s/spec.json", dir);
+  bd_status s = bd_file_map(p, &data, &len);
+  if (s) {
+    srv_log(SRV_LOG_WARN, "model '%s' not restored: %s", name, bd_errmsg());
+    return -1;
+  }
+  cJSON *j = cJSON_ParseWithLength(data, len);
+  bd_file_unmap(data, len);
+  const cJSON *block = cJSON_GetObjectItemCaseSensitive(j, "block");
+  const cJSON *seed = cJSON_GetObjectItemCaseSensitive(j, "seed");
+  const cJSON *devj = cJSON_GetObjectItemCaseSensitive(j, "device");
+  const cJSON *mode = cJSON_GetObjectItemCaseSensitive(j, "mode");
+  if (!block || !cJSON_IsNumber(seed)) {
+    srv_log(SRV_LOG_WARN, "model '%s' not restored: bad spec.json", name);
+    cJSON_Delete(j);
+    return -1;
+  }
+  bd_device dev;
+  if (!cJSON_IsString(devj) || bd_device_resolve(devj->valuestring, &dev))
+    dev = BD_CPU; /* the device is gone: keep the model, on the host */
+  bd_build_limits lim = {.max_depth = app->cfg.max_depth,
+                         .max_bytes = app->cfg.max_model_bytes,
+                         .max_blocks = 100000};
+  bd_model *m = NULL;
+  s = bd_model_create(name, block, (uint64_t)seed->valuedouble, dev, &lim, &m);
+  if (!s && cJSON_IsString(mode))
+    m->training = strcmp(mode->valuestring, "eval") != 0;
+  cJSON_Delete(j);
+  snprintf(p, sizeof p, "%s/state.safetensors", dir);
+  if (!s) s = bd_file_map(p, &data, &len);
+  if (!s) {
+    bd_tfile tf;
+    cJSON *meta = NULL, *rep = NULL;
+    bd_tfile_limits lim = {.borrow = true}; /* mapped until cleared */
+    s = bd_safetensors_read(data, len, &lim, &tf, &meta);
+    if (!s) {
+      bd_model_wrlock(m);
+      s = bd_checkpoint_load(m, &tf, true, true, &rep);
+      const cJSON *st =
+          cJSON_GetObjectItemCaseSensitive(meta, "blockd.sgd_steps");
+      if (!s && cJSON_IsString(st))
+        bd_optim_set_step_count(m, atoll(st->valuestring));
+      bd_model_unlock(m);
+    }
+    cJSON_Delete(rep);
+    cJSON_Delete(meta);
+    bd_tfile_clear(&tf);
+    bd_file_unmap(data, len);
+  }
+  if (!s) s = bd_registry_add(app->models, m);
+  bd_model_release(m);
+  if (s) {
+    srv_log(SRV_LOG_WARN, "model '%s' not restored: %s", name, bd_errmsg());
+    return -1;
+  }
+  return 0;
+}
+
+int srv_persist_restore(srv_app *app) {
+  char dir[1400], sub[1700];
+  if (!srv_data_path(app, "models", true, dir, sizeof dir)) return 0;
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (!bd_model_name_ok(e->d_name)) continue;
+    snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+    if (restore_one(app, e->d_name, sub) == 0) n++;
+  }
+  closedir(d);
+  if (n)
+    srv_log(SRV_LOG_INFO, "restored %d model%s from %s", n, n == 1 ? "" : "s",
+            dir);
+  return n;
+}
+
+int srv_models_save(srv_req *r) {
+  bd_model *m = srv_model_or_404(r, r->args[0]);
+  if (!m) return 0;
+  bd_status s = srv_persist_save(r->app, m);
+  bd_model_release(m);
+  if (s) return srv_reply_status(r, s);
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "saved", r->args[0]);
+  return srv_reply_json(r, 200, j);
+}

@@ -1,0 +1,464 @@
+/* routes_files.c - tensor files in data-dir/files/: PUT/GET/DELETE
+ * /v1/files/{f} and GET /v1/files. Names are plain names
+ * (bd_file_name_ok), so every path stays inside the files directory. */
+#include <dirent.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../engine/atomic_file.h"
+#include "../engine/checkpoint.h"
+#include "../engine/tensor_store.h"
+#include "../proto/json_tensor.h"
+#include "files.h"
+#include "persist.h"
+#include "routes.h"
+
+bool srv_files_dir(srv_app *app, char *buf, size_t n) {
+  return srv_data_path(app, "files", true, buf, n);
+}
+
+bd_tfile_limits srv_files_limits(srv_app *app) {
+  bd_tfile_limits lim = {0};
+  lim.max_elems = BD_MAX_NUMEL;
+  lim.max_total_bytes = (size_t)app->cfg.max_model_bytes * 2 + (64u << 20);
+  return lim;
+}
+
+bool srv_file_name_or_400(srv_req *r, const char *name) {
+  if (bd_file_name_ok(name)) return true;
+  srv_reply_error(r, 400, "invalid_argument",
+                  "file name '%.64s' is not a plain name (1-%d bytes, no "
+                  "'/', no '..', no leading '.', no control characters)",
+                  name, BD_FILE_NAME_MAX);
+  return false;
+}
+
+void srv_fmap_release(srv_fmap *m) {
+  if (!m) return;
+  bd_file_unmap(m->data, m->len);
+  m->data = NULL;
+  m->len = 0;
+}
+
+bd_status srv_files_load(srv_app *app, const char *name, bd_tfile *out,
+                         bd_tformat *fmt, srv_fmap *keep) {
+  if (keep) keep->data = NULL, keep->len = 0;
+  char dir[1400], p[4096];
+  memset(out, 0, sizeof *out);
+  if (!bd_file_name_ok(name))
+    return bd_fail(BD_EINVAL, "file name '%.64s' is not a plain name", name);
+  if (!srv_files_dir(app, dir, sizeof dir))
+    return bd_fail(BD_EIO, "data directory path too long");
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  void *data;
+  size_t len;
+  bd_status s = bd_file_map(p, &data, &len);
+  if (s == BD_ENOTFOUND)
+    return bd_fail(BD_ENOTFOUND, "file '%s' not found", name);
+  if (s) return s;
+  bd_tfile_limits lim = srv_files_limits(app);
+  lim.borrow = keep != NULL;
+  s = bd_tfile_parse(data, len, &lim, out, fmt);
+  if (s || !keep) {
+    bd_file_unmap(data, len);
+  } else {
+    keep->data = data;
+    keep->len = len;
+  }
+  if (s) bd_fail_prefix(s, "file '%s': ", name);
+  return s;
+}
+
+/* ---- listing metadata, cached by (name, size, mtime) --------------------- */
+
+typedef struct file_meta {
+  char name[BD_FILE_NAME_MAX + 1];
+  long long size, mtime_ns;
+  char format[16], kind[16], sha[65];
+} file_meta;
+
+static pthread_mutex_t meta_mu = PTHREAD_MUTEX_INITIALIZER;
+static file_meta *meta_cache;
+static size_t meta_n;
+
+static void sha256_hex(const void *p, size_t n, char out[65]) {
+  unsigned char md[32];
+  unsigned int ml = 0;
+  if (!EVP_Digest(p, n, md, &ml, EVP_sha256(), NULL)) ml = 0;
+  for (unsigned i = 0; i < 32; i++)
+    snprintf(out + 2 * i, 3, "%02x", i < ml ? md[i] : 0);
+}
+
+/* Fills m for dir/name (valid regular file); false when unreadable. */
+static bool file_info(srv_app *app, const char *dir, const char *name,
+                      file_meta *m) {
+  char p[4096];
+  struct stat st;
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  long long mt =
+      (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+  pthread_mutex_lock(&meta_mu);
+  for (size_t i = 0; i < meta_n; i++)
+    if (strcmp(meta_cache[i].name, name) == 0 &&
+        meta_cache[i].size == (long long)st.st_size &&
+        meta_cache[i].mtime_ns == mt) {
+      *m = meta_cache[i];
+      pthread_mutex_unlock(&meta_mu);
+      return true;
+    }
+  pthread_mutex_unlock(&meta_mu);
+  memset(m, 0, sizeof *m);
+  snprintf(m->name, sizeof m->name, "%s", name);
+  m->size = (long long)st.st_size;
+  m->mtime_ns = mt;
+  void *data;
+  size_t len;
+  if (bd_file_map(p, &data, &len)) return false;
+  sha256_hex(data ? data : "", len, m->sha);
+  bd_tfile tf;
+  bd_tformat fmt;
+  bd_tfile_limits lim = srv_files_limits(app);
+  if (bd_tfile_parse(data, len, &lim, &tf, &fmt) == BD_OK) {
+    snprintf(m->format, sizeof m->format, "%s", bd_tformat_name(fmt));
+    snprintf(m->kind, sizeof m->kind, "%s", bd_tfile_kind_name(tf.kind));
+    bd_tfile_clear(&tf);
+  } else {
+    snprintf(m->format, sizeof m->format, "invalid");
+    snprintf(m->kind, sizeof m->kind, "unknown");
+  }
+  bd_file_unmap(data, len);
+  pthread_mutex_lock(&meta_mu);
+  size_t i;
+  for (i = 0; i < meta_n; i++)
+    if (strcmp(meta_cache[i].name, name) == 0) break;
+  if (i == meta_n) {
+    file_meta *nm = realloc(meta_cache, (meta_n + 1) * sizeof *nm);
+    if (nm) {
+      meta_cache = nm;
+      meta_n++;
+    } else {
+      i = (size_t)-1;
+    }
+  }
+  if (i != (size_t)-1) meta_cache[i] = *m;
+  pthread_mutex_unlock(&meta_mu);
+  return true;
+}
+
+static cJSON *meta_json(const file_meta *m) {
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "name", m->name);
+  cJSON_AddNumberToObject(j, "size", (double)m->size);
+  cJSON_AddStringToObject(j, "format", m->format);
+  cJSON_AddStringToObject(j, "kind", m->kind);
+  cJSON_AddStringToObject(j, "sha256", m->sha);
+  cJSON_AddNumberToObject(j, "mtime", (double)m->mtime_ns / 1e9);
+  return j;
+}
+
+/* ---- PUT ----------------------------------------------------------------- */
+
+/* The tensors named by spec ("x" | ["x","y"] | {"k":"x"}) from the store. */
+static int tensors_from_store(srv_req *r, const cJSON *spec, bd_tfile *tf) {
+  const cJSON *it;
+  if (cJSON_IsString(spec)) {
+    tf->kind = BD_TFILE_TENSOR;
+  } else if (cJSON_IsArray(spec)) {
+    tf->kind = BD_TFILE_LIST;
+  } else if (cJSON_IsObject(spec)) {
+    tf->kind = BD_TFILE_DICT;
+  } else {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "tensors: give a tensor name, a list of names or an "
+                    "object of key: name");
+    return -1;
+  }
+  int i = 0;
+  for (it = cJSON_IsString(spec) ? spec : spec->child; it;
+       it = cJSON_IsString(spec) ? NULL : it->next, i++) {
+    if (!cJSON_IsString(it)) {
+      srv_reply_error(r, 400, "invalid_argument",
+                      "tensors: entries must be tensor names (strings)");
+      return -1;
+    }
+    bd_tensor *t = bd_tensor_store_get(r->app->tensors, it->valuestring);
+    if (!t) {
+      srv_reply_error(r, 404, "not_found",
+                      "tensors: tensor '%.200s' not "
+                      "found",
+                      it->valuestring);
+      return -1;
+    }
+    char key[32];
+    snprintf(key, sizeof key, "%d", i);
+    const char *k = tf->kind == BD_TFILE_TENSOR ? "tensor"
+                    : tf->kind == BD_TFILE_LIST ? key
+                                                : it->string;
+    /* Named tensors may live on a GPU: files are written from the host. */
+    bd_status s = BD_OK;
+    if (bd_tensor_device(t).type != BD_DEV_CPU) {
+      bd_tensor *h = NULL;
+      s = bd_tensor_to(t, BD_CPU, &h);
+      bd_tensor_release(t);
+      t = h;
+    }
+    if (!s) s = bd_tfile_add(tf, k, t);
+    bd_tensor_release(t);
+    if (s) {
+      srv_reply_status(r, s);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Writes the tfile in fmt to dir/name atomically; *size gets its length. */
+static bd_status write_tfile(srv_app *app, const char *name, const bd_tfile *tf,
+                             bd_tformat fmt) {
+  char dir[1400], prefix[BD_FILE_NAME_MAX + 1];
+  if (!srv_files_dir(app, dir, sizeof dir))
+    return bd_fail(BD_EIO, "data directory path too long");
+  /* torch.save names the archive after the file, without extension. */
+  snprintf(prefix, sizeof prefix, "%s", name);
+  char *dot = strchr(prefix, '.');
+  if (dot && dot != prefix) *dot = 0;
+  bd_afile *f;
+  bd_status s = bd_afile_open(dir, name, &f);
+  if (s) return s;
+  s = bd_tfile_encode(tf, fmt, prefix, NULL, bd_afile_sink(f));
+  if (s) {
+    bd_afile_abort(f);
+    return s;
+  }
+  return bd_afile_commit(f);
+}
+
+static int reply_info(srv_req *r, const char *name, unsigned status) {
+  char dir[1400];
+  file_meta m;
+  if (!srv_files_dir(r->app, dir, sizeof dir) ||
+      !file_info(r->app, dir, name, &m))
+    return srv_reply_error(r, 500, "io_error", "cannot stat file '%s'", name);
+  return srv_reply_json(r, status, meta_json(&m));
+}
+
+int srv_files_put(srv_req *r) {
+  const char *name = r->args[0];
+  if (!srv_file_name_or_400(r, name)) return 0;
+  char ct[128], dir[1400], p[4096];
+  srv_content_type(r, ct, sizeof ct);
+  if (!srv_files_dir(r->app, dir, sizeof dir))
+    return srv_reply_error(r, 500, "io_error", "data dir path too long");
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  bool existed = access(p, F_OK) == 0;
+  bd_status s;
+  if (strcmp(ct, "application/octet-stream") == 0) {
+    /* A raw upload is stored only if it parses as a tensor file. */
+    bd_tfile tf;
+    bd_tfile_limits lim = srv_files_limits(r->app);
+    s = bd_tfile_parse(r->body, r->body_len, &lim, &tf, NULL);
+    bd_tfile_clear(&tf);
+    if (s) return srv_reply_status(r, bd_fail_prefix(s, "upload: "));
+    s = bd_atomic_write(dir, name, r->body, r->body_len);
+    if (s) return srv_reply_status(r, s);
+    return reply_info(r, name, existed ? 200 : 201);
+  }
+  cJSON *j = srv_json_body(r, false);
+  if (!j) return 0;
+  bd_tfile tf = {0};
+  bd_model *m = NULL;
+  const cJSON *tens = cJSON_GetObjectItemCaseSensitive(j, "tensors");
+  const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
+  const cJSON *fmtj = cJSON_GetObjectItemCaseSensitive(j, "format");
+  bd_tformat fmt = BD_TFORMAT_SAFETENSORS;
+  for (const cJSON *it = j->child; it; it = it->next)
+    if (strcmp(it->string, "tensors") && strcmp(it->string, "model") &&
+        strcmp(it->string, "format")) {
+      srv_reply_error(r, 400, "invalid_argument", "unknown field '%.64s'",
+                      it->string);
+      goto out;
+    }
+  if (fmtj &&
+      (!cJSON_IsString(fmtj) || !bd_tformat_parse(fmtj->valuestring, &fmt))) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "format: must be \"safetensors\" or \"torch\"");
+    goto out;
+  }
+  if (!tens == !model) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "give either tensors (a name, a list or an object of "
+                    "names) or model (a model name)");
+    goto out;
+  }
+  if (tens) {
+    if (tensors_from_store(r, tens, &tf)) goto out;
+    s = write_tfile(r->app, name, &tf, fmt);
+  } else {
+    if (!cJSON_IsString(model)) {
+      srv_reply_error(r, 400, "invalid_argument", "model: must be a string");
+      goto out;
+    }
+    m = srv_model_or_404(r, model->valuestring);
+    if (!m) goto out;
+    bd_model_rdlock(m);
+    s = bd_checkpoint_export(m, false, &tf);
+    if (!s) s = write_tfile(r->app, name, &tf, fmt);
+    bd_model_unlock(m);
+  }
+  if (s)
+    srv_reply_status(r, s);
+  else
+    reply_info(r, name, existed ? 200 : 201);
+out:
+  bd_model_release(m);
+  bd_tfile_clear(&tf);
+  cJSON_Delete(j);
+  return 0;
+}
+
+/* ---- GET / DELETE / list ------------------------------------------------- */
+
+int srv_files_list(srv_req *r) {
+  char dir[1400];
+  if (!srv_files_dir(r->app, dir, sizeof dir))
+    return srv_reply_error(r, 500, "io_error", "data dir path too long");
+  DIR *d = opendir(dir);
+  if (!d)
+    return srv_reply_error(r, 500, "io_error", "cannot open %s: %s", dir,
+                           strerror(errno));
+  cJSON *j = cJSON_CreateObject();
+  cJSON *arr = cJSON_AddArrayToObject(j, "files");
+  struct dirent *e;
+  char **names = NULL;
+  size_t n = 0;
+  while ((e = readdir(d))) {
+    if (!bd_file_name_ok(e->d_name)) continue; /* temp files start with . */
+    char **nn = realloc(names, (n + 1) * sizeof *nn);
+    if (!nn) break;
+    names = nn;
+    if ((names[n] = strdup(e->d_name))) n++;
+  }
+  closedir(d);
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = i + 1; k < n; k++)
+      if (strcmp(names[k], names[i]) < 0) {
+        char *t = names[i];
+        names[i] = names[k];
+        names[k] = t;
+      }
+  for (size_t i = 0; i < n; i++) {
+    file_meta m;
+    if (file_info(r->app, dir, names[i], &m))
+      cJSON_AddItemToArray(arr, meta_json(&m));
+    free(names[i]);
+  }
+  free(names);
+  return srv_reply_json(r, 200, j);
+}
+
+int srv_files_get(srv_req *r) {
+  const char *name = r->args[0];
+  if (!srv_file_name_or_400(r, name)) return 0;
+  const char *acc = srv_header(r, "Accept");
+  if (acc && strstr(acc, "application/octet-stream")) {
+    char dir[1400], p[4096];
+    void *data;
+    size_t len;
+    if (!srv_files_dir(r->app, dir, sizeof dir))
+      return srv_reply_error(r, 500, "io_error", "data dir path too long");
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    bd_status s = bd_file_map(p, &data, &len);
+    if (s == BD_ENOTFOUND)
+      return srv_reply_error(r, 404, "not_found", "file '%s' not found", name);
+    if (s) return srv_reply_status(r, s);
+    char *copy = malloc(len ? len : 1);
+    if (!copy) {
+      bd_file_unmap(data, len);
+      return srv_reply_error(r, 507, "out_of_memory", "out of memory");
+    }
+    if (len) memcpy(copy, data, len);
+    bd_file_unmap(data, len);
+    snprintf(r->content_disposition, sizeof r->content_disposition,
+             "attachment; filename=\"%s\"", name);
+    return srv_reply_bytes(r, 200, copy, len, "application/octet-stream");
+  }
+  bd_tfile tf;
+  bd_tformat fmt;
+  srv_fmap fm;
+  bd_status s = srv_files_load(r->app, name, &tf, &fmt, &fm);
+  if (s) return srv_reply_status(r, s);
+  int64_t total = 0;
+  for (size_t i = 0; i < tf.n; i++) total += bd_tensor_numel(tf.tensors[i]);
+  if (total > r->app->cfg.max_elements) {
+    bd_tfile_clear(&tf);
+    srv_fmap_release(&fm);
+    return srv_reply_error(r, 413, "too_large",
+                           "file '%s' holds %lld elements, more than "
+                           "--max-elements (%lld) in JSON; download it with "
+                           "Accept: application/octet-stream",
+                           name, (long long)total,
+                           (long long)r->app->cfg.max_elements);
+  }
+  bool flat =
+      srv_query(r, "layout") && strcmp(srv_query(r, "layout"), "flat") == 0;
+  proto_buf b = {0};
+  proto_buf_puts(&b, "{\"name\":");
+  proto_buf_json_str(&b, name);
+  proto_buf_printf(&b, ",\"format\":\"%s\",\"kind\":\"%s\"",
+                   bd_tformat_name(fmt), bd_tfile_kind_name(tf.kind));
+  if (tf.spec) {
+    cJSON *spec = cJSON_Parse(tf.spec);
+    char *txt = spec ? cJSON_PrintUnformatted(spec) : NULL;
+    if (txt) {
+      proto_buf_puts(&b, ",\"block\":");
+      proto_buf_puts(&b, txt);
+    }
+    free(txt);
+    cJSON_Delete(spec);
+  }
+  proto_buf_puts(&b, ",\"values\":");
+  if (tf.kind == BD_TFILE_TENSOR && tf.n == 1) {
+    proto_tensor_write(&b, tf.tensors[0], flat);
+  } else {
+    bool list = tf.kind == BD_TFILE_LIST;
+    proto_buf_puts(&b, list ? "[" : "{");
+    for (size_t i = 0; i < tf.n; i++) {
+      if (i) proto_buf_puts(&b, ",");
+      if (!list) {
+        proto_buf_json_str(&b, tf.names[i]);
+        proto_buf_puts(&b, ":");
+      }
+      proto_tensor_write(&b, tf.tensors[i], flat);
+    }
+    proto_buf_puts(&b, list ? "]" : "}");
+  }
+  proto_buf_puts(&b, "}");
+  bd_tfile_clear(&tf);
+  srv_fmap_release(&fm);
+  return srv_reply_buf(r, 200, &b, "application/json");
+}
+
+int srv_files_delete(srv_req *r) {
+  const char *name = r->args[0];
+  if (!srv_file_name_or_400(r, name)) return 0;
+  char dir[1400], p[4096];
+  if (!srv_files_dir(r->app, dir, sizeof dir))
+    return srv_reply_error(r, 500, "io_error", "data dir path too long");
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  if (unlink(p) != 0)
+    return errno == ENOENT
+               ? srv_reply_error(r, 404, "not_found", "file '%s' not found",
+                                 name)
+               : srv_reply_error(r, 500, "io_error", "cannot delete '%s': %s",
+                                 name, strerror(errno));
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "deleted", name);
+  return srv_reply_json(r, 200, j);
+}

@@ -1,0 +1,241 @@
+/* routes_train.c - backward passes, zero_grad and optimiser steps:
+ *   POST /v1/models/{m}/backward  {"inputs":T,"loss":{"type","target":T},
+ *                                  "grad_output":T,"return_outputs":bool}
+ *   POST /v1/models/{m}/zero_grad
+ *   POST /v1/models/{m}/step      {"optimizer":"sgd","lr",...}
+ * Thin: parse, call engine/train.h, encode. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../engine/train.h"
+#include "../proto/json_tensor.h"
+#include "routes.h"
+
+/* Replies 400 naming the first key of j (at `where`) not in ok. */
+static bool train_check_keys(srv_req *r, const cJSON *j, const char *where,
+                             const char *const *ok) {
+  for (const cJSON *it = j->child; it; it = it->next) {
+    bool known = false;
+    for (const char *const *k = ok; *k && !known; k++)
+      known = strcmp(*k, it->string) == 0;
+    if (!known) {
+      srv_reply_error(r, 400, "invalid_argument", "%s%s: unknown field",
+                      where, it->string);
+      return false;
+    }
+  }
+  return true;
+}
+
+static void write_number(proto_buf *b, double v) {
+  char num[40];
+  proto_fmt_f32((float)v, num, true);
+  proto_buf_puts(b, num);
+}
+
+int srv_train_backward(srv_req *r) {
+  static const char *const keys[] = {"inputs", "loss", "grad_output",
+                                     "return_outputs", NULL};
+  static const char *const loss_keys[] = {"type", "target", NULL};
+  cJSON *j = srv_json_body(r, false);
+  if (!j) return 0;
+  bd_model *m = NULL;
+  bd_tensor *x = NULL, *target = NULL, *y = NULL;
+  if (!train_check_keys(r, j, "", keys)) goto out;
+  const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(j, "inputs");
+  const cJSON *loss = cJSON_GetObjectItemCaseSensitive(j, "loss");
+  const cJSON *gout = cJSON_GetObjectItemCaseSensitive(j, "grad_output");
+  const cJSON *ret = cJSON_GetObjectItemCaseSensitive(j, "return_outputs");
+  if (!inputs) {
+    srv_reply_error(r, 400, "invalid_argument", "inputs: missing");
+    goto out;
+  }
+  if (!loss) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "loss: missing (give {\"type\": \"sum\"|\"mean\"|\"mse\"|"
+                    "\"cross_entropy\"|\"none\", \"target\": T})");
+    goto out;
+  }
+  if (!cJSON_IsObject(loss)) {
+    srv_reply_error(r, 400, "invalid_argument", "loss: must be an object");
+    goto out;
+  }
+  if (!train_check_keys(r, loss, "loss.", loss_keys)) goto out;
+  if (ret && !cJSON_IsBool(ret)) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "return_outputs: must be true or false");
+    goto out;
+  }
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(loss, "type");
+  const cJSON *tj = cJSON_GetObjectItemCaseSensitive(loss, "target");
+  bd_loss_kind kind;
+  if (!type) {
+    srv_reply_error(r, 400, "invalid_argument", "loss.type: missing");
+    goto out;
+  }
+  if (!cJSON_IsString(type) || !bd_loss_parse(type->valuestring, &kind)) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "loss.type: unknown loss %s%.64s%s (known: sum, mean, "
+                    "mse, cross_entropy, none)",
+                    cJSON_IsString(type) ? "'" : "",
+                    cJSON_IsString(type) ? type->valuestring : "(not a string)",
+                    cJSON_IsString(type) ? "'" : "");
+    goto out;
+  }
+  /* "none" takes its gradient in grad_output; the others their target in
+   * loss.target, and sum/mean take neither. */
+  const char *tname = kind == BD_LOSS_NONE ? "grad_output" : "loss.target";
+  const cJSON *tsrc = kind == BD_LOSS_NONE ? gout : tj;
+  const cJSON *stray = kind == BD_LOSS_NONE ? tj : gout;
+  if (stray) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "%s: not used by loss '%s'%s",
+                    kind == BD_LOSS_NONE ? "loss.target" : "grad_output",
+                    type->valuestring,
+                    kind == BD_LOSS_NONE ? " (give grad_output)" : "");
+    goto out;
+  }
+  if (bd_loss_needs_target(kind) && !tsrc) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "%s: missing (loss '%s' needs it)", tname,
+                    type->valuestring);
+    goto out;
+  }
+  if (!bd_loss_needs_target(kind) && tsrc) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "%s: loss '%s' takes no target", tname,
+                    type->valuestring);
+    goto out;
+  }
+  m = srv_model_or_404(r, r->args[0]);
+  if (!m) goto out;
+  int64_t maxe = r->app->cfg.max_elements;
+  bd_status s = proto_tensor_from_json(inputs, "inputs", maxe, &x);
+  if (!s && tsrc) s = proto_tensor_from_json(tsrc, tname, maxe, &target);
+  double value = 0;
+  bool want = cJSON_IsTrue(ret);
+  if (!s) s = bd_model_backward(m, x, kind, target, &value, want ? &y : NULL);
+  if (s) {
+    srv_reply_status(r, s);
+    goto out;
+  }
+  proto_buf b = {0};
+  proto_buf_puts(&b, "{\"loss\":");
+  write_number(&b, value);
+  if (y) {
+    proto_buf_puts(&b, ",\"outputs\":");
+    const char *layout = srv_query(r, "layout");
+    proto_tensor_write(&b, y, layout && strcmp(layout, "flat") == 0);
+  }
+  proto_buf_puts(&b, "}");
+  srv_reply_buf(r, 200, &b, "application/json");
+out:
+  bd_tensor_release(x);
+  bd_tensor_release(target);
+  bd_tensor_release(y);
+  bd_model_release(m);
+  cJSON_Delete(j);
+  return 0;
+}
+
+int srv_train_zero_grad(srv_req *r) {
+  static const char *const keys[] = {"set_to_none", NULL};
+  cJSON *j = srv_json_body(r, true);
+  if (!j) return 0;
+  bd_model *m = NULL;
+  if (!train_check_keys(r, j, "", keys)) goto out;
+  const cJSON *stn = cJSON_GetObjectItemCaseSensitive(j, "set_to_none");
+  if (stn && !cJSON_IsTrue(stn)) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "set_to_none: only true is supported (grads become "
+                    "null)");
+    goto out;
+  }
+  m = srv_model_or_404(r, r->args[0]);
+  if (!m) goto out;
+  int64_t cleared = 0;
+  bd_model_zero_grad(m, &cleared);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "cleared", (double)cleared);
+  srv_reply_json(r, 200, o);
+out:
+  bd_model_release(m);
+  cJSON_Delete(j);
+  return 0;
+}
+
+/* Reads an optional number field; replies 400 and returns false when it is
+ * present but not a number. */
+static bool opt_num(srv_req *r, const cJSON *j, const char *key, double def,
+                    double *out) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+  *out = def;
+  if (!v) return true;
+  if (!cJSON_IsNumber(v)) {
+    srv_reply_error(r, 400, "invalid_argument", "%s: must be a number", key);
+    return false;
+  }
+  *out = v->valuedouble;
+  return true;
+}
+
+int srv_train_step(srv_req *r) {
+  static const char *const keys[] = {"optimizer", "lr", "momentum",
+                                     "weight_decay", "dampening", "nesterov",
+                                     NULL};
+  cJSON *j = srv_json_body(r, false);
+  if (!j) return 0;
+  bd_model *m = NULL;
+  if (!train_check_keys(r, j, "", keys)) goto out;
+  const cJSON *opt = cJSON_GetObjectItemCaseSensitive(j, "optimizer");
+  if (opt && (!cJSON_IsString(opt) || strcmp(opt->valuestring, "sgd") != 0)) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "optimizer: unknown optimizer%s%.64s%s (known: sgd)",
+                    cJSON_IsString(opt) ? " '" : "",
+                    cJSON_IsString(opt) ? opt->valuestring : "",
+                    cJSON_IsString(opt) ? "'" : "");
+    goto out;
+  }
+  if (!cJSON_GetObjectItemCaseSensitive(j, "lr")) {
+    srv_reply_error(r, 400, "invalid_argument", "lr: missing");
+    goto out;
+  }
+  bd_sgd_opts o = {0};
+  if (!opt_num(r, j, "lr", 0, &o.lr) ||
+      !opt_num(r, j, "momentum", 0, &o.momentum) ||
+      !opt_num(r, j, "weight_decay", 0, &o.weight_decay) ||
+      !opt_num(r, j, "dampening", 0, &o.dampening))
+    goto out;
+  const cJSON *nest = cJSON_GetObjectItemCaseSensitive(j, "nesterov");
+  if (nest && !cJSON_IsBool(nest)) {
+    srv_reply_error(r, 400, "invalid_argument",
+                    "nesterov: must be true or false");
+    goto out;
+  }
+  o.nesterov = cJSON_IsTrue(nest);
+  bd_status s = bd_sgd_opts_check(&o);
+  if (s) {
+    srv_reply_status(r, s);
+    goto out;
+  }
+  m = srv_model_or_404(r, r->args[0]);
+  if (!m) goto out;
+  int64_t updated = 0;
+  s = bd_model_sgd_step(m, &o, &updated);
+  if (s) {
+    srv_reply_status(r, s);
+    goto out;
+  }
+  bd_model_rdlock(m);
+  int64_t steps = bd_optim_step_count(m);
+  bd_model_unlock(m);
+  cJSON *res = cJSON_CreateObject();
+  cJSON_AddStringToObject(res, "optimizer", "sgd");
+  cJSON_AddNumberToObject(res, "step", (double)steps);
+  cJSON_AddNumberToObject(res, "updated", (double)updated);
+  srv_reply_json(r, 200, res);
+out:
+  bd_model_release(m);
+  cJSON_Delete(j);
+  return 0;
+}
