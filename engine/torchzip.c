@@ -196,7 +196,7 @@ bd_status bd_torchzip_write(const bd_tfile *f, const char *prefix,
   }
   s = bd_torch_pickle_write(f, skey, soff, sdt, snumel, &pkl);
   if (s) goto out;
-  char nm[160];
+  char nm[200]; /* pre (< 128) + "/data/" + a 31-byte key fits */
 #define TZ_ADD(nmfmt, arg, d, l)                        \
   do {                                                  \
     snprintf(nm, sizeof nm, nmfmt, pre, arg);           \

@@ -11,7 +11,7 @@ import numpy as np
 import requests
 
 from blockd_testlib import (Daemon, from_json, linear, named_mlp_spec, relu,
-                            seed_mlp_spec, seq, tensor_json)
+                            seed_mlp_spec, seq, tensor_json, wait_for)
 
 
 def mlp_numpy(sd, x, first="0", second="2"):
@@ -258,27 +258,32 @@ class Api(unittest.TestCase):
         self.delete("modal")
 
     def test_concurrent_forward_and_delete(self):
-        """Forwards racing a delete either succeed or get 404; the daemon
-        keeps serving."""
+        """Forwards racing a delete either succeed or get 404; once the
+        model is gone every worker sees 404, and the daemon keeps
+        serving."""
         self.create("race")
         results = []
 
         def worker():
             with requests.Session() as s:
-                for _ in range(30):
+                for _ in range(20000):
                     r = s.post(self.d.url("/v1/models/race/forward"),
                                data=json.dumps({"inputs": [[0.5] * 20] * 8}),
                                headers={"Content-Type": "application/json"},
                                timeout=60)
                     results.append(r.status_code)
+                    if r.status_code == 404:
+                        return
         ts = [threading.Thread(target=worker) for _ in range(4)]
         for t in ts:
             t.start()
-        self.d.delete("/v1/models/race")
+        # Delete while the workers are running forwards.
+        self.assertTrue(wait_for(lambda: results.count(200) >= 8))
+        self.delete("race")
         for t in ts:
             t.join()
         self.assertEqual(set(results) - {200, 404}, set())
-        self.assertIn(404, results)
+        self.assertEqual(results.count(404), 4)
         self.assertEqual(self.d.get("/v1/health").status_code, 200)
 
 
