@@ -266,11 +266,15 @@ static bd_status bd__st_entry(const cJSON *e, bd__st_ent *out,
   int64_t numel;
   s = bd_shape_numel(out->ndim, out->shape, &numel);
   if (s) return bd_fail_prefix(s, "safetensors: tensor '%.200s': ", nm);
-  if (lim && lim->max_elems > 0 && numel > lim->max_elems)
+  /* The span, not numel: a [N, 0] tensor still has N rows to walk. */
+  int64_t span = bd_shape_span(out->ndim, out->shape);
+  if (lim && lim->max_elems > 0 && span > lim->max_elems)
     return bd_fail(BD_ELIMIT,
                    "safetensors: tensor '%.200s' has %lld "
-                   "elements, over the limit %lld",
-                   nm, (long long)numel, (long long)lim->max_elems);
+                   "elements%s, over the limit %lld",
+                   nm, (long long)span,
+                   span != numel ? " (counting non-zero dimensions)" : "",
+                   (long long)lim->max_elems);
   if (cJSON_GetArraySize(off) != 2 || !bd__st_uint(off->child, &out->begin) ||
       !bd__st_uint(off->child->next, &out->end))
     return bd_fail(BD_EFORMAT,

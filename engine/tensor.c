@@ -84,18 +84,29 @@ bool bd_device_parse(const char *s, bd_device *out) {
 bd_status bd_shape_numel(int ndim, const int64_t *shape, int64_t *out) {
   if (ndim < 0 || ndim > BD_MAX_DIMS)
     return bd_fail(BD_EINVAL, "rank %d is outside 0..%d", ndim, BD_MAX_DIMS);
-  int64_t n = 1;
+  int64_t n = 1; /* product of the non-zero dims */
+  bool empty = false;
+  for (int i = 0; i < ndim; i++) empty |= shape[i] == 0;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0)
       return bd_fail(BD_EINVAL, "negative dimension %lld",
                      (long long)shape[i]);
-    if (shape[i] != 0 && n > BD_MAX_NUMEL / shape[i])
-      return bd_fail(BD_ELIMIT, "tensor has more than %lld elements",
-                     (long long)BD_MAX_NUMEL);
+    if (shape[i] == 0) continue;
+    if (n > BD_MAX_NUMEL / shape[i])
+      return bd_fail(BD_ELIMIT, "tensor has more than %lld elements%s",
+                     (long long)BD_MAX_NUMEL,
+                     empty ? " (counting its non-zero dimensions)" : "");
     n *= shape[i];
   }
-  *out = n;
+  *out = empty ? 0 : n;
   return BD_OK;
+}
+
+int64_t bd_shape_span(int ndim, const int64_t *shape) {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++)
+    if (shape[i] > 0) n *= shape[i];
+  return n;
 }
 
 static bd_status bd__storage_new(bd_device dev, size_t nbytes,

@@ -69,8 +69,15 @@ bool bd_device_parse(const char *s, bd_device *out);
 extern const bd_device BD_CPU;
 
 /* Computes the element count of a shape, failing with BD_ELIMIT on
- * overflow or when it exceeds BD_MAX_NUMEL, BD_EINVAL on negative dims. */
+ * overflow or when it exceeds BD_MAX_NUMEL, BD_EINVAL on negative dims.
+ * The product of the non-zero dims is held to BD_MAX_NUMEL too, so
+ * [0, 2^62, 2^62] is refused: stride products never overflow. */
 bd_status bd_shape_numel(int ndim, const int64_t *shape, int64_t *out);
+/* The product of the non-zero dims of a shape bd_shape_numel accepted:
+ * the size of its index space, which bounds the work of walking it (a
+ * [N, 0] tensor still prints as N nested "[]"). Readers hold it, not
+ * just the element count, to their element limits. */
+int64_t bd_shape_span(int ndim, const int64_t *shape);
 
 /* Creates an uninitialised tensor on dev. On success *out holds a new
  * reference the caller releases. Errors: EINVAL, ELIMIT, ENOMEM, EDEVMEM. */

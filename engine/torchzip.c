@@ -574,11 +574,14 @@ bd_status bd_torchzip_read(const void *data, size_t len,
                   r.names[i], (long long)t->offset, (long long)st->numel);
       break;
     }
-    if (lim && lim->max_elems > 0 && numel > lim->max_elems) {
+    /* The span, not numel: a [N, 0] tensor still has N rows to walk. */
+    int64_t span = bd_shape_span(t->ndim, t->shape);
+    if (lim && lim->max_elems > 0 && span > lim->max_elems) {
       s = bd_fail(BD_ELIMIT,
-                  "torch zip: tensor '%.200s' has %lld elements, "
+                  "torch zip: tensor '%.200s' has %lld elements%s, "
                   "over the limit",
-                  r.names[i], (long long)numel);
+                  r.names[i], (long long)span,
+                  span != numel ? " (counting non-zero dimensions)" : "");
       break;
     }
     total += (uint64_t)numel * bd_dtype_size((bd_dtype)st->dtype);
@@ -595,7 +598,12 @@ bd_status bd_torchzip_read(const void *data, size_t len,
     bd_dtype dt = (bd_dtype)r.storages[t->storage].dtype;
     bd_tensor *bt;
     size_t es = bd_dtype_size(dt);
-    const unsigned char *src = sdata[t->storage] + (size_t)t->offset * es;
+    /* An empty view's offset is unchecked (it reads nothing): form no
+     * pointer from it. */
+    int64_t tn = 0;
+    (void)bd_shape_numel(t->ndim, t->shape, &tn); /* checked above */
+    const unsigned char *src =
+        sdata[t->storage] + (tn ? (size_t)t->offset * es : 0);
     if (lim && lim->borrow && tz_contiguous(t) && (uintptr_t)src % es == 0) {
       s = bd_tensor_wrap((void *)src, dt, t->ndim, t->shape, &bt);
       if (s) break;

@@ -162,10 +162,13 @@ bd_status proto_tensor_from_json(const cJSON *j, const char *what,
     if (s) return s;
     flat = dnd == 1 && ndim != 1;
     if (!flat) {
-      if (dnd != ndim && !(ndim == 0 && dnd == 0))
+      /* Nesting stops at an empty list: [[], []] is the data of shape
+       * [2, 0, 3] as well as of [2, 0] (as our own writer prints it). */
+      bool open = dnd > 0 && dnd < ndim && dsh[dnd - 1] == 0;
+      if (dnd != ndim && !open)
         return bd_fail(BD_ESHAPE, "%s: data nesting %d does not match shape "
                        "rank %d", what, dnd, ndim);
-      for (int i = 0; i < ndim; i++)
+      for (int i = 0; i < dnd; i++)
         if (dsh[i] != shape[i]) {
           char a[128], b[128];
           return bd_fail(BD_ESHAPE, "%s: data of shape %s does not match "
@@ -182,9 +185,13 @@ bd_status proto_tensor_from_json(const cJSON *j, const char *what,
   }
   s = bd_shape_numel(ndim, shape, &numel);
   if (s) return bd_fail_prefix(s, "%s.shape: ", what);
-  if (numel > max_elems)
-    return bd_fail(BD_ELIMIT, "%s: %lld elements exceed the limit of %lld",
-                   what, (long long)numel, (long long)max_elems);
+  /* The span, not numel: printing a [N, 0] tensor back walks N rows. */
+  int64_t span = bd_shape_span(ndim, shape);
+  if (span > max_elems)
+    return bd_fail(BD_ELIMIT, "%s: %lld elements%s exceed the limit of %lld",
+                   what, (long long)span,
+                   span != numel ? " (counting non-zero dimensions)" : "",
+                   (long long)max_elems);
   if (flat && cJSON_GetArraySize(data) != numel) {
     char a[128];
     return bd_fail(BD_ESHAPE, "%s: %d values given for shape %s (%lld "

@@ -241,9 +241,12 @@ bd_status proto_npy_read(const void *data, size_t len, int64_t max_elems,
   int64_t numel;
   bd_status s = bd_shape_numel(ndim, shape, &numel);
   if (s) return bd_fail_prefix(s, ".npy shape: ");
-  if (max_elems > 0 && numel > max_elems)
-    return bd_fail(BD_ELIMIT, ".npy array of %lld elements exceeds %lld",
-                   (long long)numel, (long long)max_elems);
+  int64_t span = bd_shape_span(ndim, shape); /* [N, 0] still has N rows */
+  if (max_elems > 0 && span > max_elems)
+    return bd_fail(BD_ELIMIT, ".npy array of %lld elements%s exceeds %lld",
+                   (long long)span,
+                   span != numel ? " (counting non-zero dimensions)" : "",
+                   (long long)max_elems);
   size_t want = (size_t)numel * bd_dtype_size(dt);
   size_t have = len - pre - (size_t)hlen;
   if (have != want)

@@ -395,7 +395,9 @@ int srv_files_get(srv_req *r) {
   bd_status s = srv_files_load(r->app, name, &tf, &fmt, &fm);
   if (s) return srv_reply_status(r, s);
   int64_t total = 0;
-  for (size_t i = 0; i < tf.n; i++) total += bd_tensor_numel(tf.tensors[i]);
+  /* Spans, not numels: a [2^40, 0] tensor prints 2^40 nested "[]". */
+  for (size_t i = 0; i < tf.n; i++)
+    total += bd_shape_span(tf.tensors[i]->ndim, tf.tensors[i]->shape);
   if (total > r->app->cfg.max_elements) {
     bd_tfile_clear(&tf);
     srv_fmap_release(&fm);

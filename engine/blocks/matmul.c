@@ -59,8 +59,9 @@ static bd_status matmul_create(bd_block *b, const cJSON *spec,
   for (int i = 0; i < 2; i++) {
     const cJSON *d = cJSON_GetArrayItem(shape, i);
     double v = cJSON_IsNumber(d) ? d->valuedouble : -1;
-    if (!cJSON_IsNumber(d) || v != (double)(int64_t)v || v < 1 ||
-        v > (double)BD_MAX_NUMEL)
+    /* Range before the cast: (int64_t)1e120 is undefined. */
+    if (!cJSON_IsNumber(d) || !(v >= 1 && v <= (double)BD_MAX_NUMEL) ||
+        v != (double)(int64_t)v)
       return bd_fail(BD_EINVAL, "%s.weight.shape[%d]: must be a positive "
                      "integer", path, i);
     dims[i] = (int64_t)v;

@@ -1,0 +1,25 @@
+/* fuzz_torchzip.c - libFuzzer target for the torch.save zip reader
+ * (engine/torchzip.h, engine/torch_pickle.h): any input must give BD_OK
+ * or a clean failure - no crash, leak, UB or unbounded allocation. */
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/torchzip.h"
+#include "fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  bd_tfile_limits lim = {.max_tensors = 4096,
+                         .max_elems = 1 << 24,
+                         .max_total_bytes = 256u << 20,
+                         .borrow = false};
+  (void)bd_torchzip_sniff(data, size);
+  for (int borrow = 0; borrow < 2; borrow++) {
+    lim.borrow = borrow;
+    bd_tfile f;
+    memset(&f, 0, sizeof f);
+    if (bd_torchzip_read(data, size, &lim, &f) == BD_OK)
+      for (size_t i = 0; i < f.n; i++) fuzz_touch(f.tensors[i]);
+    bd_tfile_clear(&f);
+  }
+  return 0;
+}
