@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 /* ---- writer ------------------------------------------------------------- */
 
@@ -203,18 +205,28 @@ typedef struct tp {
   size_t stor_cap; /* storages' capacity */
   size_t *shash;   /* open addressing: storage index + 1, 0 = empty */
   size_t shcap;    /* power of two */
+  uint64_t hkey;   /* per-read random hash key */
 } tp;
 
-static size_t tp_strhash(const char *s) {
-  size_t h = 1469598103934665603u;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
-  return h;
+/* A keyed hash: the key is drawn at random for every read, and the
+ * xor-shift after each multiply makes collisions depend on it, so a file
+ * cannot be crafted to make every storage key land in one probe chain. */
+static size_t tp_strhash(const tp *x, const char *s) {
+  uint64_t h = x->hkey ^ 0x9E3779B97F4A7C15u;
+  for (; *s; s++) {
+    h = (h ^ (unsigned char)*s) * 0x100000001B3u;
+    h ^= h >> 29;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdu;
+  h ^= h >> 33;
+  return (size_t)h;
 }
 
 /* The storage index of key, or nstorages when absent. */
 static size_t tp_storage_find(const tp *x, const char *key) {
   if (!x->shcap) return x->r->nstorages;
-  for (size_t i = tp_strhash(key) & (x->shcap - 1);;
+  for (size_t i = tp_strhash(x, key) & (x->shcap - 1);;
        i = (i + 1) & (x->shcap - 1)) {
     size_t v = x->shash[i];
     if (!v) return x->r->nstorages;
@@ -232,12 +244,12 @@ static bd_status tp_storage_index(tp *x, size_t k) {
     x->shash = h;
     x->shcap = cap;
     for (size_t j = 0; j < k; j++) {
-      size_t i = tp_strhash(x->r->storages[j].key) & (cap - 1);
+      size_t i = tp_strhash(x, x->r->storages[j].key) & (cap - 1);
       while (h[i]) i = (i + 1) & (cap - 1);
       h[i] = j + 1;
     }
   }
-  size_t i = tp_strhash(x->r->storages[k].key) & (x->shcap - 1);
+  size_t i = tp_strhash(x, x->r->storages[k].key) & (x->shcap - 1);
   while (x->shash[i]) i = (i + 1) & (x->shcap - 1);
   x->shash[i] = k + 1;
   return BD_OK;
@@ -711,6 +723,8 @@ bd_status bd_torch_pickle_read(const void *pkl, size_t len, bd_tp_result *out) {
           .start = pkl,
           .end = (const unsigned char *)pkl + len,
           .r = out};
+  if (getrandom(&x.hkey, sizeof x.hkey, GRND_NONBLOCK) != sizeof x.hkey)
+    x.hkey = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&x;
   bd_status s = tp_run(&x);
   if (!s) {
     const tp_val *top = x.stack[0];
