@@ -11,8 +11,8 @@
 __device__ __forceinline__ float bd__un_fwd(int kind, float x, float p0,
                                             float p1) {
   switch (kind) {
-    case BD_UN_RELU:
-      return x > 0.0f ? x : 0.0f;
+    case BD_UN_RELU: /* as torch: NaN and -0 pass through */
+      return x < 0.0f ? 0.0f : x;
     case BD_UN_SIGMOID:
       return 1.0f / (1.0f + expf(-x));
     case BD_UN_TANH:
@@ -38,7 +38,7 @@ __device__ __forceinline__ float bd__un_bwd(int kind, float x, float dy,
                                             float p0) {
   switch (kind) {
     case BD_UN_RELU:
-      return x > 0.0f ? dy : 0.0f;
+      return x <= 0.0f ? 0.0f : dy;
     case BD_UN_SIGMOID: {
       float s = 1.0f / (1.0f + expf(-x));
       return dy * s * (1.0f - s);
