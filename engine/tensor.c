@@ -158,11 +158,28 @@ static void bd__storage_release(bd_storage *st) {
   free(st);
 }
 
+static _Thread_local int64_t bd__thread_cap;
+
+int64_t bd_tensor_set_thread_cap(int64_t max_elements) {
+  int64_t old = bd__thread_cap;
+  bd__thread_cap = max_elements > 0 ? max_elements : 0;
+  return old;
+}
+
 bd_status bd_tensor_new(bd_device dev, bd_dtype dt, int ndim,
                         const int64_t *shape, bd_tensor **out) {
   int64_t n;
   bd_status s = bd_shape_numel(ndim, shape, &n);
   if (s) return s;
+  if (bd__thread_cap > 0 && n > bd__thread_cap) {
+    char sh[160];
+    return bd_fail(BD_ETOOLARGE,
+                   "a tensor of shape %s (%lld elements) would exceed the "
+                   "limit of %lld elements per tensor of a request "
+                   "(--max-elements, or the model's size if larger)",
+                   bd_shape_str(ndim, shape, sh, sizeof sh), (long long)n,
+                   (long long)bd__thread_cap);
+  }
   if ((unsigned)dt >= BD_DTYPE_COUNT)
     return bd_fail(BD_EINVAL, "invalid dtype");
   bd_tensor *t = calloc(1, sizeof *t);

@@ -79,8 +79,17 @@ bd_status bd_shape_numel(int ndim, const int64_t *shape, int64_t *out);
  * just the element count, to their element limits. */
 int64_t bd_shape_span(int ndim, const int64_t *shape);
 
+/* Caps the element count of every tensor bd_tensor_new creates on the
+ * calling thread (0: no cap) and returns the previous cap. The server sets
+ * it around the computations of one request (forward, backward, tensor
+ * ops) so that a request cannot make blockd allocate without bound (an
+ * [N, 1] input through Linear(1, N), a while loop whose body doubles its
+ * input); a tensor over the cap fails with ETOOLARGE. */
+int64_t bd_tensor_set_thread_cap(int64_t max_elements);
+
 /* Creates an uninitialised tensor on dev. On success *out holds a new
- * reference the caller releases. Errors: EINVAL, ELIMIT, ENOMEM, EDEVMEM. */
+ * reference the caller releases. Errors: EINVAL, ELIMIT, ETOOLARGE (over
+ * the thread's cap), ENOMEM, EDEVMEM. */
 bd_status bd_tensor_new(bd_device dev, bd_dtype dt, int ndim,
                         const int64_t *shape, bd_tensor **out);
 /* Same, zero-filled. */

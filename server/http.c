@@ -280,6 +280,78 @@ static enum MHD_Result send_response(srv_req *r) {
   return ret;
 }
 
+/* Unescapes %HH in the path and query like MHD's default, but turns a
+ * decoded NUL into \x01 so that the C string is not cut short ("a%00b"
+ * must not become "a"); check_path then refuses it. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
+  (void)cls;
+  (void)c;
+  size_t n = MHD_http_unescape(s);
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\0') s[i] = '\x01';
+  return n;
+}
+
+/* Replies 400 and returns -1 when the decoded path holds a control
+ * character (an escaped NUL included); 0 otherwise. */
+static int check_path(srv_req *r) {
+  for (const unsigned char *p = (const unsigned char *)r->path; *p; p++)
+    if (*p < 0x20 || *p == 0x7f) {
+      srv_reply_error(r, 400, "invalid_argument",
+                      "request path contains a NUL or control character");
+      return -1;
+    }
+  return 0;
+}
+
+/* The query values with a fixed vocabulary, checked once for every
+ * route: booleans (true/false/1/0, or empty for true) and layout. */
+struct query_check {
+  const char *bad_key, *bad_val;
+};
+
+static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind,
+                                  const char *key, const char *val) {
+  (void)kind;
+  struct query_check *q = cls;
+  static const char *const bools[] = {"values", "flat", "strict"};
+  const char *v = val ? val : "";
+  bool ok = true;
+  for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++)
+    if (strcmp(key, bools[i]) == 0)
+      ok = !strcmp(v, "true") || !strcmp(v, "false") || !strcmp(v, "1") ||
+           !strcmp(v, "0") || !v[0];
+  if (strcmp(key, "layout") == 0)
+    ok = !strcmp(v, "nested") || !strcmp(v, "flat");
+  for (const unsigned char *p = (const unsigned char *)v; ok && *p; p++)
+    if (*p < 0x20 || *p == 0x7f) ok = false;
+  if (ok) return MHD_YES;
+  q->bad_key = key;
+  q->bad_val = v;
+  return MHD_NO;
+}
+
+/* Replies 400 and returns -1 for a query value outside its vocabulary. */
+static int check_query(srv_req *r) {
+  struct query_check q = {0};
+  MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_iter, &q);
+  if (!q.bad_key) return 0;
+  bool ctl = false;
+  for (const unsigned char *p = (const unsigned char *)q.bad_val; *p; p++)
+    ctl = ctl || *p < 0x20 || *p == 0x7f;
+  if (ctl)
+    srv_reply_error(r, 400, "invalid_argument",
+                    "query %.64s: value contains a NUL or control character",
+                    q.bad_key);
+  else if (strcmp(q.bad_key, "layout") == 0)
+    srv_reply_error(r, 400, "invalid_argument",
+                    "query layout: must be \"nested\" or \"flat\"");
+  else
+    srv_reply_error(r, 400, "invalid_argument",
+                    "query %.64s: must be true, false, 1 or 0", q.bad_key);
+  return -1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -339,7 +411,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     r->body = calloc(1, 1);
     if (!r->body) return MHD_NO;
   }
-  dispatch(r);
+  if (!check_path(r) && !check_query(r)) dispatch(r);
   return send_response(r);
 }
 
@@ -407,6 +479,7 @@ struct MHD_Daemon *srv_http_start(srv_app *app, int *port) {
       on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
       ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.threads,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+      MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!d) {

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,34 @@ bool srv_data_path(srv_app *app, const char *sub, bool create, char *buf,
   return true;
 }
 
+/* Serialises writes and removals of model directories, so that a save
+ * racing with a DELETE (or with a DELETE followed by a create of the same
+ * name) can neither resurrect a deleted model on disk nor remove the
+ * directory of the model that now holds the name. Lock order: persist_mu,
+ * then the registry mutex, then a model's lock; nothing that holds a model
+ * lock takes persist_mu. */
+static pthread_mutex_t persist_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Whether m is the model registered under its name. */
+static bool persist_live(srv_app *app, bd_model *m) {
+  bd_model *cur = bd_registry_get(app->models, m->name);
+  bd_model_release(cur);
+  return cur == m;
+}
+
+static bd_status persist_save_locked(srv_app *app, bd_model *m);
+
 bd_status srv_persist_save(srv_app *app, bd_model *m) {
+  pthread_mutex_lock(&persist_mu);
+  bd_status s = persist_live(app, m)
+                    ? persist_save_locked(app, m)
+                    : bd_fail(BD_ENOTFOUND, "model '%s' not found (deleted)",
+                              m->name);
+  pthread_mutex_unlock(&persist_mu);
+  return s;
+}
+
+static bd_status persist_save_locked(srv_app *app, bd_model *m) {
   char dir[1400], sub[300];
   snprintf(sub, sizeof sub, "models/%s", m->name);
   if (!srv_data_path(app, sub, true, dir, sizeof dir))
@@ -79,8 +107,15 @@ void srv_persist_remove(srv_app *app, const char *name) {
   char dir[1400], sub[300], p[4096];
   snprintf(sub, sizeof sub, "models/%s", name);
   if (!srv_data_path(app, sub, false, dir, sizeof dir)) return;
-  DIR *d = opendir(dir);
-  if (!d) return;
+  pthread_mutex_lock(&persist_mu);
+  /* A model created under this name since the DELETE owns the directory. */
+  bd_model *cur = bd_registry_get(app->models, name);
+  bd_model_release(cur);
+  DIR *d = cur ? NULL : opendir(dir);
+  if (!d) {
+    pthread_mutex_unlock(&persist_mu);
+    return;
+  }
   struct dirent *e;
   while ((e = readdir(d)))
     if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
@@ -89,6 +124,7 @@ void srv_persist_remove(srv_app *app, const char *name) {
     }
   closedir(d);
   rmdir(dir);
+  pthread_mutex_unlock(&persist_mu);
 }
 
 void srv_persist_save_all(srv_app *app) {
@@ -184,6 +220,23 @@ int srv_persist_restore(srv_app *app) {
 }
 
 int srv_models_save(srv_req *r) {
+  /* No fields: an empty body or {}; anything else is a 400, not ignored. */
+  cJSON *body = srv_json_body(r, true);
+  if (!body) return 0;
+  bool empty = cJSON_IsObject(body) && body->child == NULL;
+  const char *first = cJSON_IsObject(body) && body->child
+                          ? body->child->string : NULL;
+  if (!empty) {
+    if (first)
+      srv_reply_error(r, 400, "invalid_argument",
+                      "unknown field '%.64s' (save takes no fields)", first);
+    else
+      srv_reply_error(r, 400, "invalid_argument",
+                      "body: must be empty or {} (save takes no fields)");
+    cJSON_Delete(body);
+    return 0;
+  }
+  cJSON_Delete(body);
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
   bd_status s = srv_persist_save(r->app, m);

@@ -8,7 +8,8 @@
 
 #include "http.h"
 
-/* Saves m (takes its read lock). Errors: EIO, ENOMEM. */
+/* Saves m (takes its read lock). Errors: EIO, ENOMEM; ENOTFOUND when m
+ * is no longer the model registered under its name (deleted). */
 bd_status srv_persist_save(srv_app *app, bd_model *m);
 /* Removes the model's directory (missing is fine). */
 void srv_persist_remove(srv_app *app, const char *name);

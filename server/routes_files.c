@@ -95,9 +95,10 @@ static void sha256_hex(const void *p, size_t n, char out[65]) {
     snprintf(out + 2 * i, 3, "%02x", i < ml ? md[i] : 0);
 }
 
-/* Fills m for dir/name (valid regular file); false when unreadable. */
-static bool file_info(srv_app *app, const char *dir, const char *name,
-                      file_meta *m) {
+/* One try of file_info; false also when a concurrent PUT replaced the
+ * file while it was read. */
+static bool file_info_once(srv_app *app, const char *dir, const char *name,
+                           file_meta *m) {
   char p[4096];
   struct stat st;
   snprintf(p, sizeof p, "%s/%s", dir, name);
@@ -121,6 +122,18 @@ static bool file_info(srv_app *app, const char *dir, const char *name,
   void *data;
   size_t len;
   if (bd_file_map(p, &data, &len)) return false;
+  /* Files are only ever replaced by rename: if the path names the same
+   * inode, size and mtime after the map as before, the map is that file;
+   * otherwise a concurrent PUT replaced it in between (describe it next
+   * time rather than mix one version's size with another's hash). */
+  struct stat st2;
+  if (stat(p, &st2) != 0 || st2.st_ino != st.st_ino ||
+      st2.st_size != st.st_size ||
+      st2.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+      st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec) {
+    bd_file_unmap(data, len);
+    return false;
+  }
   sha256_hex(data ? data : "", len, m->sha);
   bd_tfile tf;
   bd_tformat fmt;
@@ -150,6 +163,14 @@ static bool file_info(srv_app *app, const char *dir, const char *name,
   if (i != (size_t)-1) meta_cache[i] = *m;
   pthread_mutex_unlock(&meta_mu);
   return true;
+}
+
+/* Fills m for dir/name (valid regular file); false when unreadable. */
+static bool file_info(srv_app *app, const char *dir, const char *name,
+                      file_meta *m) {
+  for (int i = 0; i < 4; i++)
+    if (file_info_once(app, dir, name, m)) return true;
+  return false;
 }
 
 static cJSON *meta_json(const file_meta *m) {
@@ -249,9 +270,25 @@ static int reply_info(srv_req *r, const char *name, unsigned status) {
   return srv_reply_json(r, status, meta_json(&m));
 }
 
+/* Serialises PUT and DELETE of files, so that a PUT's reply describes the
+ * file it wrote (not a 500 because a concurrent DELETE removed it before
+ * the stat, nor the bytes of a concurrent PUT) and the 200/201 it gives is
+ * right. GETs do not take it: they map the file, which stays valid across
+ * a rename or unlink. Lock order: files_mu, then a model's lock. */
+static pthread_mutex_t files_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int files_put_locked(srv_req *r);
+
 int srv_files_put(srv_req *r) {
+  if (!srv_file_name_or_400(r, r->args[0])) return 0;
+  pthread_mutex_lock(&files_mu);
+  int rc = files_put_locked(r);
+  pthread_mutex_unlock(&files_mu);
+  return rc;
+}
+
+static int files_put_locked(srv_req *r) {
   const char *name = r->args[0];
-  if (!srv_file_name_or_400(r, name)) return 0;
   char ct[128], dir[1400], p[4096];
   srv_content_type(r, ct, sizeof ct);
   if (!srv_files_dir(r->app, dir, sizeof dir))
@@ -454,12 +491,23 @@ int srv_files_delete(srv_req *r) {
   if (!srv_files_dir(r->app, dir, sizeof dir))
     return srv_reply_error(r, 500, "io_error", "data dir path too long");
   snprintf(p, sizeof p, "%s/%s", dir, name);
-  if (unlink(p) != 0)
-    return errno == ENOENT
+  pthread_mutex_lock(&files_mu);
+  int rc = unlink(p), err = errno;
+  /* Forget its cached metadata, so the cache stays as small as the dir. */
+  pthread_mutex_lock(&meta_mu);
+  for (size_t i = 0; i < meta_n; i++)
+    if (strcmp(meta_cache[i].name, name) == 0) {
+      meta_cache[i] = meta_cache[--meta_n];
+      break;
+    }
+  pthread_mutex_unlock(&meta_mu);
+  pthread_mutex_unlock(&files_mu);
+  if (rc != 0)
+    return err == ENOENT
                ? srv_reply_error(r, 404, "not_found", "file '%s' not found",
                                  name)
                : srv_reply_error(r, 500, "io_error", "cannot delete '%s': %s",
-                                 name, strerror(errno));
+                                 name, strerror(err));
   cJSON *j = cJSON_CreateObject();
   cJSON_AddStringToObject(j, "deleted", name);
   return srv_reply_json(r, 200, j);

@@ -11,6 +11,7 @@
 #include "files.h"
 #include "log.h"
 #include "persist.h"
+#include "req_limits.h"
 #include "routes.h"
 
 int srv_health(srv_req *r) {
@@ -205,7 +206,11 @@ int srv_models_create(srv_req *r) {
   }
   if (srv_persist_save(r->app, m))
     srv_log(SRV_LOG_WARN, "%s", bd_errmsg());
-  srv_reply_json(r, 201, srv_model_describe(m, true));
+  /* Registered: other requests may already edit or move it. */
+  bd_model_rdlock(m);
+  cJSON *desc = srv_model_describe(m, true);
+  bd_model_unlock(m);
+  srv_reply_json(r, 201, desc);
 out:
   bd_tfile_clear(&ckpt);
   srv_fmap_release(&ckpt_map);
@@ -315,7 +320,11 @@ int srv_models_forward(srv_req *r) {
   bd_status s = proto_tensor_from_json(
       cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs",
       r->app->cfg.max_elements, &x);
-  if (!s) s = bd_model_forward(m, x, &y);
+  if (!s) {
+    int64_t cap = srv_cap_begin_model(r, m);
+    s = bd_model_forward(m, x, &y);
+    srv_cap_end(cap);
+  }
   if (s) {
     srv_reply_status(r, s);
     goto out;

@@ -9,6 +9,7 @@
 #include "../engine/tensor_ops.h"
 #include "../engine/tensor_store.h"
 #include "../proto/json_tensor.h"
+#include "req_limits.h"
 #include "routes.h"
 
 /* {"name","shape","dtype","device","bytes"} of a stored tensor. */
@@ -139,7 +140,10 @@ int srv_tensors_ops(srv_req *r) {
   a = tensor_or_404(r, an);
   if (!a) goto out;
   if (bn && !(b = tensor_or_404(r, bn))) goto out;
+  int64_t cap = srv_cap_begin_elems(r, bd_tensor_numel(a),
+                                    b ? bd_tensor_numel(b) : 0);
   bd_status s = bd_tensor_op(op->valuestring, a, b, &y);
+  srv_cap_end(cap);
   if (!s) s = bd_tensor_store_put(r->app->tensors, as, y, NULL);
   if (s) {
     srv_reply_status(r, s);

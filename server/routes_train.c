@@ -9,6 +9,7 @@
 
 #include "../engine/train.h"
 #include "../proto/json_tensor.h"
+#include "req_limits.h"
 #include "routes.h"
 
 /* Replies 400 naming the first key of j (at `where`) not in ok. */
@@ -114,7 +115,11 @@ int srv_train_backward(srv_req *r) {
   if (!s && tsrc) s = proto_tensor_from_json(tsrc, tname, maxe, &target);
   double value = 0;
   bool want = cJSON_IsTrue(ret);
-  if (!s) s = bd_model_backward(m, x, kind, target, &value, want ? &y : NULL);
+  if (!s) {
+    int64_t cap = srv_cap_begin_model(r, m);
+    s = bd_model_backward(m, x, kind, target, &value, want ? &y : NULL);
+    srv_cap_end(cap);
+  }
   if (s) {
     srv_reply_status(r, s);
     goto out;

@@ -58,8 +58,13 @@ class Daemon:
             data = json.dumps(json_body)
             headers = dict(headers or {})
             headers.setdefault("Content-Type", "application/json")
-        return self.session.request(method, self.url(path), data=data,
-                                    headers=headers, timeout=120, **kw)
+        r = self.session.request(method, self.url(path), data=data,
+                                 headers=headers, timeout=120, **kw)
+        if (method == "POST" and path.split("?")[0] == "/v1/models"
+                and r.status_code == 201 and isinstance(json_body, dict)
+                and "block" in json_body):
+            _check_accepted_spec(json_body["block"], r)
+        return r
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -103,6 +108,18 @@ class Daemon:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _check_accepted_spec(posted, r):
+    """Every spec the daemon accepts, and the canonical spec it returns,
+    must be valid under the published proto/block-spec.schema.json (issue
+    3), so that the schema and the parser cannot drift apart in any
+    suite."""
+    from blockd_schema import validate_spec  # jsonschema only when needed
+    validate_spec(posted)
+    canon = r.json().get("block")
+    if canon is not None:
+        validate_spec(canon)
 
 
 def linear(i, o, bias=True, **kw):
