@@ -3,6 +3,29 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double bd__time_limit; /* seconds, <= 0 = none */
+
+static double bd__mono(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void bd_exec_set_time_limit(double seconds) {
+  __atomic_store(&bd__time_limit, &seconds, __ATOMIC_RELAXED);
+}
+
+bd_status bd_exec_check_deadline(const bd_exec *ex) {
+  if (ex->deadline <= 0 || bd__mono() < ex->deadline) return BD_OK;
+  double limit;
+  __atomic_load(&bd__time_limit, &limit, __ATOMIC_RELAXED);
+  return bd_fail(BD_ETIMEOUT,
+                 "layer %s: the call ran past the compute time limit of %g s "
+                 "(--max-compute-seconds)",
+                 bd_exec_where(ex), limit);
+}
 
 typedef struct bd__chunk {
   struct bd__chunk *next;
@@ -17,6 +40,9 @@ void bd_exec_begin(bd_exec *ex, bd_device dev, bool training, bool record,
   ex->record = record;
   ex->seed = seed;
   ex->rng_offset = rng_offset;
+  double limit;
+  __atomic_load(&bd__time_limit, &limit, __ATOMIC_RELAXED);
+  if (limit > 0) ex->deadline = bd__mono() + limit;
 }
 
 void bd_exec_end(bd_exec *ex) {

@@ -27,6 +27,7 @@ typedef struct bd_exec {
   char prev_type[32];
   int prev_ndim;
   int64_t prev_shape[BD_MAX_DIMS];
+  double deadline;    /* CLOCK_MONOTONIC seconds; 0 = no limit */
   /* arena */
   void *chunks;       /* linked list of malloc'd chunks */
   bd_tensor **keep;   /* tensors retained until bd_exec_end */
@@ -36,6 +37,12 @@ typedef struct bd_exec {
 /* Initialises ex for one call. */
 void bd_exec_begin(bd_exec *ex, bd_device dev, bool training, bool record,
                    uint64_t seed, uint64_t *rng_offset);
+/* Sets the compute time limit of every later call (seconds; <= 0 = none).
+ * Process-wide; the daemon sets it once from --max-compute-seconds. */
+void bd_exec_set_time_limit(double seconds);
+/* BD_ETIMEOUT, naming the block, once the call has run past its time
+ * limit. Long-running blocks (while) call it every iteration. */
+bd_status bd_exec_check_deadline(const bd_exec *ex);
 /* Releases every arena allocation and kept tensor. */
 void bd_exec_end(bd_exec *ex);
 /* Zeroed arena memory living until bd_exec_end; NULL on ENOMEM. */

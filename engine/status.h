@@ -30,6 +30,7 @@
   XX(EIO, "io_error", "I/O error")                                          \
   XX(EDEVICE, "device_error", "device error")                               \
   XX(EITERS, "max_iters_exceeded", "maximum iterations exceeded")           \
+  XX(ETIMEOUT, "compute_timeout", "compute time limit exceeded")            \
   XX(EINTERNAL, "internal", "internal error")
 
 typedef enum bd_status {

@@ -29,6 +29,10 @@ static const char usage[] =
     "  --max-model-bytes SIZE largest model, parameters and buffers\n"
     "                         (BLOCKD_MAX_MODEL_BYTES), default 4G\n"
     "  --max-depth N          deepest block nesting (BLOCKD_MAX_DEPTH), 64\n"
+    "  --max-compute-seconds S  time limit of one forward/backward call;\n"
+    "                         past it a while loop stops with 422\n"
+    "                         compute_timeout (BLOCKD_MAX_COMPUTE_SECONDS),\n"
+    "                         default 60, 0 = none\n"
     "  --device DEV           default device for new models: auto, cpu,\n"
     "                         cuda:N (BLOCKD_DEVICE), default auto\n"
     "  --device-budget DEV=SIZE  cap blockd's allocations on a device, e.g.\n"
@@ -69,7 +73,8 @@ static bool parse_level(const char *s, srv_log_level *out) {
 
 enum {
   OPT_LISTEN = 256, OPT_DATA, OPT_THREADS, OPT_LOG, OPT_BODY, OPT_ELEMS,
-  OPT_MODEL_BYTES, OPT_DEPTH, OPT_DEVICE, OPT_PLUGIN, OPT_DEVICE_BUDGET
+  OPT_MODEL_BYTES, OPT_DEPTH, OPT_DEVICE, OPT_PLUGIN, OPT_DEVICE_BUDGET,
+  OPT_COMPUTE
 };
 
 /* Applies one setting by option id; returns false with a message. */
@@ -92,6 +97,12 @@ static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
       if (id == OPT_THREADS) cfg->threads = (int)n;
       else cfg->max_depth = (int)n;
       return true;
+    case OPT_COMPUTE: {
+      double d = strtod(v, &end);
+      if (*end || end == v || !(d >= 0) || d > 86400) goto bad;
+      cfg->max_compute_s = d;
+      return true;
+    }
     case OPT_LOG:
       if (!parse_level(v, &cfg->log_level)) goto bad;
       return true;
@@ -147,6 +158,7 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
   cfg->max_elements = 1LL << 26;
   cfg->max_model_bytes = 4LL * 1024 * 1024 * 1024;
   cfg->max_depth = 64;
+  cfg->max_compute_s = 60;
 
   static const struct {
     const char *env;
@@ -155,7 +167,8 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
               {"BLOCKD_THREADS", OPT_THREADS},   {"BLOCKD_LOG_LEVEL", OPT_LOG},
               {"BLOCKD_MAX_BODY", OPT_BODY},     {"BLOCKD_MAX_ELEMENTS", OPT_ELEMS},
               {"BLOCKD_MAX_MODEL_BYTES", OPT_MODEL_BYTES},
-              {"BLOCKD_MAX_DEPTH", OPT_DEPTH},   {"BLOCKD_DEVICE", OPT_DEVICE}};
+              {"BLOCKD_MAX_DEPTH", OPT_DEPTH},   {"BLOCKD_DEVICE", OPT_DEVICE},
+              {"BLOCKD_MAX_COMPUTE_SECONDS", OPT_COMPUTE}};
   for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
     const char *v = getenv(envs[i].env);
     if (v && *v && !apply(cfg, envs[i].id, v, envs[i].env)) return -1;
@@ -189,6 +202,7 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
       {"max-elements", required_argument, 0, OPT_ELEMS},
       {"max-model-bytes", required_argument, 0, OPT_MODEL_BYTES},
       {"max-depth", required_argument, 0, OPT_DEPTH},
+      {"max-compute-seconds", required_argument, 0, OPT_COMPUTE},
       {"device", required_argument, 0, OPT_DEVICE},
       {"plugin", required_argument, 0, OPT_PLUGIN},
       {"device-budget", required_argument, 0, OPT_DEVICE_BUDGET},

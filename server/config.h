@@ -26,6 +26,7 @@ typedef struct srv_config {
   int64_t max_elements;  /* per request tensor, default 2^26 */
   int64_t max_model_bytes; /* parameters + buffers, default 4 GiB */
   int max_depth;         /* block nesting, default 64 */
+  double max_compute_s;  /* per forward/backward call, default 60; 0 = none */
   char device[32];       /* default device for new models: auto */
   const char *plugins[SRV_MAX_PLUGINS];
   int nplugins;

@@ -18,7 +18,8 @@ unsigned srv_http_status(bd_status s) {
     case BD_EDEVMISMATCH:
     case BD_EUNSUPPORTED:
     case BD_ENOGRAD:
-    case BD_EITERS: return 422;
+    case BD_EITERS:
+    case BD_ETIMEOUT: return 422;
     case BD_ENOMEM:
     case BD_EDEVMEM: return 507;
     case BD_EIO:

@@ -59,6 +59,7 @@ int main(int argc, char **argv) {
   }
   bd_backends_init();
   bd_blocks_init();
+  bd_exec_set_time_limit(app.cfg.max_compute_s);
   for (int i = 0; i < app.cfg.nplugins; i++)
     if (bd_plugin_load(app.cfg.plugins[i]) != BD_OK) {
       fprintf(stderr, "blockd: --plugin: %s\n", bd_errmsg());

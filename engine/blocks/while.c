@@ -152,6 +152,8 @@ static bd_status while_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
     bool go = false;
     s = while_test(w, ex, cur, &go);
     if (s || !go) break;
+    s = bd_exec_check_deadline(ex);
+    if (s) break;
     if (it == w->max_iters) {
       s = bd_fail(BD_EITERS,
                   "layer %s (while): the condition %s %s %g still holds "
