@@ -7,7 +7,7 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev
-            libuv1-dev libopenblas-dev libzip-dev zlib1g-dev libssl-dev curl)
+            libuv1-dev libopenblas-dev zlib1g-dev libssl-dev curl)
 test_pkgs=(check python3 python3-numpy python3-torch python3-requests
            python3-venv python3-pip python3-jsonschema)
 
