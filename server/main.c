@@ -76,6 +76,18 @@ int main(int argc, char **argv) {
   if (!app.models || !app.tensors) return 1;
   srv_persist_restore(&app); /* models saved by the previous run */
 
+  /* Signal handlers go in before the listening line is printed: a
+   * supervisor (or test) that sends SIGTERM as soon as it sees the line
+   * must get a drain and a clean exit, not the default action. */
+  uv_loop_t *loop = uv_default_loop();
+  uv_signal_t sigint, sigterm, sighup;
+  uv_signal_init(loop, &sigint);
+  uv_signal_init(loop, &sigterm);
+  uv_signal_init(loop, &sighup);
+  uv_signal_start(&sigint, on_stop_signal_cb, SIGINT);
+  uv_signal_start(&sigterm, on_stop_signal_cb, SIGTERM);
+  uv_signal_start(&sighup, on_hup_cb, SIGHUP);
+
   int port = 0;
   struct MHD_Daemon *d = srv_http_start(&app, &port);
   if (!d) {
@@ -92,24 +104,15 @@ int main(int argc, char **argv) {
          bd_backend_cuda_count(), bd_backend_cuda_count() == 1 ? "" : "s");
   fflush(stdout);
 
-  uv_loop_t *loop = uv_default_loop();
-  uv_signal_t sigint, sigterm, sighup;
-  uv_signal_init(loop, &sigint);
-  uv_signal_init(loop, &sigterm);
-  uv_signal_init(loop, &sighup);
-  uv_signal_start(&sigint, on_stop_signal_cb, SIGINT);
-  uv_signal_start(&sigterm, on_stop_signal_cb, SIGTERM);
-  uv_signal_start(&sighup, on_hup_cb, SIGHUP);
   uv_run(loop, UV_RUN_DEFAULT);
 
   /* Stop accepting, let in-flight requests finish, then free everything. */
   srv_http_stop(d);
-  uv_close((uv_handle_t *)&sigint, NULL);
-  uv_close((uv_handle_t *)&sigterm, NULL);
-  uv_close((uv_handle_t *)&sighup, NULL);
-  uv_run(loop, UV_RUN_NOWAIT);
-  uv_loop_close(loop);
   srv_persist_save_all(&app); /* clean shutdown: every model's last state */
+  /* The signal handles are deliberately never closed: closing them
+   * restores the default action, and a second SIGTERM arriving during the
+   * drain, the final save or the frees below would then kill the process
+   * (exit status -15 instead of 0). The loop dies with the process. */
   bd_registry_free(app.models);
   bd_tensor_store_free(app.tensors);
   srv_log(SRV_LOG_INFO, "stopped");
