@@ -12,6 +12,7 @@ import numpy as np
 from blockd_schema import is_valid_spec, validate_spec
 from blockd_testlib import (Daemon, from_json, linear, relu, seq,
                             tensor_json, TEST_DEVICE)
+from seed_models import rgnet_spec, shared_spec
 
 FIXED_HIDDEN = seq(
     linear(20, 20, name="linear", id="lin"),
@@ -31,11 +32,8 @@ ROUND_TRIP = {
             linear(8, 4, name="left"), {"type": "tanh", "name": "right"}]},
         {"type": "dropout"}, {"type": "softmax"}, {"type": "centered"},
         {"type": "identity"}, {"type": "sigmoid"}, {"type": "mean"}),
-    "tied": seq(linear(4, 8), relu(), linear(8, 8, id="shared"), relu(),
-                {"ref": "shared"}, relu(), linear(8, 1)),
-    "rgnet": seq(seq(*[seq(linear(4, 8), relu(), linear(8, 4), relu(),
-                           name="block %d" % i) for i in range(4)]),
-                 linear(4, 1)),
+    "tied": shared_spec(),
+    "rgnet": rgnet_spec(),
 }
 
 

@@ -12,19 +12,9 @@ import requests
 
 from blockd_testlib import (Daemon, from_json, linear, relu, seq,
                             tensor_json, TEST_DEVICE)
+from seed_models import rgnet_spec, shared_spec
 
 NPY = "application/x-npy"
-
-
-def block1():
-    return seq(linear(4, 8), relu(), linear(8, 4), relu())
-
-
-def rgnet_spec():
-    """d2l's rgnet: Sequential(block2(), Linear(4, 1)); block2 holds four
-    block1() named "block 0".."block 3"."""
-    return seq(seq(*[dict(block1(), name="block %d" % i) for i in range(4)]),
-               linear(4, 1))
 
 
 class Params(unittest.TestCase):
@@ -287,9 +277,7 @@ class Params(unittest.TestCase):
         self.assertTrue(all(p["requires_grad"] for p in ps))
 
     def test_tied_edits_visible_through_aliases(self):
-        shared = dict(linear(8, 8), id="shared")
-        self.create("tied", seq(linear(4, 8), relu(), shared, relu(),
-                                {"ref": "shared"}, relu(), linear(8, 1)))
+        self.create("tied", shared_spec())
         ps = self.d.get("/v1/models/tied/parameters").json()["parameters"]
         self.assertEqual([p["name"] for p in ps],
                          ["0.weight", "0.bias", "2.weight", "2.bias",

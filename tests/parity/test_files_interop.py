@@ -20,19 +20,10 @@ from torch import nn
 
 from blockd_testlib import (Daemon, from_json, named_mlp_spec, tensor_json,
                             TEST_DEVICE)
+from seed_models import MLP
 
 OCTET = {"Content-Type": "application/octet-stream"}
 RAW = {"Accept": "application/octet-stream"}
-
-
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.hidden = nn.Linear(20, 256)
-        self.out = nn.Linear(256, 10)
-
-    def forward(self, X):
-        return self.out(torch.relu(self.hidden(X)))
 
 
 def torch_bytes(obj):

@@ -12,7 +12,6 @@ blockd persists FixedHiddenMLP's constant `rand_weight` as a buffer
 that torch's state_dict does not list; the key comparison leaves out
 blockd's buffers (reported under "buffers" by GET .../parameters) and the
 test copies the buffer into the torch module's attribute."""
-import collections
 import os
 import unittest
 import urllib.parse
@@ -20,124 +19,17 @@ import urllib.parse
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from blockd_schema import validate_spec
-from blockd_testlib import (BUILD_DIR, Daemon, from_json, linear, relu, seq,
-                            tensor_json, TEST_DEVICE)
+from blockd_testlib import (BUILD_DIR, Daemon, from_json, linear,
+                            named_mlp_spec, seed_mlp_spec, seq, tensor_json,
+                            TEST_DEVICE)
+from seed_models import (block2, CenteredLayer, FixedHiddenMLP,
+                         fixed_hidden_spec, load_into_torch, MLP, MyLinear,
+                         MySequential, nest_mlp_spec, NestMLP, rgnet_spec,
+                         shared_net, shared_spec)
 
 PLUGIN = os.path.join(BUILD_DIR, "libmylinear.so")
-
-
-# ---- the seed's classes, verbatim ---------------------------------------
-
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.hidden = nn.Linear(20, 256)
-        self.out = nn.Linear(256, 10)
-
-    def forward(self, X):
-        return self.out(F.relu(self.hidden(X)))
-
-
-class MySequential(nn.Module):
-    def __init__(self, *args):
-        super().__init__()
-        for idx, module in enumerate(args):
-            self._modules[str(idx)] = module
-
-    def forward(self, X):
-        for block in self._modules.values():
-            X = block(X)
-        return X
-
-
-class FixedHiddenMLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.rand_weight = torch.rand((20, 20), requires_grad=False)
-        self.linear = nn.Linear(20, 20)
-
-    def forward(self, X):
-        X = self.linear(X)
-        X = F.relu(torch.mm(X, self.rand_weight) + 1)
-        X = self.linear(X)
-        while X.abs().sum() > 1:
-            X /= 2
-        return X.sum()
-
-
-class NestMLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(20, 64), nn.ReLU(),
-                                 nn.Linear(64, 32), nn.ReLU())
-        self.linear = nn.Linear(32, 16)
-
-    def forward(self, X):
-        return self.linear(self.net(X))
-
-
-def block1():
-    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(),
-                         nn.Linear(8, 4), nn.ReLU())
-
-
-def block2():
-    net = nn.Sequential()
-    for i in range(4):
-        net.add_module(f'block {i}', block1())
-    return net
-
-
-class CenteredLayer(nn.Module):
-    def __init__(self):
-        super().__init__()
-
-    def forward(self, X):
-        return X - X.mean()
-
-
-class MyLinear(nn.Module):
-    def __init__(self, in_units, units):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(in_units, units))
-        self.bias = nn.Parameter(torch.randn(units,))
-
-    def forward(self, X):
-        linear = torch.matmul(X, self.weight.data) + self.bias.data
-        return F.relu(linear)
-
-
-# ---- the same structures as blockd specs ----------------------------------
-
-def fixed_hidden_spec(**kw):
-    d = seq(linear(20, 20, name="linear", id=kw.pop("lin_id", "lin")),
-            {"type": "matmul", "weight": {"shape": [20, 20],
-                                          "init": "uniform"},
-             "name": "rand_weight"},
-            {"type": "add", "value": 1}, relu(),
-            {"ref": "lin", "name": "linear"},
-            {"type": "while", "cond": {"reduce": "abs_sum", "gt": 1},
-             "body": {"type": "scale", "value": 0.5}, "max_iters": 1000},
-            {"type": "sum"})
-    d.update(kw)
-    return d
-
-
-def nest_mlp_spec(**kw):
-    return seq(seq(linear(20, 64), relu(), linear(64, 32), relu(),
-                   name="net"),
-               linear(32, 16, name="linear"), **kw)
-
-
-def block1_spec(**kw):
-    return seq(linear(4, 8), relu(), linear(8, 4), relu(), **kw)
-
-
-def block2_spec(**kw):
-    return seq(*[block1_spec(name="block %d" % i) for i in range(4)], **kw)
 
 
 # ---- catalog modules used by the mixed test -------------------------------
@@ -186,23 +78,7 @@ class ParityCatalog(unittest.TestCase):
     def load(self, name, net, d=None, skip_buffers=False):
         """Copies blockd's state_dict into net after checking that the keys
         and their order equal torch's. Returns blockd's state_dict."""
-        d = d or self.d
-        r = d.get("/v1/models/%s/state_dict" % name)
-        self.assertEqual(r.status_code, 200, r.text)
-        sd = collections.OrderedDict(
-            (k, torch.from_numpy(from_json(v))) for k, v in r.json().items())
-        keys = list(sd.keys())
-        if skip_buffers:
-            p = d.get("/v1/models/%s/parameters" % name).json()
-            bufs = set()
-            for b in p["buffers"]:
-                bufs.add(b["name"])
-                bufs.update(b["aliases"])
-            keys = [k for k in keys if k not in bufs]
-        self.assertEqual(keys, list(net.state_dict().keys()))
-        net.load_state_dict(collections.OrderedDict(
-            (k, sd[k]) for k in keys))
-        return sd
+        return load_into_torch(self, d or self.d, name, net, skip_buffers)
 
     def forward(self, name, x, d=None):
         d = d or self.d
@@ -221,14 +97,13 @@ class ParityCatalog(unittest.TestCase):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
     def test_mlp_class(self):
-        self.create("mlp", seq(linear(20, 256, name="hidden"), relu(),
-                               linear(256, 10, name="out")))
+        self.create("mlp", named_mlp_spec())
         net = MLP()
         self.load("mlp", net)
         self.check_outputs("mlp", net, (2, 20))
 
     def test_my_sequential(self):
-        self.create("myseq", seq(linear(20, 256), relu(), linear(256, 10)))
+        self.create("myseq", seed_mlp_spec())
         net = MySequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10))
         self.load("myseq", net)
         self.check_outputs("myseq", net, (2, 20))
@@ -274,7 +149,7 @@ class ParityCatalog(unittest.TestCase):
         self.check_outputs("chimera", chimera, (2, 20), seeds=(0, 1, 2))
 
     def test_rgnet_add_module_names(self):
-        self.create("rgnet", seq(block2_spec(), linear(4, 1)))
+        self.create("rgnet", rgnet_spec())
         rgnet = nn.Sequential(block2(), nn.Linear(4, 1))
         sd = self.load("rgnet", rgnet)
         self.assertIn("0.block 1.0.weight", sd)
@@ -288,12 +163,8 @@ class ParityCatalog(unittest.TestCase):
             got, rgnet[0][1][0].bias.detach().numpy())
 
     def test_shared_net(self):
-        spec = seq(linear(4, 8), relu(), linear(8, 8, id="shared"), relu(),
-                   {"ref": "shared"}, relu(), linear(8, 1))
-        self.create("shared", spec)
-        shared = nn.Linear(8, 8)
-        net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(),
-                            shared, nn.ReLU(), nn.Linear(8, 1))
+        self.create("shared", shared_spec())
+        net = shared_net()
         sd = self.load("shared", net)
         self.assertIn("4.weight", sd)
         np.testing.assert_array_equal(sd["2.weight"], sd["4.weight"])

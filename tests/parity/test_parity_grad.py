@@ -14,75 +14,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from blockd_testlib import Daemon, from_json, tensor_json, TEST_DEVICE
-
-
-def lin(i, o, **kw):
-    d = {"type": "linear", "in_features": i, "out_features": o}
-    d.update(kw)
-    return d
-
-
-def seq(*layers, **kw):
-    d = {"type": "sequential", "layers": list(layers)}
-    d.update(kw)
-    return d
-
-
-RELU = {"type": "relu"}
-
-
-class NestMLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(20, 64), nn.ReLU(),
-                                 nn.Linear(64, 32), nn.ReLU())
-        self.linear = nn.Linear(32, 16)
-
-    def forward(self, X):
-        return self.linear(self.net(X))
-
-
-def nest_spec(**kw):
-    return seq(seq(lin(20, 64), RELU, lin(64, 32), RELU, name="net"),
-               lin(32, 16, name="linear"), **kw)
-
-
-class FixedHiddenMLP(nn.Module):
-    """The seed's FixedHiddenMLP; rand_weight is set from blockd's buffer."""
-
-    def __init__(self):
-        super().__init__()
-        self.rand_weight = torch.rand((20, 20), requires_grad=False)
-        self.linear = nn.Linear(20, 20)
-
-    def forward(self, X):
-        X = self.linear(X)
-        X = F.relu(torch.mm(X, self.rand_weight) + 1)
-        X = self.linear(X)
-        while X.abs().sum() > 1:
-            X /= 2
-        return X.sum()
+from blockd_testlib import (Daemon, from_json, linear, seed_mlp_spec, seq,
+                            tensor_json, TEST_DEVICE)
+from seed_models import (blockd_state_dict, FixedHiddenMLP, fixed_hidden_spec,
+                         nest_mlp_spec, NestMLP, shared_net, shared_spec)
 
 
 def fixed_spec(**kw):
-    return seq(lin(20, 20, id="fixed_lin", name="linear"),
-               {"type": "matmul",
-                "weight": {"shape": [20, 20], "init": "uniform"}},
-               {"type": "add", "value": 1}, RELU, {"ref": "fixed_lin"},
-               {"type": "while", "cond": {"reduce": "abs_sum", "gt": 1},
-                "body": {"type": "scale", "value": 0.5}, "max_iters": 1000},
-               {"type": "sum"}, **kw)
-
-
-def shared_torch():
-    shared = nn.Linear(8, 8)
-    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(),
-                         shared, nn.ReLU(), nn.Linear(8, 1))
-
-
-SHARED_SPEC = seq(lin(4, 8), RELU, lin(8, 8, id="shared"), RELU,
-                  {"ref": "shared"}, RELU, lin(8, 1))
+    """FixedHiddenMLP with blockd's positional names (1.weight for the
+    buffer, 4.* for the ref), as fixed_mapping() expects."""
+    return fixed_hidden_spec(lin_id="fixed_lin", named=False, **kw)
 
 
 class ParityGrad(unittest.TestCase):
@@ -104,9 +45,7 @@ class ParityGrad(unittest.TestCase):
         return name
 
     def state(self, name):
-        r = self.d.get("/v1/models/%s/state_dict" % name)
-        self.assertEqual(r.status_code, 200, r.text)
-        return {k: from_json(v) for k, v in r.json().items()}
+        return blockd_state_dict(self, self.d, name)
 
     def load(self, name, net, mapping=None):
         """Copies blockd's state_dict into net (keys mapped when given)."""
@@ -174,7 +113,7 @@ class ParityGrad(unittest.TestCase):
         return np.random.default_rng(seed)
 
     def test_mlp_cross_entropy(self):
-        name = self.create(seq(lin(20, 256), RELU, lin(256, 10)))
+        name = self.create(seed_mlp_spec())
         net = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10))
         x = self.rng(0).standard_normal((64, 20)).astype(np.float32)
         t = self.rng(1).integers(0, 10, 64)
@@ -187,7 +126,7 @@ class ParityGrad(unittest.TestCase):
         x = self.rng(2).standard_normal((8, 20)).astype(np.float32)
         t = self.rng(3).standard_normal((8, 10)).astype(np.float32)
         g = self.rng(4).standard_normal((8, 10)).astype(np.float32)
-        spec = seq(lin(20, 256), RELU, lin(256, 10))
+        spec = seed_mlp_spec()
         self.check(self.create(spec), net, x,
                    {"type": "mse", "target": tensor_json(t)},
                    lambda y: F.mse_loss(y, torch.from_numpy(t)))
@@ -199,7 +138,7 @@ class ParityGrad(unittest.TestCase):
                    lambda y: (y * torch.from_numpy(g)).sum(), grad_output=g)
 
     def test_nest_mlp(self):
-        name = self.create(nest_spec())
+        name = self.create(nest_mlp_spec())
         x = self.rng(5).standard_normal((2, 20)).astype(np.float32)
         t = self.rng(6).standard_normal((2, 16)).astype(np.float32)
         self.check(name, NestMLP(), x,
@@ -207,8 +146,8 @@ class ParityGrad(unittest.TestCase):
                    lambda y: F.mse_loss(y, torch.from_numpy(t)))
 
     def test_tied_shared(self):
-        name = self.create(SHARED_SPEC)
-        net = shared_torch()
+        name = self.create(shared_spec())
+        net = shared_net()
         x = self.rng(7).standard_normal((2, 4)).astype(np.float32)
         got = self.check(name, net, x, {"type": "sum"}, lambda y: y.sum())
         # One gradient for the shared layer, listed once with its alias.
@@ -243,7 +182,7 @@ class ParityGrad(unittest.TestCase):
                    mapping=self.fixed_mapping("", net))
 
     def test_chimera(self):
-        name = self.create(seq(nest_spec(), lin(16, 20), fixed_spec()))
+        name = self.create(seq(nest_mlp_spec(), linear(16, 20), fixed_spec()))
         nest, fixed = NestMLP(), FixedHiddenMLP()
         net = nn.Sequential(nest, nn.Linear(16, 20), fixed)
         mapping = {k: k for k in net.state_dict()}
@@ -255,7 +194,7 @@ class ParityGrad(unittest.TestCase):
                    mapping=mapping)
 
     def sgd_parity(self, opts, steps=5):
-        spec = seq(lin(20, 256), RELU, lin(256, 10))
+        spec = seed_mlp_spec()
         name = self.create(spec, seed=21)
         net = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10))
         self.load(name, net)

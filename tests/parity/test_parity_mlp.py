@@ -1,6 +1,5 @@
 """Parity with PyTorch for the seed's MLPs: blockd's parameters loaded into
 torch modules give the same outputs on the same inputs (batch 1 and 64)."""
-import collections
 import unittest
 
 import numpy as np
@@ -9,29 +8,7 @@ from torch import nn
 
 from blockd_testlib import (Daemon, from_json, named_mlp_spec, seed_mlp_spec,
                             tensor_json, TEST_DEVICE)
-
-
-class MLP(nn.Module):
-    """The seed's MLP class."""
-
-    def __init__(self):
-        super().__init__()
-        self.hidden = nn.Linear(20, 256)
-        self.out = nn.Linear(256, 10)
-
-    def forward(self, X):
-        return self.out(torch.relu(self.hidden(X)))
-
-
-def load_from_blockd(d, name, net):
-    sd = d.get("/v1/models/%s/state_dict" % name)
-    assert sd.status_code == 200, sd.text
-    body = sd.json()
-    keys = list(body.keys())
-    torch_keys = list(net.state_dict().keys())
-    assert keys == torch_keys, (keys, torch_keys)
-    net.load_state_dict(collections.OrderedDict(
-        (k, torch.from_numpy(from_json(v))) for k, v in body.items()))
+from seed_models import load_into_torch, MLP
 
 
 class ParityMLP(unittest.TestCase):
@@ -47,7 +24,7 @@ class ParityMLP(unittest.TestCase):
         r = self.d.post("/v1/models", {"name": name, "seed": 3,
                                         "device": TEST_DEVICE, "block": spec})
         self.assertEqual(r.status_code, 201, r.text)
-        load_from_blockd(self.d, name, net)
+        load_into_torch(self, self.d, name, net)
         rng = np.random.default_rng(0)
         for batch in (1, 64):
             x = rng.standard_normal((batch, 20)).astype(np.float32)

@@ -3,7 +3,6 @@ sequence of initialisers and edits applied through the API, each checked
 value by value against its rule and, where the rule is deterministic,
 against PyTorch applying the same rule to the same starting values; tied
 parameters and state_dict keys as PyTorch names them."""
-import collections
 import unittest
 
 import numpy as np
@@ -12,6 +11,8 @@ from torch import nn
 
 from blockd_testlib import (Daemon, from_json, linear, relu, seq,
                             tensor_json, TEST_DEVICE)
+from seed_models import (blockd_state_dict, load_into_torch, shared_net,
+                         shared_spec)
 
 
 def seed_net():
@@ -40,17 +41,10 @@ class ParityParams(unittest.TestCase):
         self.assertEqual(r.status_code, 201, r.text)
 
     def sd(self, name):
-        r = self.d.get("/v1/models/%s/state_dict" % name)
-        self.assertEqual(r.status_code, 200, r.text)
-        return collections.OrderedDict(
-            (k, from_json(v)) for k, v in r.json().items())
+        return blockd_state_dict(self, self.d, name)
 
     def to_torch(self, name, net):
-        sd = self.sd(name)
-        self.assertEqual(list(sd), list(net.state_dict()))
-        net.load_state_dict(collections.OrderedDict(
-            (k, torch.from_numpy(v.copy())) for k, v in sd.items()))
-        return sd
+        load_into_torch(self, self.d, name, net)
 
     def init(self, name, body):
         r = self.d.post("/v1/models/%s/init" % name, body)
@@ -226,12 +220,8 @@ class ParityParams(unittest.TestCase):
                                delta=0.05 * float(w.var()))
 
     def test_tied_parameters(self):
-        shared = nn.Linear(8, 8)
-        net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(),
-                            shared, nn.ReLU(), nn.Linear(8, 1))
-        spec = seq(linear(4, 8), relu(), dict(linear(8, 8), id="s"), relu(),
-                   {"ref": "s"}, relu(), linear(8, 1))
-        self.create("tied", spec)
+        net = shared_net()
+        self.create("tied", shared_spec())
         self.to_torch("tied", net)
         r = self.d.patch("/v1/models/tied/parameters/2.weight",
                          {"op": "set", "index": [0, 0], "value": 100})
