@@ -8,8 +8,10 @@ import unittest
 
 import numpy as np
 
-from blockd_testlib import (Daemon, from_json, seed_mlp_spec, tensor_json,
-                            TEST_DEVICE)
+import os
+
+from blockd_testlib import (BUILD_DIR, Daemon, from_json, linear, seed_mlp_spec,
+                            seq, tensor_json, TEST_DEVICE)
 
 PARAMS = ["0.weight", "0.bias", "2.weight", "2.bias"]
 
@@ -310,6 +312,43 @@ class Train(unittest.TestCase):
         g2 = self.grad(name, "2.weight")
         self.assertIsNotNone(g2)
         np.testing.assert_array_equal(self.grad(name, "4.weight"), g2)
+
+
+class NoBackwardPlugin(unittest.TestCase):
+    """A plugin layer that declares no backward: a backward that needs its
+    input gradient is 422 no_backward and changes no gradient; once every
+    parameter upstream of it is frozen, the same backward succeeds."""
+
+    def test_no_backward_is_422_unless_upstream_frozen(self):
+        so = os.path.join(BUILD_DIR, "libtest_plugin_no_backward.so")
+        with Daemon("--plugin", so) as d:
+            spec = seq(linear(3, 4), {"type": "badlayer"}, linear(4, 2))
+            r = d.post("/v1/models", {"name": "nb", "seed": 2,
+                                       "device": TEST_DEVICE, "block": spec})
+            self.assertEqual(r.status_code, 201, r.text)
+            body = {"inputs": [[1.0, -2.0, 0.5]], "loss": {"type": "sum"}}
+
+            def grads():
+                return [d.get("/v1/models/nb/parameters/%s?field=grad" % p)
+                        .json() for p in ("0.weight", "0.bias", "2.weight",
+                                          "2.bias")]
+            r = d.post("/v1/models/nb/backward", body)
+            self.assertEqual(r.status_code, 422, r.text)
+            self.assertEqual(r.json()["error"]["code"], "no_backward")
+            self.assertIn("badlayer", r.json()["error"]["message"])
+            self.assertEqual(grads(), [None, None, None, None])
+            for p in ("0.weight", "0.bias"):
+                r = d.patch("/v1/models/nb/parameters/" + p,
+                            {"requires_grad": False})
+                self.assertEqual(r.status_code, 200, r.text)
+            r = d.post("/v1/models/nb/backward", body)
+            self.assertEqual(r.status_code, 200, r.text)
+            g = grads()
+            self.assertIsNone(g[0])
+            self.assertIsNone(g[1])
+            # d(sum(W2 h + b2))/dW2 = h for each output row; db2 = 1.
+            np.testing.assert_array_equal(from_json(g[3]), [1.0, 1.0])
+            self.assertEqual(from_json(g[2]).shape, (2, 4))
 
 
 if __name__ == "__main__":

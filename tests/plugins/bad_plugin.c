@@ -2,7 +2,9 @@
  * selected at compile time:
  *   BAD_ABI     exports the entry with a wrong ABI version;
  *   NO_ENTRY    exports no entry function;
- *   TAKEN_NAME  registers a layer named "linear" (a built-in). */
+ *   TAKEN_NAME  registers a layer named "linear" (a built-in);
+ *   NO_BACKWARD a valid layer "badlayer" (identity forward) that declares
+ *               no backward. */
 #include "engine/blockd_plugin.h"
 
 #ifndef NO_ENTRY
