@@ -119,6 +119,7 @@ bd_status bd_checkpoint_load(bd_model *m, const bd_tfile *f, bool strict,
   bd_state_list l = {0};
   bd_status s = bd_block_state_dict(m->root, "", &l);
   if (s) return s;
+  bool keep_report = false; /* a strict failure still hands back the report */
   cJSON *rep = cJSON_CreateObject();
   cJSON *miss = cJSON_AddArrayToObject(rep, "missing_keys");
   cJSON *unexp = cJSON_AddArrayToObject(rep, "unexpected_keys");
@@ -167,6 +168,7 @@ bd_status bd_checkpoint_load(bd_model *m, const bd_tfile *f, bool strict,
     }
   }
   if (strict && problems) {
+    keep_report = true;
     char *msg = cJSON_PrintUnformatted(rep);
     s = bd_fail(BD_EINVAL,
                 "load_state_dict (strict): %d problem%s, nothing "
@@ -209,7 +211,7 @@ out:
   free(conv);
   free(src);
   bd_state_list_free(&l);
-  if (s)
+  if (s && !keep_report)
     cJSON_Delete(rep);
   else
     *report = rep;

@@ -44,7 +44,8 @@ bd_status bd_tfile_encode(const bd_tfile *f, bd_tformat fmt, const char *prefix,
  * *report ({"missing_keys":[...],"unexpected_keys":[...],
  * "mismatched_keys":[{"key","expected","got"}],"loaded":n}, caller frees).
  * strict: any of those fails with EINVAL (message lists them) and nothing
- * changes. Non-strict: matching keys are applied, the rest reported.
+ * changes; *report still receives the report then, for the caller to
+ * return as structured fields (caller frees it in every case). Non-strict: matching keys are applied, the rest reported.
  * Values are converted to the parameter's dtype (float32) and device.
  * Momentum entries (BD_CKPT_MOMENTUM_PREFIX) are restored when
  * with_optim, else reported as unexpected. */

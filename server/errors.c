@@ -1,5 +1,6 @@
 /* errors.c - the one place engine statuses become HTTP statuses. */
 #include <microhttpd.h>
+#include <string.h>
 
 #include "http.h"
 
@@ -27,6 +28,19 @@ unsigned srv_http_status(bd_status s) {
     case BD_EINTERNAL:
     default: return 500;
   }
+}
+
+int srv_reply_status_extra(srv_req *r, bd_status s, const cJSON *extra) {
+  const char *msg = bd_errmsg();
+  cJSON *j = cJSON_CreateObject();
+  cJSON *e = cJSON_AddObjectToObject(j, "error");
+  cJSON_AddStringToObject(e, "code", bd_status_code(s));
+  cJSON_AddStringToObject(e, "message", msg[0] ? msg : bd_status_message(s));
+  for (const cJSON *it = extra ? extra->child : NULL; it; it = it->next)
+    if (it->string && strcmp(it->string, "code") != 0 &&
+        strcmp(it->string, "message") != 0)
+      cJSON_AddItemToObject(e, it->string, cJSON_Duplicate(it, true));
+  return srv_reply_json(r, srv_http_status(s), j);
 }
 
 int srv_reply_status(srv_req *r, bd_status s) {

@@ -100,6 +100,9 @@ int srv_reply_error(srv_req *r, unsigned status, const char *code,
 /* The one mapping from engine status to HTTP: replies with the status's
  * HTTP code, wire code and the thread's bd_errmsg(). */
 int srv_reply_status(srv_req *r, bd_status s);
+/* Like srv_reply_status, with every field of extra (borrowed) added to
+ * the error object: {"error":{"code","message","missing_keys":[...]}}. */
+int srv_reply_status_extra(srv_req *r, bd_status s, const cJSON *extra);
 /* HTTP status of an engine status (errors.c). */
 unsigned srv_http_status(bd_status s);
 

@@ -62,7 +62,8 @@ int srv_state_dict_put(srv_req *r) {
   bd_status s = bd_checkpoint_load(m, &tf, strict, false, &rep);
   bd_model_unlock(m);
   if (s) {
-    srv_reply_status(r, s);
+    srv_reply_status_extra(r, s, rep);
+    cJSON_Delete(rep);
     goto out;
   }
   if (srv_persist_save(r->app, m)) srv_log(SRV_LOG_WARN, "%s", bd_errmsg());

@@ -226,6 +226,11 @@ class FilesInterop(unittest.TestCase):
         msg = r.json()["error"]["message"]
         for word in ("out.weight", "out.bias", "extra", "hidden.bias"):
             self.assertIn(word, msg)
+        err = r.json()["error"]  # the same report as structured fields
+        self.assertEqual(sorted(err["missing_keys"]), ["out.bias",
+                                                       "out.weight"])
+        self.assertEqual(err["unexpected_keys"], ["extra"])
+        self.assertEqual(err["mismatched_keys"][0]["key"], "hidden.bias")
         self.assertEqual(self.d.get("/v1/models/strict1/state_dict").json(),
                          before)  # nothing applied
         r = self.d.put("/v1/models/strict1/state_dict?strict=false", bad)
