@@ -85,6 +85,21 @@ int srv_reply_error(srv_req *r, unsigned status, const char *code,
 
 /* ---- request helpers ------------------------------------------------- */
 
+bool srv_json_check_keys(srv_req *r, const cJSON *j, const char *where,
+                         const char *const *ok) {
+  for (const cJSON *it = j->child; it; it = it->next) {
+    bool known = false;
+    for (const char *const *k = ok; *k && !known; k++)
+      known = strcmp(*k, it->string) == 0;
+    if (!known) {
+      srv_reply_error(r, 400, "invalid_argument", "unknown field '%s%.64s'",
+                      where, it->string);
+      return false;
+    }
+  }
+  return true;
+}
+
 const char *srv_query(srv_req *r, const char *key) {
   return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }

@@ -77,6 +77,11 @@ extern const srv_route srv_routes[];
  * NULL. Caller frees the result with cJSON_Delete. allow_empty gives {}
  * for an empty body. */
 cJSON *srv_json_body(srv_req *r, bool allow_empty);
+/* Replies 400 "unknown field '<where><key>'" for the first key of the
+ * object j not in the NULL-terminated list ok, and returns false; true
+ * when every key is known. where prefixes nested objects ("loss."). */
+bool srv_json_check_keys(srv_req *r, const cJSON *j, const char *where,
+                         const char *const *ok);
 /* Value of query parameter key, or NULL. */
 const char *srv_query(srv_req *r, const char *key);
 /* Whether query parameter key is "true"/"1". */

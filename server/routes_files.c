@@ -315,13 +315,8 @@ static int files_put_locked(srv_req *r) {
   const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
   const cJSON *fmtj = cJSON_GetObjectItemCaseSensitive(j, "format");
   bd_tformat fmt = BD_TFORMAT_SAFETENSORS;
-  for (const cJSON *it = j->child; it; it = it->next)
-    if (strcmp(it->string, "tensors") && strcmp(it->string, "model") &&
-        strcmp(it->string, "format")) {
-      srv_reply_error(r, 400, "invalid_argument", "unknown field '%.64s'",
-                      it->string);
-      goto out;
-    }
+  static const char *const keys[] = {"tensors", "model", "format", NULL};
+  if (!srv_json_check_keys(r, j, "", keys)) goto out;
   if (fmtj &&
       (!cJSON_IsString(fmtj) || !bd_tformat_parse(fmtj->valuestring, &fmt))) {
     srv_reply_error(r, 400, "invalid_argument",

@@ -58,20 +58,6 @@ static uint64_t random_seed(void) {
   return s & ((1ULL << 53) - 1); /* exact in JSON numbers */
 }
 
-static bool check_keys(srv_req *r, const cJSON *j, const char *const *ok) {
-  for (const cJSON *it = j->child; it; it = it->next) {
-    bool known = false;
-    for (const char *const *k = ok; *k && !known; k++)
-      known = strcmp(*k, it->string) == 0;
-    if (!known) {
-      srv_reply_error(r, 400, "invalid_argument", "unknown field '%s'",
-                      it->string);
-      return false;
-    }
-  }
-  return true;
-}
-
 int srv_models_create(srv_req *r) {
   static const char *const keys[] = {"name", "block", "seed", "device",
                                      "like", "file", NULL};
@@ -81,7 +67,7 @@ int srv_models_create(srv_req *r) {
   cJSON *like_spec = NULL;
   bd_tfile ckpt = {0}; /* "file": a self-describing checkpoint */
   srv_fmap ckpt_map = {0};
-  if (!check_keys(r, j, keys)) goto out;
+  if (!srv_json_check_keys(r, j, "", keys)) goto out;
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
   const cJSON *block = cJSON_GetObjectItemCaseSensitive(j, "block");
   const cJSON *seed = cJSON_GetObjectItemCaseSensitive(j, "seed");
@@ -252,7 +238,7 @@ int srv_models_patch(srv_req *r) {
   cJSON *j = srv_json_body(r, false);
   if (!j) return 0;
   bd_model *m = NULL;
-  if (!check_keys(r, j, keys)) goto out;
+  if (!srv_json_check_keys(r, j, "", keys)) goto out;
   const cJSON *mode = cJSON_GetObjectItemCaseSensitive(j, "mode");
   bool train = true;
   if (mode) {
@@ -314,7 +300,7 @@ int srv_models_forward(srv_req *r) {
   if (!j) return 0;
   bd_model *m = NULL;
   bd_tensor *x = NULL, *y = NULL;
-  if (!check_keys(r, j, keys)) goto out;
+  if (!srv_json_check_keys(r, j, "", keys)) goto out;
   m = srv_model_or_404(r, r->args[0]);
   if (!m) goto out;
   bd_status s = proto_tensor_from_json(

@@ -56,27 +56,13 @@ static bd_tensor *tensor_or_404(srv_req *r, const char *name) {
   return t;
 }
 
-static bool known_keys(srv_req *r, const cJSON *j, const char *const *ok) {
-  for (const cJSON *it = j->child; it; it = it->next) {
-    bool known = false;
-    for (const char *const *k = ok; *k && !known; k++)
-      known = strcmp(*k, it->string) == 0;
-    if (!known) {
-      srv_reply_error(r, 400, "invalid_argument", "unknown field '%s'",
-                      it->string);
-      return false;
-    }
-  }
-  return true;
-}
-
 int srv_tensors_to(srv_req *r) {
   static const char *const keys[] = {"device", "as", NULL};
   cJSON *j = srv_json_body(r, false);
   if (!j) return 0;
   bd_tensor *t = NULL, *moved = NULL;
   const char *as;
-  if (!known_keys(r, j, keys) ||
+  if (!srv_json_check_keys(r, j, "", keys) ||
       !name_field(r, j, "as", r->args[0], false, &as))
     goto out;
   const cJSON *dv = cJSON_GetObjectItemCaseSensitive(j, "device");
@@ -122,7 +108,7 @@ int srv_tensors_ops(srv_req *r) {
   bd_tensor *a = NULL, *b = NULL, *y = NULL;
   const char *an, *bn, *as;
   const cJSON *op = cJSON_GetObjectItemCaseSensitive(j, "op");
-  if (!known_keys(r, j, keys)) goto out;
+  if (!srv_json_check_keys(r, j, "", keys)) goto out;
   if (!cJSON_IsString(op)) {
     srv_reply_error(r, 400, "invalid_argument",
                     "op: must be one of add, mul, matmul, sum");

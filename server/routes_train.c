@@ -12,22 +12,6 @@
 #include "req_limits.h"
 #include "routes.h"
 
-/* Replies 400 naming the first key of j (at `where`) not in ok. */
-static bool train_check_keys(srv_req *r, const cJSON *j, const char *where,
-                             const char *const *ok) {
-  for (const cJSON *it = j->child; it; it = it->next) {
-    bool known = false;
-    for (const char *const *k = ok; *k && !known; k++)
-      known = strcmp(*k, it->string) == 0;
-    if (!known) {
-      srv_reply_error(r, 400, "invalid_argument", "%s%s: unknown field",
-                      where, it->string);
-      return false;
-    }
-  }
-  return true;
-}
-
 static void write_number(proto_buf *b, double v) {
   char num[40];
   proto_fmt_f32((float)v, num, true);
@@ -42,7 +26,7 @@ int srv_train_backward(srv_req *r) {
   if (!j) return 0;
   bd_model *m = NULL;
   bd_tensor *x = NULL, *target = NULL, *y = NULL;
-  if (!train_check_keys(r, j, "", keys)) goto out;
+  if (!srv_json_check_keys(r, j, "", keys)) goto out;
   const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(j, "inputs");
   const cJSON *loss = cJSON_GetObjectItemCaseSensitive(j, "loss");
   const cJSON *gout = cJSON_GetObjectItemCaseSensitive(j, "grad_output");
@@ -61,7 +45,7 @@ int srv_train_backward(srv_req *r) {
     srv_reply_error(r, 400, "invalid_argument", "loss: must be an object");
     goto out;
   }
-  if (!train_check_keys(r, loss, "loss.", loss_keys)) goto out;
+  if (!srv_json_check_keys(r, loss, "loss.", loss_keys)) goto out;
   if (ret && !cJSON_IsBool(ret)) {
     srv_reply_error(r, 400, "invalid_argument",
                     "return_outputs: must be true or false");
@@ -148,7 +132,7 @@ int srv_train_zero_grad(srv_req *r) {
   cJSON *j = srv_json_body(r, true);
   if (!j) return 0;
   bd_model *m = NULL;
-  if (!train_check_keys(r, j, "", keys)) goto out;
+  if (!srv_json_check_keys(r, j, "", keys)) goto out;
   const cJSON *stn = cJSON_GetObjectItemCaseSensitive(j, "set_to_none");
   if (stn && !cJSON_IsTrue(stn)) {
     srv_reply_error(r, 400, "invalid_argument",
@@ -191,7 +175,7 @@ int srv_train_step(srv_req *r) {
   cJSON *j = srv_json_body(r, false);
   if (!j) return 0;
   bd_model *m = NULL;
-  if (!train_check_keys(r, j, "", keys)) goto out;
+  if (!srv_json_check_keys(r, j, "", keys)) goto out;
   const cJSON *opt = cJSON_GetObjectItemCaseSensitive(j, "optimizer");
   if (opt && (!cJSON_IsString(opt) || strcmp(opt->valuestring, "sgd") != 0)) {
     srv_reply_error(r, 400, "invalid_argument",
