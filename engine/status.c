@@ -7,16 +7,27 @@
 static _Thread_local char bd__errbuf[1024];
 
 static const char *const bd__codes[] = {
-#define XX(n, c, m) c,
+#define XX(n, h, c, m) c,
     BD_STATUS_MAP(XX)
 #undef XX
 };
 
 static const char *const bd__msgs[] = {
-#define XX(n, c, m) m,
+#define XX(n, h, c, m) m,
     BD_STATUS_MAP(XX)
 #undef XX
 };
+
+static const unsigned short bd__http[] = {
+#define XX(n, h, c, m) h,
+    BD_STATUS_MAP(XX)
+#undef XX
+};
+
+unsigned bd_status_http(bd_status s) {
+  if ((unsigned)s >= BD_STATUS_COUNT) return 500;
+  return bd__http[s];
+}
 
 const char *bd_status_code(bd_status s) {
   if ((unsigned)s >= BD_STATUS_COUNT) return "internal";

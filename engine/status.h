@@ -3,45 +3,68 @@
  * Every engine function that can fail at run time returns a bd_status and,
  * on failure, leaves a human-readable message in a thread-local buffer that
  * bd_errmsg() returns. Assertions are for bugs only. The server maps each
- * status to an HTTP status and a JSON error code in exactly one place
- * (server/errors.c). */
+ * status to an HTTP status and a JSON error code in exactly one place:
+ * the table below, read by server/errors.c. */
 #ifndef BD_STATUS_H
 #define BD_STATUS_H
 
 #include <stdarg.h>
 
-/* XX(enum suffix, wire code, default message) */
+/* XX(enum suffix, HTTP status, wire code, default message)
+ *
+ * One table, as libuv's UV_ERRNO_MAP: the engine returns the statuses, the
+ * server replies with the HTTP status and wire code of the same row, so a
+ * status cannot reach a client under two spellings. The HTTP column is only
+ * a number to the engine. The last three rows are produced by the HTTP
+ * front end alone (a request the daemon refuses before any route runs);
+ * they are in the table so that every wire code the daemon sends has one
+ * row. New rows go at the end: plugins built against this header see the
+ * enum's numeric values.
+ *
+ * 413 has two meanings and one spelling each: too_large is a resource the
+ * request asks for (a model over --max-model-bytes, a tensor a forward or
+ * op would create, a file too large to print as JSON); payload_too_large is
+ * the request's own body over --max-body, refused before it is read. */
 #define BD_STATUS_MAP(XX)                                                   \
-  XX(OK, "ok", "success")                                                   \
-  XX(EINVAL, "invalid_argument", "invalid argument")                        \
-  XX(EJSON, "malformed_json", "malformed JSON")                             \
-  XX(ENOTFOUND, "not_found", "not found")                                   \
-  XX(EEXIST, "already_exists", "already exists")                            \
-  XX(ESHAPE, "shape_mismatch", "shape mismatch")                            \
-  XX(EDTYPE, "dtype_mismatch", "dtype mismatch")                            \
-  XX(EDEVMISMATCH, "device_mismatch", "tensors are on different devices")   \
-  XX(ENOMEM, "out_of_memory", "out of memory")                              \
-  XX(EDEVMEM, "device_out_of_memory", "device out of memory")               \
-  XX(ELIMIT, "limit_exceeded", "limit exceeded")                            \
-  XX(ETOOLARGE, "too_large", "too large")                                   \
-  XX(EUNSUPPORTED, "unsupported", "unsupported")                            \
-  XX(ENOGRAD, "no_backward", "block has no backward")                       \
-  XX(EFORMAT, "bad_file_format", "bad file format")                         \
-  XX(EIO, "io_error", "I/O error")                                          \
-  XX(EDEVICE, "device_error", "device error")                               \
-  XX(EITERS, "max_iters_exceeded", "maximum iterations exceeded")           \
-  XX(ETIMEOUT, "compute_timeout", "compute time limit exceeded")            \
-  XX(EINTERNAL, "internal", "internal error")
+  XX(OK, 200, "ok", "success")                                              \
+  XX(EINVAL, 400, "invalid_argument", "invalid argument")                   \
+  XX(EJSON, 400, "malformed_json", "malformed JSON")                        \
+  XX(ENOTFOUND, 404, "not_found", "not found")                              \
+  XX(EEXIST, 409, "already_exists", "already exists")                       \
+  XX(ESHAPE, 422, "shape_mismatch", "shape mismatch")                       \
+  XX(EDTYPE, 422, "dtype_mismatch", "dtype mismatch")                       \
+  XX(EDEVMISMATCH, 422, "device_mismatch",                                  \
+     "tensors are on different devices")                                    \
+  XX(ENOMEM, 507, "out_of_memory", "out of memory")                         \
+  XX(EDEVMEM, 507, "device_out_of_memory", "device out of memory")          \
+  XX(ELIMIT, 400, "limit_exceeded", "limit exceeded")                       \
+  XX(ETOOLARGE, 413, "too_large", "too large")                              \
+  XX(EUNSUPPORTED, 422, "unsupported", "unsupported")                       \
+  XX(ENOGRAD, 422, "no_backward", "block has no backward")                  \
+  XX(EFORMAT, 400, "bad_file_format", "bad file format")                    \
+  XX(EIO, 500, "io_error", "I/O error")                                     \
+  XX(EDEVICE, 500, "device_error", "device error")                          \
+  XX(EITERS, 422, "max_iters_exceeded", "maximum iterations exceeded")      \
+  XX(ETIMEOUT, 422, "compute_timeout", "compute time limit exceeded")       \
+  XX(EINTERNAL, 500, "internal", "internal error")                          \
+  XX(EMETHOD, 405, "method_not_allowed", "method not allowed")              \
+  XX(EMEDIATYPE, 415, "unsupported_media_type", "unsupported media type")   \
+  XX(EPAYLOAD, 413, "payload_too_large", "request body too large")
 
 typedef enum bd_status {
-#define XX(n, c, m) BD_##n,
+#define XX(n, h, c, m) BD_##n,
   BD_STATUS_MAP(XX)
 #undef XX
   BD_STATUS_COUNT
 } bd_status;
 
-/* The wire code ("shape_mismatch") of a status; never NULL. */
+/* The wire code ("shape_mismatch") of a status; never NULL ("internal"
+ * for a value outside the table). */
 const char *bd_status_code(bd_status s);
+
+/* The HTTP status of a status's row (422 for BD_ESHAPE); 500 for a value
+ * outside the table. */
+unsigned bd_status_http(bd_status s);
 
 /* Records a printf-style message for the current thread and returns s, so a
  * failure reads `return bd_fail(BD_ESHAPE, "layer %s ...", ...);`. */

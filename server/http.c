@@ -45,8 +45,8 @@ int srv_reply_buf(srv_req *r, unsigned status, proto_buf *b,
   size_t len;
   char *d = proto_buf_take(b, &len);
   if (!d)
-    return srv_reply_error(r, 507, "out_of_memory",
-                           "out of host memory while encoding the response");
+    return srv_fail(r, BD_ENOMEM,
+                    "out of host memory while encoding the response");
   return set_resp(r, status, d, len, content_type);
 }
 
@@ -54,33 +54,9 @@ int srv_reply_json(srv_req *r, unsigned status, cJSON *j) {
   char *s = j ? cJSON_PrintUnformatted(j) : NULL;
   cJSON_Delete(j);
   if (!s)
-    return srv_reply_error(r, 507, "out_of_memory",
-                           "out of host memory while encoding the response");
+    return srv_fail(r, BD_ENOMEM,
+                    "out of host memory while encoding the response");
   return set_resp(r, status, s, strlen(s), "application/json");
-}
-
-int srv_reply_error(srv_req *r, unsigned status, const char *code,
-                    const char *fmt, ...) {
-  char msg[1200];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  proto_buf b = {0};
-  proto_buf_puts(&b, "{\"error\":{\"code\":");
-  proto_buf_json_str(&b, code);
-  proto_buf_puts(&b, ",\"message\":");
-  proto_buf_json_str(&b, msg);
-  proto_buf_puts(&b, "}}");
-  size_t len;
-  char *d = proto_buf_take(&b, &len);
-  if (!d) {
-    static const char oom[] =
-        "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
-    d = strdup(oom);
-    len = d ? sizeof oom - 1 : 0;
-  }
-  return set_resp(r, status, d, len, "application/json");
 }
 
 /* ---- request helpers ------------------------------------------------- */
@@ -92,8 +68,7 @@ bool srv_json_check_keys(srv_req *r, const cJSON *j, const char *where,
     for (const char *const *k = ok; *k && !known; k++)
       known = strcmp(*k, it->string) == 0;
     if (!known) {
-      srv_reply_error(r, 400, "invalid_argument", "unknown field '%s%.64s'",
-                      where, it->string);
+      srv_fail(r, BD_EINVAL, "unknown field '%s%.64s'", where, it->string);
       return false;
     }
   }
@@ -132,16 +107,14 @@ cJSON *srv_json_body(srv_req *r, bool allow_empty) {
     i++;
   if (i == r->body_len) {
     if (allow_empty) return cJSON_CreateObject();
-    srv_reply_error(r, 400, "malformed_json",
-                    "the request needs a JSON body");
+    srv_fail(r, BD_EJSON, "the request needs a JSON body");
     return NULL;
   }
   const char *end = NULL;
   cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
   if (!j) {
     size_t off = end ? (size_t)(end - r->body) : 0;
-    srv_reply_error(r, 400, "malformed_json",
-                    "malformed JSON near byte %zu", off);
+    srv_fail(r, BD_EJSON, "malformed JSON near byte %zu", off);
     return NULL;
   }
   /* Anything but whitespace after the document is an error. */
@@ -150,14 +123,13 @@ cJSON *srv_json_body(srv_req *r, bool allow_empty) {
     if (r->body[k] != ' ' && r->body[k] != '\n' && r->body[k] != '\r' &&
         r->body[k] != '\t' && r->body[k] != '\0') {
       cJSON_Delete(j);
-      srv_reply_error(r, 400, "malformed_json",
-                      "trailing data after the JSON document at byte %zu", k);
+      srv_fail(r, BD_EJSON, "trailing data after the JSON document at byte %zu",
+               k);
       return NULL;
     }
   if (!cJSON_IsObject(j)) {
     cJSON_Delete(j);
-    srv_reply_error(r, 400, "invalid_argument",
-                    "the request body must be a JSON object");
+    srv_fail(r, BD_EINVAL, "the request body must be a JSON object");
     return NULL;
   }
   return j;
@@ -165,9 +137,7 @@ cJSON *srv_json_body(srv_req *r, bool allow_empty) {
 
 bd_model *srv_model_or_404(srv_req *r, const char *name) {
   bd_model *m = bd_registry_get(r->app->models, name);
-  if (!m)
-    srv_reply_error(r, 404, "not_found",
-                    "model '%s' not found", name);
+  if (!m) srv_fail(r, BD_ENOTFOUND, "model '%s' not found", name);
   return m;
 }
 
@@ -236,42 +206,36 @@ static void dispatch(srv_req *r) {
   if (!hit) {
     if (allow[0]) {
       snprintf(r->allow, sizeof r->allow, "%s", allow);
-      srv_reply_error(r, 405, "method_not_allowed",
-                      "%s is not allowed on %s (allowed: %s)", r->method,
-                      r->path, allow);
+      srv_fail(r, BD_EMETHOD, "%s is not allowed on %s (allowed: %s)",
+               r->method, r->path, allow);
     } else {
-      srv_reply_error(r, 404, "not_found",
-                      "no such endpoint: %s %s", r->method, r->path);
+      srv_fail(r, BD_ENOTFOUND, "no such endpoint: %s %s", r->method, r->path);
     }
     return;
   }
   if (r->body_too_large) {
-    srv_reply_error(r, 413, "payload_too_large",
-                    "request body exceeds --max-body (%lld bytes)",
-                    (long long)r->app->cfg.max_body);
+    srv_fail(r, BD_EPAYLOAD, "request body exceeds --max-body (%lld bytes)",
+             (long long)r->app->cfg.max_body);
     return;
   }
   if (hit->body != SRV_BODY_NONE && r->body_len > 0) {
     char ct[128];
     srv_content_type(r, ct, sizeof ct);
     if (!media_ok(ct, hit->body)) {
-      srv_reply_error(r, 415,
-                      "unsupported_media_type",
-                      "Content-Type '%s' is not supported here (use "
-                      "application/json%s)",
-                      ct, (hit->body & SRV_BODY_BINARY)
-                              ? ", application/octet-stream or "
-                                "application/x-npy"
-                              : "");
+      srv_fail(r, BD_EMEDIATYPE,
+               "Content-Type '%s' is not supported here (use "
+               "application/json%s)",
+               ct,
+               (hit->body & SRV_BODY_BINARY) ? ", application/octet-stream or "
+                                               "application/x-npy"
+                                             : "");
       return;
     }
   }
   route_match(hit->pattern, r->path, r, true);
   bd_errclear();
   hit->handler(r);
-  if (!r->done)
-    srv_reply_error(r, 500, "internal",
-                    "the handler produced no response");
+  if (!r->done) srv_fail(r, BD_EINTERNAL, "the handler produced no response");
 }
 
 /* ---- MHD callbacks ---------------------------------------------------- */
@@ -312,8 +276,8 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
 static int check_path(srv_req *r) {
   for (const unsigned char *p = (const unsigned char *)r->path; *p; p++)
     if (*p < 0x20 || *p == 0x7f) {
-      srv_reply_error(r, 400, "invalid_argument",
-                      "request path contains a NUL or control character");
+      srv_fail(r, BD_EINVAL,
+               "request path contains a NUL or control character");
       return -1;
     }
   return 0;
@@ -355,15 +319,14 @@ static int check_query(srv_req *r) {
   for (const unsigned char *p = (const unsigned char *)q.bad_val; *p; p++)
     ctl = ctl || *p < 0x20 || *p == 0x7f;
   if (ctl)
-    srv_reply_error(r, 400, "invalid_argument",
-                    "query %.64s: value contains a NUL or control character",
-                    q.bad_key);
+    srv_fail(r, BD_EINVAL,
+             "query %.64s: value contains a NUL or control character",
+             q.bad_key);
   else if (strcmp(q.bad_key, "layout") == 0)
-    srv_reply_error(r, 400, "invalid_argument",
-                    "query layout: must be \"nested\" or \"flat\"");
+    srv_fail(r, BD_EINVAL, "query layout: must be \"nested\" or \"flat\"");
   else
-    srv_reply_error(r, 400, "invalid_argument",
-                    "query %.64s: must be true, false, 1 or 0", q.bad_key);
+    srv_fail(r, BD_EINVAL, "query %.64s: must be true, false, 1 or 0",
+             q.bad_key);
   return -1;
 }
 
@@ -389,9 +352,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoll(cl, NULL, 10) > app->cfg.max_body) {
       r->body_too_large = true;
-      srv_reply_error(r, 413, "payload_too_large",
-                      "request body of %s bytes exceeds --max-body (%lld "
-                      "bytes)", cl, (long long)app->cfg.max_body);
+      srv_fail(r, BD_EPAYLOAD,
+               "request body of %s bytes exceeds --max-body (%lld "
+               "bytes)",
+               cl, (long long)app->cfg.max_body);
       return send_response(r);
     }
     return MHD_YES;

@@ -99,16 +99,19 @@ int srv_reply_buf(srv_req *r, unsigned status, proto_buf *b,
 /* Replies with malloc'd bytes (takes them). */
 int srv_reply_bytes(srv_req *r, unsigned status, char *data, size_t len,
                     const char *content_type);
-/* Replies {"error":{"code","message"}} with an explicit HTTP status. */
-int srv_reply_error(srv_req *r, unsigned status, const char *code,
-                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* The one mapping from engine status to HTTP: replies with the status's
- * HTTP code, wire code and the thread's bd_errmsg(). */
+/* The one way a route reports a failure: replies
+ * {"error":{"code","message"}} with the HTTP status and wire code of s's
+ * row in BD_STATUS_MAP and the printf-style message. Returns 0, so a
+ * handler reads `return srv_fail(r, BD_EINVAL, "lr: missing");`. */
+int srv_fail(srv_req *r, bd_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* srv_fail with the thread's bd_errmsg() (the status's default message
+ * when it is empty): the reply for a failed engine call. */
 int srv_reply_status(srv_req *r, bd_status s);
 /* Like srv_reply_status, with every field of extra (borrowed) added to
  * the error object: {"error":{"code","message","missing_keys":[...]}}. */
 int srv_reply_status_extra(srv_req *r, bd_status s, const cJSON *extra);
-/* HTTP status of an engine status (errors.c). */
+/* HTTP status of an engine status: its BD_STATUS_MAP row (errors.c). */
 unsigned srv_http_status(bd_status s);
 
 /* Finds a model or replies 404; the result is a new reference. */

@@ -228,11 +228,11 @@ int srv_models_save(srv_req *r) {
                           ? body->child->string : NULL;
   if (!empty) {
     if (first)
-      srv_reply_error(r, 400, "invalid_argument",
-                      "unknown field '%.64s' (save takes no fields)", first);
+      srv_fail(r, BD_EINVAL, "unknown field '%.64s' (save takes no fields)",
+               first);
     else
-      srv_reply_error(r, 400, "invalid_argument",
-                      "body: must be empty or {} (save takes no fields)");
+      srv_fail(r, BD_EINVAL,
+               "body: must be empty or {} (save takes no fields)");
     cJSON_Delete(body);
     return 0;
   }

@@ -80,8 +80,7 @@ int srv_state_dict_download(srv_req *r) {
   bd_tformat fmt;
   const char *f = srv_query(r, "format");
   if (!bd_tformat_parse(f, &fmt))
-    return srv_reply_error(r, 400, "invalid_argument",
-                           "format: must be json, safetensors or torch");
+    return srv_fail(r, BD_EINVAL, "format: must be json, safetensors or torch");
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
   bd_tfile tf;

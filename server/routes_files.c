@@ -32,10 +32,10 @@ bd_tfile_limits srv_files_limits(srv_app *app) {
 
 bool srv_file_name_or_400(srv_req *r, const char *name) {
   if (bd_file_name_ok(name)) return true;
-  srv_reply_error(r, 400, "invalid_argument",
-                  "file name '%.64s' is not a plain name (1-%d bytes, no "
-                  "'/', no '..', no leading '.', no control characters)",
-                  name, BD_FILE_NAME_MAX);
+  srv_fail(r, BD_EINVAL,
+           "file name '%.64s' is not a plain name (1-%d bytes, no "
+           "'/', no '..', no leading '.', no control characters)",
+           name, BD_FILE_NAME_MAX);
   return false;
 }
 
@@ -196,25 +196,24 @@ static int tensors_from_store(srv_req *r, const cJSON *spec, bd_tfile *tf) {
   } else if (cJSON_IsObject(spec)) {
     tf->kind = BD_TFILE_DICT;
   } else {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "tensors: give a tensor name, a list of names or an "
-                    "object of key: name");
+    srv_fail(r, BD_EINVAL,
+             "tensors: give a tensor name, a list of names or an "
+             "object of key: name");
     return -1;
   }
   int i = 0;
   for (it = cJSON_IsString(spec) ? spec : spec->child; it;
        it = cJSON_IsString(spec) ? NULL : it->next, i++) {
     if (!cJSON_IsString(it)) {
-      srv_reply_error(r, 400, "invalid_argument",
-                      "tensors: entries must be tensor names (strings)");
+      srv_fail(r, BD_EINVAL, "tensors: entries must be tensor names (strings)");
       return -1;
     }
     bd_tensor *t = bd_tensor_store_get(r->app->tensors, it->valuestring);
     if (!t) {
-      srv_reply_error(r, 404, "not_found",
-                      "tensors: tensor '%.200s' not "
-                      "found",
-                      it->valuestring);
+      srv_fail(r, BD_ENOTFOUND,
+               "tensors: tensor '%.200s' not "
+               "found",
+               it->valuestring);
       return -1;
     }
     char key[32];
@@ -266,7 +265,7 @@ static int reply_info(srv_req *r, const char *name, unsigned status) {
   file_meta m;
   if (!srv_files_dir(r->app, dir, sizeof dir) ||
       !file_info(r->app, dir, name, &m))
-    return srv_reply_error(r, 500, "io_error", "cannot stat file '%s'", name);
+    return srv_fail(r, BD_EIO, "cannot stat file '%s'", name);
   return srv_reply_json(r, status, meta_json(&m));
 }
 
@@ -292,7 +291,7 @@ static int files_put_locked(srv_req *r) {
   char ct[128], dir[1400], p[4096];
   srv_content_type(r, ct, sizeof ct);
   if (!srv_files_dir(r->app, dir, sizeof dir))
-    return srv_reply_error(r, 500, "io_error", "data dir path too long");
+    return srv_fail(r, BD_EIO, "data dir path too long");
   snprintf(p, sizeof p, "%s/%s", dir, name);
   bool existed = access(p, F_OK) == 0;
   bd_status s;
@@ -319,14 +318,13 @@ static int files_put_locked(srv_req *r) {
   if (!srv_json_check_keys(r, j, "", keys)) goto out;
   if (fmtj &&
       (!cJSON_IsString(fmtj) || !bd_tformat_parse(fmtj->valuestring, &fmt))) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "format: must be \"safetensors\" or \"torch\"");
+    srv_fail(r, BD_EINVAL, "format: must be \"safetensors\" or \"torch\"");
     goto out;
   }
   if (!tens == !model) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "give either tensors (a name, a list or an object of "
-                    "names) or model (a model name)");
+    srv_fail(r, BD_EINVAL,
+             "give either tensors (a name, a list or an object of "
+             "names) or model (a model name)");
     goto out;
   }
   if (tens) {
@@ -334,7 +332,7 @@ static int files_put_locked(srv_req *r) {
     s = write_tfile(r->app, name, &tf, fmt);
   } else {
     if (!cJSON_IsString(model)) {
-      srv_reply_error(r, 400, "invalid_argument", "model: must be a string");
+      srv_fail(r, BD_EINVAL, "model: must be a string");
       goto out;
     }
     m = srv_model_or_404(r, model->valuestring);
@@ -360,11 +358,10 @@ out:
 int srv_files_list(srv_req *r) {
   char dir[1400];
   if (!srv_files_dir(r->app, dir, sizeof dir))
-    return srv_reply_error(r, 500, "io_error", "data dir path too long");
+    return srv_fail(r, BD_EIO, "data dir path too long");
   DIR *d = opendir(dir);
   if (!d)
-    return srv_reply_error(r, 500, "io_error", "cannot open %s: %s", dir,
-                           strerror(errno));
+    return srv_fail(r, BD_EIO, "cannot open %s: %s", dir, strerror(errno));
   cJSON *j = cJSON_CreateObject();
   cJSON *arr = cJSON_AddArrayToObject(j, "files");
   struct dirent *e;
@@ -404,16 +401,16 @@ int srv_files_get(srv_req *r) {
     void *data;
     size_t len;
     if (!srv_files_dir(r->app, dir, sizeof dir))
-      return srv_reply_error(r, 500, "io_error", "data dir path too long");
+      return srv_fail(r, BD_EIO, "data dir path too long");
     snprintf(p, sizeof p, "%s/%s", dir, name);
     bd_status s = bd_file_map(p, &data, &len);
     if (s == BD_ENOTFOUND)
-      return srv_reply_error(r, 404, "not_found", "file '%s' not found", name);
+      return srv_fail(r, BD_ENOTFOUND, "file '%s' not found", name);
     if (s) return srv_reply_status(r, s);
     char *copy = malloc(len ? len : 1);
     if (!copy) {
       bd_file_unmap(data, len);
-      return srv_reply_error(r, 507, "out_of_memory", "out of memory");
+      return srv_fail(r, BD_ENOMEM, "out of memory");
     }
     if (len) memcpy(copy, data, len);
     bd_file_unmap(data, len);
@@ -433,12 +430,12 @@ int srv_files_get(srv_req *r) {
   if (total > r->app->cfg.max_elements) {
     bd_tfile_clear(&tf);
     srv_fmap_release(&fm);
-    return srv_reply_error(r, 413, "too_large",
-                           "file '%s' holds %lld elements, more than "
-                           "--max-elements (%lld) in JSON; download it with "
-                           "Accept: application/octet-stream",
-                           name, (long long)total,
-                           (long long)r->app->cfg.max_elements);
+    return srv_fail(r, BD_ETOOLARGE,
+                    "file '%s' holds %lld elements, more than "
+                    "--max-elements (%lld) in JSON; download it with "
+                    "Accept: application/octet-stream",
+                    name, (long long)total,
+                    (long long)r->app->cfg.max_elements);
   }
   bool flat =
       srv_query(r, "layout") && strcmp(srv_query(r, "layout"), "flat") == 0;
@@ -484,7 +481,7 @@ int srv_files_delete(srv_req *r) {
   if (!srv_file_name_or_400(r, name)) return 0;
   char dir[1400], p[4096];
   if (!srv_files_dir(r->app, dir, sizeof dir))
-    return srv_reply_error(r, 500, "io_error", "data dir path too long");
+    return srv_fail(r, BD_EIO, "data dir path too long");
   snprintf(p, sizeof p, "%s/%s", dir, name);
   pthread_mutex_lock(&files_mu);
   int rc = unlink(p), err = errno;
@@ -499,10 +496,9 @@ int srv_files_delete(srv_req *r) {
   pthread_mutex_unlock(&files_mu);
   if (rc != 0)
     return err == ENOENT
-               ? srv_reply_error(r, 404, "not_found", "file '%s' not found",
-                                 name)
-               : srv_reply_error(r, 500, "io_error", "cannot delete '%s': %s",
-                                 name, strerror(err));
+               ? srv_fail(r, BD_ENOTFOUND, "file '%s' not found", name)
+               : srv_fail(r, BD_EIO, "cannot delete '%s': %s", name,
+                          strerror(err));
   cJSON *j = cJSON_CreateObject();
   cJSON_AddStringToObject(j, "deleted", name);
   return srv_reply_json(r, 200, j);

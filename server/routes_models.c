@@ -74,15 +74,14 @@ int srv_models_create(srv_req *r) {
   const cJSON *device = cJSON_GetObjectItemCaseSensitive(j, "device");
   const cJSON *likej = cJSON_GetObjectItemCaseSensitive(j, "like");
   if (!cJSON_IsString(name)) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    name ? "name: must be a string" : "name: missing");
+    srv_fail(r, BD_EINVAL, name ? "name: must be a string" : "name: missing");
     goto out;
   }
   if (!bd_model_name_ok(name->valuestring)) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "name: '%.64s' is not a valid model name (1-128 "
-                    "characters of A-Z a-z 0-9 _ - ., not starting with '.')",
-                    name->valuestring);
+    srv_fail(r, BD_EINVAL,
+             "name: '%.64s' is not a valid model name (1-128 "
+             "characters of A-Z a-z 0-9 _ - ., not starting with '.')",
+             name->valuestring);
     goto out;
   }
   uint64_t s = 0;
@@ -90,8 +89,7 @@ int srv_models_create(srv_req *r) {
     double v = seed->valuedouble;
     if (!cJSON_IsNumber(seed) || v < 0 || v > 9007199254740991.0 ||
         v != (double)(uint64_t)v) {
-      srv_reply_error(r, 400, "invalid_argument",
-                      "seed: must be an integer in [0, 2^53)");
+      srv_fail(r, BD_EINVAL, "seed: must be an integer in [0, 2^53)");
       goto out;
     }
     s = (uint64_t)v;
@@ -99,18 +97,17 @@ int srv_models_create(srv_req *r) {
     s = random_seed();
   }
   if (device && !cJSON_IsString(device)) {
-    srv_reply_error(r, 400, "invalid_argument", "device: must be a string");
+    srv_fail(r, BD_EINVAL, "device: must be a string");
     goto out;
   }
   const cJSON *filej = cJSON_GetObjectItemCaseSensitive(j, "file");
   if ((likej != NULL) + (block != NULL) + (filej != NULL) > 1) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "give one of block, like or file");
+    srv_fail(r, BD_EINVAL, "give one of block, like or file");
     goto out;
   }
   if (filej) {
     if (!cJSON_IsString(filej)) {
-      srv_reply_error(r, 400, "invalid_argument", "file: must be a string");
+      srv_fail(r, BD_EINVAL, "file: must be a string");
       goto out;
     }
     bd_status fs = srv_files_load(r->app, filej->valuestring, &ckpt, NULL,
@@ -121,42 +118,42 @@ int srv_models_create(srv_req *r) {
     }
     like_spec = ckpt.spec ? cJSON_Parse(ckpt.spec) : NULL;
     if (!like_spec) {
-      srv_reply_error(r, 400, "invalid_argument",
-                      "file: '%s' records no block spec (only state_dicts "
-                      "saved by blockd are self-describing)",
-                      filej->valuestring);
+      srv_fail(r, BD_EINVAL,
+               "file: '%s' records no block spec (only state_dicts "
+               "saved by blockd are self-describing)",
+               filej->valuestring);
       goto out;
     }
     block = like_spec;
   } else if (likej) {
     if (!cJSON_IsString(likej)) {
-      srv_reply_error(r, 400, "invalid_argument", "like: must be a string");
+      srv_fail(r, BD_EINVAL, "like: must be a string");
       goto out;
     }
     like = bd_registry_get(r->app->models, likej->valuestring);
     if (!like) {
-      srv_reply_error(r, 404, "not_found", "like: model '%s' not found",
-                      likej->valuestring);
+      srv_fail(r, BD_ENOTFOUND, "like: model '%s' not found",
+               likej->valuestring);
       goto out;
     }
     bd_model_rdlock(like);
     like_spec = bd_model_spec(like);
     bd_model_unlock(like);
     if (!like_spec) {
-      srv_reply_error(r, 507, "out_of_memory", "out of host memory");
+      srv_fail(r, BD_ENOMEM, "out of host memory");
       goto out;
     }
     block = like_spec;
   } else if (!block) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "block: missing (give a block spec, or like: <model>)");
+    srv_fail(r, BD_EINVAL,
+             "block: missing (give a block spec, or like: <model>)");
     goto out;
   }
   bd_model *existing = bd_registry_get(r->app->models, name->valuestring);
   if (existing) {
     bd_model_release(existing);
-    srv_reply_error(r, 409, "already_exists",
-                    "a model named '%s' already exists", name->valuestring);
+    srv_fail(r, BD_EEXIST, "a model named '%s' already exists",
+             name->valuestring);
     goto out;
   }
   bd_device dev;
@@ -210,7 +207,7 @@ out:
 int srv_models_list(srv_req *r) {
   size_t n;
   bd_model **v = bd_registry_list(r->app->models, &n);
-  if (!v) return srv_reply_error(r, 507, "out_of_memory", "out of memory");
+  if (!v) return srv_fail(r, BD_ENOMEM, "out of memory");
   cJSON *j = cJSON_CreateObject();
   cJSON *arr = cJSON_AddArrayToObject(j, "models");
   for (size_t i = 0; i < n; i++) {
@@ -244,8 +241,7 @@ int srv_models_patch(srv_req *r) {
   if (mode) {
     if (!cJSON_IsString(mode) || (strcmp(mode->valuestring, "train") != 0 &&
                                   strcmp(mode->valuestring, "eval") != 0)) {
-      srv_reply_error(r, 400, "invalid_argument",
-                      "mode: must be \"train\" or \"eval\"");
+      srv_fail(r, BD_EINVAL, "mode: must be \"train\" or \"eval\"");
       goto out;
     }
     train = strcmp(mode->valuestring, "train") == 0;

@@ -120,8 +120,7 @@ int srv_params_get(srv_req *r) {
   const char *field = srv_query(r, "field");
   if (field && strcmp(field, "grad") && strcmp(field, "value")) {
     bd_model_release(m);
-    return srv_reply_error(r, 400, "invalid_argument",
-                           "field: must be \"value\" or \"grad\"");
+    return srv_fail(r, BD_EINVAL, "field: must be \"value\" or \"grad\"");
   }
   bool flat = flat_layout(r);
   bd_state_list l = {0};
@@ -133,9 +132,9 @@ int srv_params_get(srv_req *r) {
     bd_model_release(m);
     bd_state_list_free(&l);
     if (s) return srv_reply_status(r, s);
-    return srv_reply_error(r, 404, "not_found",
-                           "model '%s' has no parameter or buffer '%s'",
-                           r->args[0], r->args[1]);
+    return srv_fail(r, BD_ENOTFOUND,
+                    "model '%s' has no parameter or buffer '%s'", r->args[0],
+                    r->args[1]);
   }
   bd_param *p = l.v[i].param;
   bd_tensor *val = NULL, *grad = NULL;

@@ -34,15 +34,14 @@ static bool name_field(srv_req *r, const cJSON *j, const char *key,
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
   if (!v) {
     if (required) {
-      srv_reply_error(r, 400, "invalid_argument", "%s: missing", key);
+      srv_fail(r, BD_EINVAL, "%s: missing", key);
       return false;
     }
     *out = def;
     return true;
   }
   if (!cJSON_IsString(v) || !bd_file_name_ok(v->valuestring)) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "%s: must be a plain tensor name", key);
+    srv_fail(r, BD_EINVAL, "%s: must be a plain tensor name", key);
     return false;
   }
   *out = v->valuestring;
@@ -51,8 +50,7 @@ static bool name_field(srv_req *r, const cJSON *j, const char *key,
 
 static bd_tensor *tensor_or_404(srv_req *r, const char *name) {
   bd_tensor *t = bd_tensor_store_get(r->app->tensors, name);
-  if (!t)
-    srv_reply_error(r, 404, "not_found", "tensor '%.200s' not found", name);
+  if (!t) srv_fail(r, BD_ENOTFOUND, "tensor '%.200s' not found", name);
   return t;
 }
 
@@ -110,8 +108,7 @@ int srv_tensors_ops(srv_req *r) {
   const cJSON *op = cJSON_GetObjectItemCaseSensitive(j, "op");
   if (!srv_json_check_keys(r, j, "", keys)) goto out;
   if (!cJSON_IsString(op)) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "op: must be one of add, mul, matmul, sum");
+    srv_fail(r, BD_EINVAL, "op: must be one of add, mul, matmul, sum");
     goto out;
   }
   bool unary = strcmp(op->valuestring, "sum") == 0;
@@ -120,7 +117,7 @@ int srv_tensors_ops(srv_req *r) {
       !name_field(r, j, "as", NULL, true, &as))
     goto out;
   if (unary && bn) {
-    srv_reply_error(r, 400, "invalid_argument", "b: sum takes one tensor");
+    srv_fail(r, BD_EINVAL, "b: sum takes one tensor");
     goto out;
   }
   a = tensor_or_404(r, an);

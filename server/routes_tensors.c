@@ -21,10 +21,10 @@ static bool binary_body(srv_req *r) {
 
 static bool name_or_400(srv_req *r, const char *name) {
   if (bd_file_name_ok(name)) return true;
-  srv_reply_error(r, 400, "invalid_argument",
-                  "tensor name '%.64s' is not a plain name (1-%d bytes, no "
-                  "'/', no leading '.', no control characters)",
-                  name, BD_FILE_NAME_MAX);
+  srv_fail(r, BD_EINVAL,
+           "tensor name '%.64s' is not a plain name (1-%d bytes, no "
+           "'/', no leading '.', no control characters)",
+           name, BD_FILE_NAME_MAX);
   return false;
 }
 
@@ -50,9 +50,9 @@ int srv_tensors_put(srv_req *r) {
   } else {
     cJSON *j = cJSON_ParseWithLength(r->body ? r->body : "", r->body_len);
     if (!j)
-      return srv_reply_error(r, 400, "malformed_json",
-                             "body is not a JSON tensor (or send .npy with "
-                             "Content-Type: application/x-npy)");
+      return srv_fail(r, BD_EJSON,
+                      "body is not a JSON tensor (or send .npy with "
+                      "Content-Type: application/x-npy)");
     s = proto_tensor_from_json(j, "body", r->app->cfg.max_elements, &t);
     cJSON_Delete(j);
   }
@@ -90,8 +90,7 @@ int srv_tensors_put(srv_req *r) {
 int srv_tensors_get(srv_req *r) {
   bd_tensor *t = bd_tensor_store_get(r->app->tensors, r->args[0]);
   if (!t)
-    return srv_reply_error(r, 404, "not_found", "tensor '%.200s' not found",
-                           r->args[0]);
+    return srv_fail(r, BD_ENOTFOUND, "tensor '%.200s' not found", r->args[0]);
   if (bd_tensor_device(t).type != BD_DEV_CPU) { /* encoded from the host */
     bd_tensor *h = NULL;
     bd_status s = bd_tensor_to(t, BD_CPU, &h);

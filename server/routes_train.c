@@ -32,39 +32,38 @@ int srv_train_backward(srv_req *r) {
   const cJSON *gout = cJSON_GetObjectItemCaseSensitive(j, "grad_output");
   const cJSON *ret = cJSON_GetObjectItemCaseSensitive(j, "return_outputs");
   if (!inputs) {
-    srv_reply_error(r, 400, "invalid_argument", "inputs: missing");
+    srv_fail(r, BD_EINVAL, "inputs: missing");
     goto out;
   }
   if (!loss) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "loss: missing (give {\"type\": \"sum\"|\"mean\"|\"mse\"|"
-                    "\"cross_entropy\"|\"none\", \"target\": T})");
+    srv_fail(r, BD_EINVAL,
+             "loss: missing (give {\"type\": \"sum\"|\"mean\"|\"mse\"|"
+             "\"cross_entropy\"|\"none\", \"target\": T})");
     goto out;
   }
   if (!cJSON_IsObject(loss)) {
-    srv_reply_error(r, 400, "invalid_argument", "loss: must be an object");
+    srv_fail(r, BD_EINVAL, "loss: must be an object");
     goto out;
   }
   if (!srv_json_check_keys(r, loss, "loss.", loss_keys)) goto out;
   if (ret && !cJSON_IsBool(ret)) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "return_outputs: must be true or false");
+    srv_fail(r, BD_EINVAL, "return_outputs: must be true or false");
     goto out;
   }
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(loss, "type");
   const cJSON *tj = cJSON_GetObjectItemCaseSensitive(loss, "target");
   bd_loss_kind kind;
   if (!type) {
-    srv_reply_error(r, 400, "invalid_argument", "loss.type: missing");
+    srv_fail(r, BD_EINVAL, "loss.type: missing");
     goto out;
   }
   if (!cJSON_IsString(type) || !bd_loss_parse(type->valuestring, &kind)) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "loss.type: unknown loss %s%.64s%s (known: sum, mean, "
-                    "mse, cross_entropy, none)",
-                    cJSON_IsString(type) ? "'" : "",
-                    cJSON_IsString(type) ? type->valuestring : "(not a string)",
-                    cJSON_IsString(type) ? "'" : "");
+    srv_fail(r, BD_EINVAL,
+             "loss.type: unknown loss %s%.64s%s (known: sum, mean, "
+             "mse, cross_entropy, none)",
+             cJSON_IsString(type) ? "'" : "",
+             cJSON_IsString(type) ? type->valuestring : "(not a string)",
+             cJSON_IsString(type) ? "'" : "");
     goto out;
   }
   /* "none" takes its gradient in grad_output; the others their target in
@@ -73,23 +72,20 @@ int srv_train_backward(srv_req *r) {
   const cJSON *tsrc = kind == BD_LOSS_NONE ? gout : tj;
   const cJSON *stray = kind == BD_LOSS_NONE ? tj : gout;
   if (stray) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "%s: not used by loss '%s'%s",
-                    kind == BD_LOSS_NONE ? "loss.target" : "grad_output",
-                    type->valuestring,
-                    kind == BD_LOSS_NONE ? " (give grad_output)" : "");
+    srv_fail(r, BD_EINVAL, "%s: not used by loss '%s'%s",
+             kind == BD_LOSS_NONE ? "loss.target" : "grad_output",
+             type->valuestring,
+             kind == BD_LOSS_NONE ? " (give grad_output)" : "");
     goto out;
   }
   if (bd_loss_needs_target(kind) && !tsrc) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "%s: missing (loss '%s' needs it)", tname,
-                    type->valuestring);
+    srv_fail(r, BD_EINVAL, "%s: missing (loss '%s' needs it)", tname,
+             type->valuestring);
     goto out;
   }
   if (!bd_loss_needs_target(kind) && tsrc) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "%s: loss '%s' takes no target", tname,
-                    type->valuestring);
+    srv_fail(r, BD_EINVAL, "%s: loss '%s' takes no target", tname,
+             type->valuestring);
     goto out;
   }
   m = srv_model_or_404(r, r->args[0]);
@@ -135,9 +131,9 @@ int srv_train_zero_grad(srv_req *r) {
   if (!srv_json_check_keys(r, j, "", keys)) goto out;
   const cJSON *stn = cJSON_GetObjectItemCaseSensitive(j, "set_to_none");
   if (stn && !cJSON_IsTrue(stn)) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "set_to_none: only true is supported (grads become "
-                    "null)");
+    srv_fail(r, BD_EINVAL,
+             "set_to_none: only true is supported (grads become "
+             "null)");
     goto out;
   }
   m = srv_model_or_404(r, r->args[0]);
@@ -161,7 +157,7 @@ static bool opt_num(srv_req *r, const cJSON *j, const char *key, double def,
   *out = def;
   if (!v) return true;
   if (!cJSON_IsNumber(v)) {
-    srv_reply_error(r, 400, "invalid_argument", "%s: must be a number", key);
+    srv_fail(r, BD_EINVAL, "%s: must be a number", key);
     return false;
   }
   *out = v->valuedouble;
@@ -178,15 +174,14 @@ int srv_train_step(srv_req *r) {
   if (!srv_json_check_keys(r, j, "", keys)) goto out;
   const cJSON *opt = cJSON_GetObjectItemCaseSensitive(j, "optimizer");
   if (opt && (!cJSON_IsString(opt) || strcmp(opt->valuestring, "sgd") != 0)) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "optimizer: unknown optimizer%s%.64s%s (known: sgd)",
-                    cJSON_IsString(opt) ? " '" : "",
-                    cJSON_IsString(opt) ? opt->valuestring : "",
-                    cJSON_IsString(opt) ? "'" : "");
+    srv_fail(r, BD_EINVAL, "optimizer: unknown optimizer%s%.64s%s (known: sgd)",
+             cJSON_IsString(opt) ? " '" : "",
+             cJSON_IsString(opt) ? opt->valuestring : "",
+             cJSON_IsString(opt) ? "'" : "");
     goto out;
   }
   if (!cJSON_GetObjectItemCaseSensitive(j, "lr")) {
-    srv_reply_error(r, 400, "invalid_argument", "lr: missing");
+    srv_fail(r, BD_EINVAL, "lr: missing");
     goto out;
   }
   bd_sgd_opts o = {0};
@@ -197,8 +192,7 @@ int srv_train_step(srv_req *r) {
     goto out;
   const cJSON *nest = cJSON_GetObjectItemCaseSensitive(j, "nesterov");
   if (nest && !cJSON_IsBool(nest)) {
-    srv_reply_error(r, 400, "invalid_argument",
-                    "nesterov: must be true or false");
+    srv_fail(r, BD_EINVAL, "nesterov: must be true or false");
     goto out;
   }
   o.nesterov = cJSON_IsTrue(nest);
