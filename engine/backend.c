@@ -18,6 +18,11 @@ static bd_backend bd__cpu;
 static bd_backend bd__cuda[BD_MAX_CUDA];
 static int bd__ncuda;
 static pthread_once_t bd__once = PTHREAD_ONCE_INIT;
+/* What initialisation could not do; kept (with a copy of its message,
+ * which is thread-local) so that every bd_backends_init call reports it,
+ * whichever thread ran the initialisation. */
+static bd_status bd__init_status;
+static char bd__init_msg[512];
 
 static void bd__init_once(void) {
   bd__cpu.iface = &bd_backend_cpu_i;
@@ -25,13 +30,22 @@ static void bd__init_once(void) {
   bd__cpu.dev = BD_CPU;
 #ifdef BLOCKD_HAVE_CUDA
   int n = bd_cuda_probe_impl.device_count();
-  if (n > BD_MAX_CUDA) n = BD_MAX_CUDA;
+  if (n > BD_MAX_CUDA) {
+    bd__init_status = BD_EDEVICE;
+    snprintf(bd__init_msg, sizeof bd__init_msg,
+             "%d CUDA devices present, blockd uses the first %d", n,
+             BD_MAX_CUDA);
+    n = BD_MAX_CUDA;
+  }
   for (int i = 0; i < n; i++) {
     const bd_backend_i *iface;
     void *ctx;
     if (bd_cuda_probe_impl.create(i, &iface, &ctx) != BD_OK) {
-      fprintf(stderr, "blockd: CUDA device %d unusable: %s\n", i,
-              bd_errmsg());
+      bd__init_status = BD_EDEVICE;
+      snprintf(bd__init_msg, sizeof bd__init_msg,
+               "CUDA device %d unusable: %s (serving with %d CUDA "
+               "device%s)",
+               i, bd_errmsg(), i, i == 1 ? "" : "s");
       break;
     }
     bd__cuda[bd__ncuda].iface = iface;
@@ -44,6 +58,7 @@ static void bd__init_once(void) {
 
 bd_status bd_backends_init(void) {
   pthread_once(&bd__once, bd__init_once);
+  if (bd__init_status) return bd_fail(bd__init_status, "%s", bd__init_msg);
   return BD_OK;
 }
 

@@ -148,7 +148,11 @@ typedef struct bd_backend {
 } bd_backend;
 
 /* Initialises the registry: the CPU backend always, each CUDA device when
- * compiled in and present. Idempotent; thread-safe. */
+ * compiled in and present. Idempotent; thread-safe; every call returns
+ * the same result. Errors: EDEVICE when a present CUDA device could not be
+ * initialised (or more are present than blockd supports); the registry
+ * then holds the CPU and the CUDA devices before the failing one and is
+ * usable, so the caller decides whether to serve without the rest. */
 bd_status bd_backends_init(void);
 /* The backend of a device, or NULL when that device does not exist. */
 bd_backend *bd_backend_get(bd_device dev);

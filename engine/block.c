@@ -9,16 +9,23 @@
 #include <string.h>
 
 #include "backend.h"
+#include "panic.h"
 
 /* ---- parameters ---------------------------------------------------- */
 
 bd_param *bd_param_retain(bd_param *p) {
-  if (p) __atomic_add_fetch(&p->refcnt, 1, __ATOMIC_RELAXED);
+  if (!p) return NULL;
+  int was = __atomic_fetch_add(&p->refcnt, 1, __ATOMIC_RELAXED);
+  BD_ASSERT(was > 0, "bd_param_retain: parameter already released");
   return p;
 }
 
 void bd_param_release(bd_param *p) {
-  if (!p || __atomic_sub_fetch(&p->refcnt, 1, __ATOMIC_ACQ_REL) != 0) return;
+  if (!p) return;
+  int left = __atomic_sub_fetch(&p->refcnt, 1, __ATOMIC_ACQ_REL);
+  BD_ASSERT(left >= 0,
+            "bd_param_release: parameter released more often than retained");
+  if (left) return;
   bd_tensor_release(p->value);
   bd_tensor_release(p->grad);
   bd_tensor_release(p->momentum);
@@ -103,12 +110,18 @@ static bd_block *bd__block_new(const bd_block_type *t) {
 }
 
 bd_block *bd_block_retain(bd_block *b) {
-  if (b) __atomic_add_fetch(&b->refcnt, 1, __ATOMIC_RELAXED);
+  if (!b) return NULL;
+  int was = __atomic_fetch_add(&b->refcnt, 1, __ATOMIC_RELAXED);
+  BD_ASSERT(was > 0, "bd_block_retain: block already released");
   return b;
 }
 
 void bd_block_release(bd_block *b) {
-  if (!b || __atomic_sub_fetch(&b->refcnt, 1, __ATOMIC_ACQ_REL) != 0) return;
+  if (!b) return;
+  int left = __atomic_sub_fetch(&b->refcnt, 1, __ATOMIC_ACQ_REL);
+  BD_ASSERT(left >= 0,
+            "bd_block_release: block released more often than retained");
+  if (left) return;
   if (b->type && b->type->free_impl) b->type->free_impl(b);
   for (int i = 0; i < b->nchildren; i++) {
     bd_block_release(b->children[i]);
@@ -656,15 +669,16 @@ bd_block *bd_block_find(bd_block *b, const char *path) {
   return b;
 }
 
-void bd_block_count(bd_block *root, int64_t *param_count, int64_t *bytes) {
+bd_status bd_block_count(bd_block *root, int64_t *param_count, int64_t *bytes) {
   bd_state_list l = {0};
   *param_count = *bytes = 0;
-  if (bd_block_state_dict(root, "", &l) == BD_OK)
-    for (size_t i = 0; i < l.n; i++) {
-      if (!bd_state_list_is_first(&l, i)) continue;
-      int64_t n = bd_tensor_numel(l.v[i].param->value);
-      if (!l.v[i].param->is_buffer) *param_count += n;
-      *bytes += (int64_t)bd_tensor_nbytes(l.v[i].param->value);
-    }
+  bd_status s = bd_block_state_dict(root, "", &l);
+  for (size_t i = 0; !s && i < l.n; i++) {
+    if (!bd_state_list_is_first(&l, i)) continue;
+    int64_t n = bd_tensor_numel(l.v[i].param->value);
+    if (!l.v[i].param->is_buffer) *param_count += n;
+    *bytes += (int64_t)bd_tensor_nbytes(l.v[i].param->value);
+  }
   bd_state_list_free(&l);
+  return s;
 }

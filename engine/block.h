@@ -194,7 +194,9 @@ bool bd_state_list_is_first(const bd_state_list *l, size_t i);
 bd_block *bd_block_find(bd_block *b, const char *path);
 
 /* Parameter (non-buffer) element count and parameter+buffer bytes, each
- * shared tensor counted once. */
-void bd_block_count(bd_block *root, int64_t *param_count, int64_t *bytes);
+ * shared tensor counted once. Errors: ENOMEM (listing the state); the
+ * counts are 0 then. */
+bd_status bd_block_count(bd_block *root, int64_t *param_count,
+                         int64_t *bytes);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "panic.h"
 
 bool bd_model_name_ok(const char *name) {
   size_t n = name ? strlen(name) : 0;
@@ -47,12 +48,18 @@ bd_status bd_model_create(const char *name, const cJSON *spec, uint64_t seed,
 }
 
 bd_model *bd_model_retain(bd_model *m) {
-  if (m) __atomic_add_fetch(&m->refcnt, 1, __ATOMIC_RELAXED);
+  if (!m) return NULL;
+  int was = __atomic_fetch_add(&m->refcnt, 1, __ATOMIC_RELAXED);
+  BD_ASSERT(was > 0, "bd_model_retain: model already released");
   return m;
 }
 
 void bd_model_release(bd_model *m) {
-  if (!m || __atomic_sub_fetch(&m->refcnt, 1, __ATOMIC_ACQ_REL) != 0) return;
+  if (!m) return;
+  int left = __atomic_sub_fetch(&m->refcnt, 1, __ATOMIC_ACQ_REL);
+  BD_ASSERT(left >= 0,
+            "bd_model_release: model released more often than retained");
+  if (left) return;
   bd_block_release(m->root);
   pthread_rwlock_destroy(&m->lock);
   free(m->name);

@@ -67,7 +67,7 @@ bd_status bd_safetensors_write(const bd_tfile *f, const char *const *extra,
     }
   if (bd__st_sort(f, order)) {
     free(order);
-    return BD_ENOMEM;
+    return bd_fail(BD_ENOMEM, "out of host memory sorting safetensors keys");
   }
   cJSON *h = cJSON_CreateObject();
   cJSON *md = cJSON_AddObjectToObject(h, "__metadata__");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "panic.h"
 
 const bd_device BD_CPU = {BD_DEV_CPU, 0};
 
@@ -145,8 +146,10 @@ static bd_status bd__storage_new(bd_device dev, size_t nbytes,
 }
 
 static void bd__storage_release(bd_storage *st) {
-  if (!st || __atomic_sub_fetch(&st->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
-    return;
+  if (!st) return;
+  int left = __atomic_sub_fetch(&st->refcnt, 1, __ATOMIC_ACQ_REL);
+  BD_ASSERT(left >= 0, "storage released more often than retained");
+  if (left) return;
   if (!st->borrowed) {
     bd_backend *be = bd_backend_get(st->dev);
     if (be) {
@@ -274,12 +277,18 @@ bd_status bd_tensor_to(const bd_tensor *t, bd_device dev, bd_tensor **out) {
 }
 
 bd_tensor *bd_tensor_retain(bd_tensor *t) {
-  if (t) __atomic_add_fetch(&t->refcnt, 1, __ATOMIC_RELAXED);
+  if (!t) return NULL;
+  int was = __atomic_fetch_add(&t->refcnt, 1, __ATOMIC_RELAXED);
+  BD_ASSERT(was > 0, "bd_tensor_retain: tensor already released");
   return t;
 }
 
 void bd_tensor_release(bd_tensor *t) {
-  if (!t || __atomic_sub_fetch(&t->refcnt, 1, __ATOMIC_ACQ_REL) != 0) return;
+  if (!t) return;
+  int left = __atomic_sub_fetch(&t->refcnt, 1, __ATOMIC_ACQ_REL);
+  BD_ASSERT(left >= 0,
+            "bd_tensor_release: tensor released more often than retained");
+  if (left) return;
   bd__storage_release(t->st);
   free(t);
 }

@@ -298,7 +298,7 @@ static tp_val *tp_new(tp *x, tp_vkind k) {
 }
 
 static bd_status tp_push(tp *x, tp_val *v) {
-  if (!v) return BD_ENOMEM;
+  if (!v) return bd_fail(BD_ENOMEM, "pickle: out of host memory");
   if (x->sp >= TP_MAX_STACK)
     return bd_fail(BD_ELIMIT, "pickle: stack deeper than %d", TP_MAX_STACK);
   if (x->sp == x->scap) {
@@ -357,7 +357,7 @@ static bd_status tp_global_op(tp *x) {
   name[ln] = 0;
   x->p = nl2 + 1;
   tp_val *v = tp_new(x, V_GLOBAL);
-  if (!v) return BD_ENOMEM;
+  if (!v) return bd_fail(BD_ENOMEM, "pickle: out of host memory");
   if (strcmp(mod, "collections") == 0 && strcmp(name, "OrderedDict") == 0)
     v->i = G_ODICT;
   else if (strcmp(mod, "torch._utils") == 0 &&
@@ -435,7 +435,7 @@ static bd_status tp_persid(tp *x) {
     if (s) return s;
   }
   tp_val *v = tp_new(x, V_STORAGE);
-  if (!v) return BD_ENOMEM;
+  if (!v) return bd_fail(BD_ENOMEM, "pickle: out of host memory");
   v->i = (int64_t)k;
   return tp_push(x, v);
 }
@@ -469,7 +469,7 @@ static bd_status tp_reduce(tp *x) {
     if (args->n < want || args->n > 7 || args->items[0]->k != V_STORAGE)
       return bd_fail(BD_EFORMAT, "pickle: malformed _rebuild_tensor call");
     tp_val *v = tp_new(x, V_TENSOR);
-    if (!v) return BD_ENOMEM;
+    if (!v) return bd_fail(BD_ENOMEM, "pickle: out of host memory");
     v->t = calloc(1, sizeof *v->t);
     if (!v->t) return bd_fail(BD_ENOMEM, "out of host memory");
     int nd2;
@@ -534,7 +534,7 @@ static bd_status tp_run(tp *x) {
           from = x->sp - n;
         }
         tp_val *v = tp_new(x, V_TUPLE);
-        if (!v) return BD_ENOMEM;
+        if (!v) return bd_fail(BD_ENOMEM, "pickle: out of host memory");
         for (size_t i = from; i < x->sp; i++)
           if ((s = tp_add_item(v, x->stack[i]))) return s;
         x->sp = from;
@@ -553,7 +553,7 @@ static bd_status tp_run(tp *x) {
       case 0x88:
       case 0x89: {
         tp_val *v = tp_new(x, V_BOOL);
-        if (!v) return BD_ENOMEM;
+        if (!v) return bd_fail(BD_ENOMEM, "pickle: out of host memory");
         v->i = op == 0x88;
         s = tp_push(x, v);
         break;
@@ -581,7 +581,7 @@ static bd_status tp_run(tp *x) {
           v64 = (int64_t)u;
         x->p += n;
         tp_val *v = tp_new(x, V_INT);
-        if (!v) return BD_ENOMEM;
+        if (!v) return bd_fail(BD_ENOMEM, "pickle: out of host memory");
         v->i = v64;
         s = tp_push(x, v);
         break;

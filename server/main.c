@@ -57,7 +57,10 @@ int main(int argc, char **argv) {
             app.cfg.data_dir, strerror(errno));
     return 1;
   }
-  bd_backends_init();
+  /* A CUDA device that fails to initialise is reported, and blockd serves
+   * with the CPU and the devices that did (a device stays optional). */
+  if (bd_backends_init() != BD_OK)
+    fprintf(stderr, "blockd: warning: %s\n", bd_errmsg());
   bd_blocks_init();
   bd_exec_set_time_limit(app.cfg.max_compute_s);
   for (int i = 0; i < app.cfg.nplugins; i++)

@@ -7,15 +7,17 @@ static int64_t max64(int64_t a, int64_t b) {
   return a > b ? a : b;
 }
 
-int64_t srv_cap_begin_model(srv_req *r, bd_model *m) {
+bd_status srv_cap_begin_model(srv_req *r, bd_model *m, int64_t *prev) {
   int64_t count = 0, bytes = 0;
   bd_model_rdlock(m);
-  bd_block_count(m->root, &count, &bytes);
+  bd_status s = bd_block_count(m->root, &count, &bytes);
   bd_model_unlock(m);
+  if (s) return s;
   /* bytes / 4 bounds the elements of any float32 parameter or buffer,
    * so gradients and device copies of the largest one always fit. */
-  return bd_tensor_set_thread_cap(
+  *prev = bd_tensor_set_thread_cap(
       max64(r->app->cfg.max_elements, max64(count, bytes / 4)));
+  return BD_OK;
 }
 
 int64_t srv_cap_begin_elems(srv_req *r, int64_t na, int64_t nb) {

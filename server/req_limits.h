@@ -17,8 +17,10 @@
 
 /* Sets the calling thread's tensor cap for a computation of model m
  * (--max-elements, or m's parameter and buffer elements when larger) and
- * returns the previous cap for srv_cap_end. Takes m's read lock briefly. */
-int64_t srv_cap_begin_model(srv_req *r, bd_model *m);
+ * stores the previous cap in *prev for srv_cap_end. Takes m's read lock
+ * briefly. Errors: ENOMEM (counting m's state); the cap is unchanged and
+ * srv_cap_end must not be called then. */
+bd_status srv_cap_begin_model(srv_req *r, bd_model *m, int64_t *prev);
 /* The same for a tensor op on operands of na and nb elements. */
 int64_t srv_cap_begin_elems(srv_req *r, int64_t na, int64_t nb);
 /* Restores the cap srv_cap_begin_* returned. */

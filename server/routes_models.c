@@ -30,7 +30,7 @@ int srv_health(srv_req *r) {
 cJSON *srv_model_describe(bd_model *m, bool with_spec) {
   char dev[16];
   int64_t count, bytes;
-  bd_block_count(m->root, &count, &bytes);
+  if (bd_block_count(m->root, &count, &bytes)) return NULL;
   cJSON *j = cJSON_CreateObject();
   cJSON_AddStringToObject(j, "name", m->name);
   cJSON_AddStringToObject(j, "device", bd_device_str(m->dev, dev, sizeof dev));
@@ -210,13 +210,19 @@ int srv_models_list(srv_req *r) {
   if (!v) return srv_fail(r, BD_ENOMEM, "out of memory");
   cJSON *j = cJSON_CreateObject();
   cJSON *arr = cJSON_AddArrayToObject(j, "models");
+  bool ok = arr != NULL;
   for (size_t i = 0; i < n; i++) {
     bd_model_rdlock(v[i]);
-    cJSON_AddItemToArray(arr, srv_model_describe(v[i], false));
+    cJSON *d = ok ? srv_model_describe(v[i], false) : NULL;
     bd_model_unlock(v[i]);
     bd_model_release(v[i]);
+    ok = ok && d && cJSON_AddItemToArray(arr, d);
   }
   free(v);
+  if (!ok) {
+    cJSON_Delete(j);
+    j = NULL;
+  }
   return srv_reply_json(r, 200, j);
 }
 
@@ -303,9 +309,12 @@ int srv_models_forward(srv_req *r) {
       cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs",
       r->app->cfg.max_elements, &x);
   if (!s) {
-    int64_t cap = srv_cap_begin_model(r, m);
-    s = bd_model_forward(m, x, &y);
-    srv_cap_end(cap);
+    int64_t cap;
+    s = srv_cap_begin_model(r, m, &cap);
+    if (!s) {
+      s = bd_model_forward(m, x, &y);
+      srv_cap_end(cap);
+    }
   }
   if (s) {
     srv_reply_status(r, s);

@@ -96,9 +96,12 @@ int srv_train_backward(srv_req *r) {
   double value = 0;
   bool want = cJSON_IsTrue(ret);
   if (!s) {
-    int64_t cap = srv_cap_begin_model(r, m);
-    s = bd_model_backward(m, x, kind, target, &value, want ? &y : NULL);
-    srv_cap_end(cap);
+    int64_t cap;
+    s = srv_cap_begin_model(r, m, &cap);
+    if (!s) {
+      s = bd_model_backward(m, x, kind, target, &value, want ? &y : NULL);
+      srv_cap_end(cap);
+    }
   }
   if (s) {
     srv_reply_status(r, s);

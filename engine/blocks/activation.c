@@ -26,7 +26,7 @@ static bd_status act_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   s = bd_op_run(&op);
   if (!s && ex->record && saved) {
     if (!bd_exec_keep(ex, x))
-      s = BD_ENOMEM;
+      s = bd_fail(BD_ENOMEM, "out of host memory recording %s", b->type->name);
     else
       *saved = x;
   }

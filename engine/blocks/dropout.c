@@ -74,7 +74,7 @@ static bd_status dropout_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   dropout_saved *ds = NULL;
   if (ex->record && saved) {
     ds = bd_exec_alloc(ex, sizeof *ds);
-    if (!ds) return BD_ENOMEM;
+    if (!ds) return bd_fail(BD_ENOMEM, "out of host memory recording dropout");
     *saved = ds;
   }
   if (!ex->training || d->p == 0.0 || bd_tensor_numel(x) == 0) {
@@ -95,7 +95,7 @@ static bd_status dropout_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   }
   if (!s && ds) {
     if (!bd_exec_keep(ex, mask)) {
-      s = BD_ENOMEM;
+      s = bd_fail(BD_ENOMEM, "out of host memory recording dropout");
       bd_tensor_release(*y);
       *y = NULL;
     } else {

@@ -69,7 +69,7 @@ static bd_status flatten_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
     if (!fs) {
       bd_tensor_release(*y);
       *y = NULL;
-      return BD_ENOMEM;
+      return bd_fail(BD_ENOMEM, "out of host memory recording flatten");
     }
     fs->ndim = x->ndim;
     for (int i = 0; i < x->ndim; i++) fs->shape[i] = x->shape[i];

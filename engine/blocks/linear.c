@@ -88,7 +88,7 @@ static bd_status linear_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   if (ex->record && saved) {
     if (!bd_exec_keep(ex, x)) {
       bd_tensor_release(out);
-      return BD_ENOMEM;
+      return bd_fail(BD_ENOMEM, "out of host memory recording linear");
     }
     *saved = x;
   }

@@ -85,7 +85,7 @@ static bd_status matmul_to_spec(const bd_block *b, cJSON *o, void *sc) {
   (void)sc;
   const matmul *m = b->impl;
   cJSON *w = cJSON_AddObjectToObject(o, "weight");
-  if (!w) return BD_ENOMEM;
+  if (!w) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
   const double dims[2] = {(double)m->k, (double)m->n};
   cJSON_AddItemToObject(w, "shape", cJSON_CreateDoubleArray(dims, 2));
   cJSON_AddStringToObject(w, "init", matmul_init_names[m->init]);
@@ -120,7 +120,7 @@ static bd_status matmul_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   if (!s && ex->record && saved) {
     /* Backward needs only the input's shape; the buffer is constant. */
     if (!bd_exec_keep(ex, x))
-      s = BD_ENOMEM;
+      s = bd_fail(BD_ENOMEM, "out of host memory recording matmul");
     else
       *saved = x;
   }

@@ -62,10 +62,10 @@ static bd_status parallel_create(bd_block *b, const cJSON *spec,
 static bd_status parallel_to_spec(const bd_block *b, cJSON *o, void *sc) {
   const parallel *p = b->impl;
   cJSON *arr = cJSON_AddArrayToObject(o, "branches");
-  if (!arr) return BD_ENOMEM;
+  if (!arr) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
   for (int i = 0; i < b->nchildren; i++) {
     cJSON *c = bd_block_spec_child(b->children[i], sc);
-    if (!c) return BD_ENOMEM;
+    if (!c) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
     cJSON_AddStringToObject(c, "name", b->child_names[i]);
     cJSON_AddItemToArray(arr, c);
   }
@@ -111,7 +111,8 @@ static bd_status parallel_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
     ps = bd_exec_alloc(ex, sizeof *ps);
     if (ps) ps->rec = bd_exec_alloc(ex, (size_t)n * sizeof *ps->rec);
     if (ps) ps->width = bd_exec_alloc(ex, (size_t)n * sizeof *ps->width);
-    if (!ps || !ps->rec || !ps->width) s = BD_ENOMEM;
+    if (!ps || !ps->rec || !ps->width)
+      s = bd_fail(BD_ENOMEM, "out of host memory recording parallel");
     if (!s) *saved = ps;
   }
   for (int i = 0; i < n && !s; i++) {

@@ -31,7 +31,7 @@ static bd_status reduce_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   if (!s && ex->record && saved) {
     reduce_saved *rs = bd_exec_alloc(ex, sizeof *rs);
     if (!rs) {
-      s = BD_ENOMEM;
+      s = bd_fail(BD_ENOMEM, "out of host memory recording %s", b->type->name);
     } else {
       rs->ndim = x->ndim;
       for (int i = 0; i < x->ndim; i++) rs->shape[i] = x->shape[i];

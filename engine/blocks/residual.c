@@ -22,7 +22,7 @@ static bd_status residual_create(bd_block *b, const cJSON *spec,
 
 static bd_status residual_to_spec(const bd_block *b, cJSON *o, void *sc) {
   cJSON *c = bd_block_spec_child(b->children[0], sc);
-  if (!c) return BD_ENOMEM;
+  if (!c) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
   cJSON_AddItemToObject(o, "body", c);
   return BD_OK;
 }

@@ -94,11 +94,11 @@ static bd_status seq_create(bd_block *b, const cJSON *spec,
 
 static bd_status seq_to_spec(const bd_block *b, cJSON *o, void *sc) {
   cJSON *arr = cJSON_AddArrayToObject(o, "layers");
-  if (!arr) return BD_ENOMEM;
+  if (!arr) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
   for (int i = 0; i < seq_nsteps(b); i++) {
     int k = seq_step(b, i);
     cJSON *c = bd_block_spec_child(b->children[k], sc);
-    if (!c) return BD_ENOMEM;
+    if (!c) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
     cJSON_AddStringToObject(c, "name", b->child_names[k]);
     cJSON_AddItemToArray(arr, c);
   }
@@ -111,7 +111,8 @@ static bd_status seq_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   int n = seq_nsteps(b);
   if (ex->record && saved && n) {
     rec = bd_exec_alloc(ex, (size_t)n * sizeof *rec);
-    if (!rec) return BD_ENOMEM;
+    if (!rec)
+      return bd_fail(BD_ENOMEM, "out of host memory recording sequential");
     *saved = rec;
   }
   bd_tensor *cur = bd_tensor_retain(x);

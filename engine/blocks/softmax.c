@@ -64,7 +64,7 @@ static bd_status softmax_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   s = bd_op_run(&op);
   if (!s && ex->record && saved) {
     if (!bd_exec_keep(ex, *y))
-      s = BD_ENOMEM;
+      s = bd_fail(BD_ENOMEM, "out of host memory recording softmax");
     else
       *saved = *y;
   }

@@ -102,11 +102,11 @@ static bd_status while_create(bd_block *b, const cJSON *spec,
 static bd_status while_to_spec(const bd_block *b, cJSON *o, void *sc) {
   const bd_while *w = b->impl;
   cJSON *cond = cJSON_AddObjectToObject(o, "cond");
-  if (!cond) return BD_ENOMEM;
+  if (!cond) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
   cJSON_AddStringToObject(cond, "reduce", while_reduce_names[w->reduce]);
   cJSON_AddNumberToObject(cond, while_cmp_names[w->cmp], w->threshold);
   cJSON *c = bd_block_spec_child(b->children[0], sc);
-  if (!c) return BD_ENOMEM;
+  if (!c) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
   cJSON_AddItemToObject(o, "body", c);
   cJSON_AddNumberToObject(o, "max_iters", (double)w->max_iters);
   return BD_OK;
@@ -143,7 +143,7 @@ static bd_status while_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   while_saved *ws = NULL;
   if (ex->record && saved) {
     ws = bd_exec_alloc(ex, sizeof *ws);
-    if (!ws) return BD_ENOMEM;
+    if (!ws) return bd_fail(BD_ENOMEM, "out of host memory recording while");
     *saved = ws;
   }
   bd_tensor *cur = bd_tensor_retain(x);
@@ -169,7 +169,7 @@ static bd_status while_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
         int64_t cap = ws->cap ? ws->cap * 2 : 8;
         void **rec = bd_exec_alloc(ex, (size_t)cap * sizeof *rec);
         if (!rec) {
-          s = BD_ENOMEM;
+          s = bd_fail(BD_ENOMEM, "out of host memory recording while");
           break;
         }
         if (ws->n) memcpy(rec, ws->rec, (size_t)ws->n * sizeof *rec);

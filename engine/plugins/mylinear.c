@@ -84,7 +84,7 @@ static bd_status mylinear_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   if (!s && ex->record && saved) {
     mylinear_saved *ms = bd_exec_alloc(ex, sizeof *ms);
     if (!ms || !bd_exec_keep(ex, x) || !bd_exec_keep(ex, out)) {
-      s = BD_ENOMEM;
+      s = bd_fail(BD_ENOMEM, "out of host memory recording mylinear");
     } else {
       ms->x = x;
       ms->y = out;

@@ -213,7 +213,7 @@ START_TEST(test_named_children_state_dict) {
   ck_assert_int_eq(l.v[0].param->value->shape[1], 20);
   bd_state_list_free(&l);
   int64_t count, bytes;
-  bd_block_count(m->root, &count, &bytes);
+  ck_assert_int_eq(bd_block_count(m->root, &count, &bytes), BD_OK);
   ck_assert_int_eq(count, 20 * 256 + 256 + 256 * 10 + 10); /* 7946 */
   ck_assert_int_eq(bytes, 4 * 7946);
   ck_assert_ptr_eq(bd_block_find(m->root, "out"), m->root->children[2]);
