@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,12 +78,6 @@ bool srv_json_check_keys(srv_req *r, const cJSON *j, const char *where,
 
 const char *srv_query(srv_req *r, const char *key) {
   return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
-bool srv_query_bool(srv_req *r, const char *key) {
-  const char *v = srv_query(r, key);
-  return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 ||
-               strcmp(v, "") == 0);
 }
 
 const char *srv_header(srv_req *r, const char *key) {
@@ -283,50 +278,75 @@ static int check_path(srv_req *r) {
   return 0;
 }
 
-/* The query values with a fixed vocabulary, checked once for every
- * route: booleans (true/false/1/0, or empty for true) and layout. */
-struct query_check {
+/* The shared query flags: each key, where its value lands in
+ * srv_query_flags and whether it is a boolean (true/false/1/0, empty for
+ * true) or the layout (nested/flat). */
+static const struct query_flag {
+  const char *key;
+  size_t off;
+  bool layout;
+} query_flags[] = {
+    {"layout", offsetof(srv_query_flags, layout_flat), true},
+    {"flat", offsetof(srv_query_flags, flat), false},
+    {"values", offsetof(srv_query_flags, values), false},
+    {"strict", offsetof(srv_query_flags, strict), false},
+};
+#define N_QUERY_FLAGS (sizeof query_flags / sizeof query_flags[0])
+
+struct query_parse {
+  srv_query_flags *q;
+  bool seen[N_QUERY_FLAGS];
   const char *bad_key, *bad_val;
 };
 
+/* Parses one query value into its flag; stops at the first bad value. */
 static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind,
                                   const char *key, const char *val) {
   (void)kind;
-  struct query_check *q = cls;
-  static const char *const bools[] = {"values", "flat", "strict"};
+  struct query_parse *qp = cls;
   const char *v = val ? val : "";
   bool ok = true;
-  for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++)
-    if (strcmp(key, bools[i]) == 0)
-      ok = !strcmp(v, "true") || !strcmp(v, "false") || !strcmp(v, "1") ||
-           !strcmp(v, "0") || !v[0];
-  if (strcmp(key, "layout") == 0)
-    ok = !strcmp(v, "nested") || !strcmp(v, "flat");
   for (const unsigned char *p = (const unsigned char *)v; ok && *p; p++)
     if (*p < 0x20 || *p == 0x7f) ok = false;
+  for (size_t i = 0; ok && i < N_QUERY_FLAGS; i++) {
+    const struct query_flag *f = &query_flags[i];
+    if (strcmp(key, f->key) != 0) continue;
+    bool on;
+    if (f->layout) {
+      ok = !strcmp(v, "nested") || !strcmp(v, "flat");
+      on = !strcmp(v, "flat");
+    } else {
+      on = !strcmp(v, "true") || !strcmp(v, "1") || !v[0];
+      ok = on || !strcmp(v, "false") || !strcmp(v, "0");
+    }
+    if (ok && !qp->seen[i]) *(bool *)((char *)qp->q + f->off) = on;
+    qp->seen[i] = true;
+  }
   if (ok) return MHD_YES;
-  q->bad_key = key;
-  q->bad_val = v;
+  qp->bad_key = key;
+  qp->bad_val = v;
   return MHD_NO;
 }
 
-/* Replies 400 and returns -1 for a query value outside its vocabulary. */
-static int check_query(srv_req *r) {
-  struct query_check q = {0};
-  MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_iter, &q);
-  if (!q.bad_key) return 0;
+/* Parses the shared query flags into r->q; replies 400 and returns -1 for
+ * a value outside its vocabulary or holding a control character. */
+static int parse_query(srv_req *r) {
+  r->q = (srv_query_flags){.strict = true};
+  struct query_parse qp = {.q = &r->q};
+  MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_iter, &qp);
+  if (!qp.bad_key) return 0;
   bool ctl = false;
-  for (const unsigned char *p = (const unsigned char *)q.bad_val; *p; p++)
+  for (const unsigned char *p = (const unsigned char *)qp.bad_val; *p; p++)
     ctl = ctl || *p < 0x20 || *p == 0x7f;
   if (ctl)
     srv_fail(r, BD_EINVAL,
              "query %.64s: value contains a NUL or control character",
-             q.bad_key);
-  else if (strcmp(q.bad_key, "layout") == 0)
+             qp.bad_key);
+  else if (strcmp(qp.bad_key, "layout") == 0)
     srv_fail(r, BD_EINVAL, "query layout: must be \"nested\" or \"flat\"");
   else
     srv_fail(r, BD_EINVAL, "query %.64s: must be true, false, 1 or 0",
-             q.bad_key);
+             qp.bad_key);
   return -1;
 }
 
@@ -390,7 +410,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     r->body = calloc(1, 1);
     if (!r->body) return MHD_NO;
   }
-  if (!check_path(r) && !check_query(r)) dispatch(r);
+  if (!check_path(r) && !parse_query(r)) dispatch(r);
   return send_response(r);
 }
 

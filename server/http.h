@@ -23,6 +23,18 @@ typedef struct srv_app {
   struct bd_tensor_store *tensors; /* named tensors (routes_tensors.c) */
 } srv_app;
 
+/* The query flags several routes share, parsed once for every request
+ * before its route runs (a value outside a flag's vocabulary is one 400
+ * there, so a route never sees it). A flag given twice takes its first
+ * value. Route-specific parameters (format, field, device) are read with
+ * srv_query by their route. */
+typedef struct srv_query_flags {
+  bool layout_flat; /* ?layout=flat (nested when absent) */
+  bool flat;        /* ?flat, forward's older spelling of layout=flat */
+  bool values;      /* ?values: include tensor values (false when absent) */
+  bool strict;      /* ?strict: load_state_dict strictness (true when absent) */
+} srv_query_flags;
+
 typedef struct srv_req {
   srv_app *app;
   struct MHD_Connection *conn;
@@ -34,6 +46,7 @@ typedef struct srv_req {
   char *body;
   size_t body_len, body_cap;
   bool body_too_large;
+  srv_query_flags q; /* parsed before dispatch */
   /* route captures ("*" segments), owned */
   char *args[SRV_MAX_ARGS];
   int nargs;
@@ -82,10 +95,9 @@ cJSON *srv_json_body(srv_req *r, bool allow_empty);
  * when every key is known. where prefixes nested objects ("loss."). */
 bool srv_json_check_keys(srv_req *r, const cJSON *j, const char *where,
                          const char *const *ok);
-/* Value of query parameter key, or NULL. */
+/* Value of query parameter key, or NULL (the first when given twice).
+ * The shared flags are already parsed into r->q. */
 const char *srv_query(srv_req *r, const char *key);
-/* Whether query parameter key is "true"/"1". */
-bool srv_query_bool(srv_req *r, const char *key);
 /* Value of a request header, or NULL. */
 const char *srv_header(srv_req *r, const char *key);
 /* Content-Type of the request without parameters ("application/json"). */

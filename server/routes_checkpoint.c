@@ -39,8 +39,7 @@ static int json_state(srv_req *r, bd_tfile *tf, srv_fmap *fm) {
 }
 
 int srv_state_dict_put(srv_req *r) {
-  const char *sq = srv_query(r, "strict");
-  bool strict = !(sq && (strcmp(sq, "false") == 0 || strcmp(sq, "0") == 0));
+  bool strict = r->q.strict;
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
   bd_tfile tf = {0};

@@ -437,8 +437,7 @@ int srv_files_get(srv_req *r) {
                     name, (long long)total,
                     (long long)r->app->cfg.max_elements);
   }
-  bool flat =
-      srv_query(r, "layout") && strcmp(srv_query(r, "layout"), "flat") == 0;
+  bool flat = r->q.layout_flat;
   proto_buf b = {0};
   proto_buf_puts(&b, "{\"name\":");
   proto_buf_json_str(&b, name);

@@ -322,9 +322,7 @@ int srv_models_forward(srv_req *r) {
   }
   proto_buf b = {0};
   proto_buf_puts(&b, "{\"outputs\":");
-  proto_tensor_write(&b, y, srv_query_bool(r, "flat") ||
-                                (srv_query(r, "layout") &&
-                                 strcmp(srv_query(r, "layout"), "flat") == 0));
+  proto_tensor_write(&b, y, r->q.flat || r->q.layout_flat);
   proto_buf_puts(&b, "}");
   srv_reply_buf(r, 200, &b, "application/json");
 out:

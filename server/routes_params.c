@@ -8,11 +8,6 @@
 #include "files.h"
 #include "routes.h"
 
-static bool flat_layout(srv_req *r) {
-  const char *l = srv_query(r, "layout");
-  return l && strcmp(l, "flat") == 0;
-}
-
 /* Writes the metadata of entry i of l (and its value when asked). */
 static void write_param_info(proto_buf *b, const bd_state_list *l, size_t i,
                              bool values, bool flat) {
@@ -88,7 +83,7 @@ static bd_status write_state_dict(proto_buf *b, const bd_state_list *l,
 int srv_params_list(srv_req *r) {
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
-  bool values = srv_query_bool(r, "values"), flat = flat_layout(r);
+  bool values = r->q.values, flat = r->q.layout_flat;
   bd_state_list l = {0};
   bd_model_rdlock(m);
   bd_status s = bd_block_state_dict(m->root, "", &l);
@@ -122,7 +117,7 @@ int srv_params_get(srv_req *r) {
     bd_model_release(m);
     return srv_fail(r, BD_EINVAL, "field: must be \"value\" or \"grad\"");
   }
-  bool flat = flat_layout(r);
+  bool flat = r->q.layout_flat;
   bd_state_list l = {0};
   bd_model_rdlock(m);
   bd_status s = bd_block_state_dict(m->root, "", &l);
@@ -199,7 +194,7 @@ int srv_state_dict_get(srv_req *r) {
   if (fmt && strcmp(fmt, "json") != 0) return srv_state_dict_download(r);
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
-  bool flat = flat_layout(r);
+  bool flat = r->q.layout_flat;
   bd_state_list l = {0};
   bd_model_rdlock(m);
   bd_status s = bd_block_state_dict(m->root, "", &l);
@@ -220,7 +215,7 @@ int srv_state_dict_get(srv_req *r) {
 static int blocks_get(srv_req *r, const char *path) {
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
-  bool values = srv_query_bool(r, "values"), flat = flat_layout(r);
+  bool values = r->q.values, flat = r->q.layout_flat;
   bd_state_list l = {0};
   proto_buf b = {0};
   bd_status s = BD_OK;

@@ -111,8 +111,7 @@ int srv_tensors_get(srv_req *r) {
       rc = srv_reply_buf(r, 200, &b, "application/x-npy");
     }
   } else {
-    const char *l = srv_query(r, "layout");
-    proto_tensor_write(&b, t, l && strcmp(l, "flat") == 0);
+    proto_tensor_write(&b, t, r->q.layout_flat);
     rc = srv_reply_buf(r, 200, &b, "application/json");
   }
   bd_tensor_release(t);

@@ -112,8 +112,7 @@ int srv_train_backward(srv_req *r) {
   write_number(&b, value);
   if (y) {
     proto_buf_puts(&b, ",\"outputs\":");
-    const char *layout = srv_query(r, "layout");
-    proto_tensor_write(&b, y, layout && strcmp(layout, "flat") == 0);
+    proto_tensor_write(&b, y, r->q.layout_flat);
   }
   proto_buf_puts(&b, "}");
   srv_reply_buf(r, 200, &b, "application/json");

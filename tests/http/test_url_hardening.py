@@ -93,6 +93,39 @@ class UrlHardening(unittest.TestCase):
         # Unknown keys stay ignored (clients may add cache-busters).
         self.assertEqual(self.d.get("/v1/health?_=123").status_code, 200)
 
+    def test_shared_flags_parsed_once_for_every_route(self):
+        x = {"inputs": [[0.5] * 20, [1.0] * 20]}
+        nested = self.d.post("/v1/models/m2/forward", x).json()["outputs"]
+        self.assertEqual(len(nested["data"]), 2)
+        flat = sum(nested["data"], [])
+        # forward's older ?flat spelling, empty meaning true
+        for q in ("flat=true", "flat=1", "flat", "layout=flat&flat=0",
+                  "layout=flat&layout=nested"):
+            r = self.d.post("/v1/models/m2/forward?" + q, x)
+            self.assertEqual(r.json()["outputs"]["data"], flat, q)
+        for q in ("flat=0", "flat=false", "layout=nested&layout=flat"):
+            r = self.d.post("/v1/models/m2/forward?" + q, x)
+            self.assertEqual(r.json()["outputs"]["data"], nested["data"], q)
+        # The same layout flag on a tensor, a parameter and the state_dict.
+        self.assertEqual(self.d.get("/v1/tensors/a?layout=flat").json()
+                         ["data"], [7])
+        p = self.d.get("/v1/models/m2/parameters/0.weight?layout=flat")
+        self.assertEqual(len(p.json()["value"]["data"]), 256 * 20)
+        sd = self.d.get("/v1/models/m2/state_dict?layout=flat").json()
+        self.assertEqual(len(sd["0.weight"]["data"]), 256 * 20)
+        # A bare boolean flag means true, as ?values= does.
+        for q in ("values", "values="):
+            ps = self.d.get("/v1/models/m2/parameters?" + q).json()
+            self.assertIn("value", ps["parameters"][0], q)
+        # A bad flag is refused before any route runs, on every route.
+        self.expect_400("GET", "/v1/health?strict=maybe")
+        self.expect_400("GET", "/v1/tensors/a?flat=2")
+        # strict defaults to true and ?strict=0 turns it off.
+        r = self.d.put("/v1/models/m2/state_dict", {})
+        self.assertEqual(r.status_code, 400, r.text)
+        r = self.d.put("/v1/models/m2/state_dict?strict=0", {})
+        self.assertEqual(r.status_code, 200, r.text)
+
     def test_save_refuses_fields_and_malformed_json(self):
         # POST /v1/models/{m}/save takes no fields; it used to ignore its
         # body entirely, so typos and garbage were silently accepted.
