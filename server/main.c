@@ -83,7 +83,11 @@ int main(int argc, char **argv) {
    * supervisor (or test) that sends SIGTERM as soon as it sees the line
    * must get a drain and a clean exit, not the default action. */
   uv_loop_t *loop = uv_default_loop();
-  uv_signal_t sigint, sigterm, sighup;
+  /* Static: the handles stay registered until the process is gone, and
+   * libuv's signal handler reads them when a late signal arrives while
+   * main is returning; on main's stack they would be freed by then (a
+   * SIGSEGV instead of a clean exit). */
+  static uv_signal_t sigint, sigterm, sighup;
   uv_signal_init(loop, &sigint);
   uv_signal_init(loop, &sigterm);
   uv_signal_init(loop, &sighup);
