@@ -84,7 +84,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   cJSON_Delete(spec);
-  m->training = false;
+  bd_model_set_mode(m, false);
   int64_t shape[2] = {batch, dims[0]};
   bd_tensor *x;
   uint64_t off = 0;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_internal.h"
 #include "safetensors.h"
 #include "torchzip.h"
 #include "train.h"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "backend.h"
+#include "model_internal.h"
 
 /* The tensors of one parameter that live on a device. */
 enum { BD__SLOTS = 3 };
@@ -63,27 +64,30 @@ bd_status bd_model_to(bd_model *m, bd_device dev) {
   return s;
 }
 
-cJSON *bd_model_device_bytes(bd_model *m) {
-  cJSON *j = cJSON_CreateObject();
-  if (!j) return NULL;
+bd_status bd_model_device_bytes(bd_model *m, bd_device_bytes *out, int cap,
+                                int *n) {
+  *n = 0;
   bd_state_list l = {0};
-  if (bd_block_state_dict(m->root, "", &l) == BD_OK) {
-    for (size_t i = 0; i < l.n; i++) {
-      if (!bd_state_list_is_first(&l, i)) continue;
-      for (int k = 0; k < BD__SLOTS; k++) {
-        bd_tensor *t = *bd__slot(l.v[i].param, k);
-        if (!t) continue;
-        char b[16];
-        bd_device_str(bd_tensor_device(t), b, sizeof b);
-        cJSON *it = cJSON_GetObjectItemCaseSensitive(j, b);
-        double n = (double)bd_tensor_nbytes(t);
-        if (it)
-          cJSON_SetNumberValue(it, it->valuedouble + n);
-        else
-          cJSON_AddNumberToObject(j, b, n);
+  bd_status s = bd_block_state_dict(m->root, "", &l);
+  for (size_t i = 0; !s && i < l.n; i++) {
+    if (!bd_state_list_is_first(&l, i)) continue;
+    for (int k = 0; !s && k < BD__SLOTS; k++) {
+      bd_tensor *t = *bd__slot(l.v[i].param, k);
+      if (!t) continue;
+      bd_device d = bd_tensor_device(t);
+      int at = 0;
+      while (at < *n && !bd_device_eq(out[at].dev, d)) at++;
+      if (at == *n) {
+        if (at == cap) {
+          s = bd_fail(BD_EINTERNAL, "more devices than %d", cap);
+          break;
+        }
+        out[at] = (bd_device_bytes){.dev = d, .bytes = 0};
+        (*n)++;
       }
+      out[at].bytes += (int64_t)bd_tensor_nbytes(t);
     }
   }
   bd_state_list_free(&l);
-  return j;
+  return s;
 }

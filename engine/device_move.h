@@ -3,8 +3,6 @@
 #ifndef BD_DEVICE_MOVE_H
 #define BD_DEVICE_MOVE_H
 
-#include <cjson/cJSON.h>
-
 #include "model.h"
 
 /* Moves every parameter and buffer of m (values, gradients and SGD
@@ -17,9 +15,10 @@
 bd_status bd_model_to(bd_model *m, bd_device dev);
 
 /* Bytes of device memory held by m's tensors (values, gradients, momentum
- * buffers; shared tensors once), as a JSON object {"cpu": n, "cuda:0": n}
- * listing only devices that hold some (an empty model gives {}). Caller
- * holds a lock on m and frees the result; NULL when out of memory. */
-cJSON *bd_model_device_bytes(bd_model *m);
+ * buffers; shared tensors once): one entry per device that holds some, in
+ * first-use order, into out[0..cap); *n receives the count (an empty model
+ * gives 0). The caller holds a lock on m. Errors: ENOMEM. */
+bd_status bd_model_device_bytes(bd_model *m, bd_device_bytes *out, int cap,
+                                int *n);
 
 #endif

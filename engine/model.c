@@ -1,5 +1,5 @@
 /* model.c - models: a block tree with a lock, a mode and an RNG stream. */
-#include "model.h"
+#include "model_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +69,8 @@ void bd_model_release(bd_model *m) {
 void bd_model_rdlock(bd_model *m) { pthread_rwlock_rdlock(&m->lock); }
 void bd_model_wrlock(bd_model *m) { pthread_rwlock_wrlock(&m->lock); }
 void bd_model_unlock(bd_model *m) { pthread_rwlock_unlock(&m->lock); }
+
+const char *bd_model_name(const bd_model *m) { return m->name; }
 
 bd_status bd_model_forward(bd_model *m, bd_tensor *x, bd_tensor **y) {
   bd_model_rdlock(m);

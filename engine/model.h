@@ -1,30 +1,26 @@
 /* model.h - a named model: a block tree on a device, with its RNG stream,
- * mode and a rwlock. Forward passes share the lock; edits, init, loads,
- * backward passes and device moves take it exclusively. Models are
- * refcounted so that deleting one while requests use it is safe: the last
- * holder frees it. */
+ * mode, optimiser step count and a rwlock.
+ *
+ * The model owns its locking: every function here that reads or changes a
+ * model takes the model's lock itself (forward passes and snapshots share
+ * it; edits, init, loads, backward passes and device moves take it
+ * exclusively), so callers never lock a model and never touch its fields
+ * (the struct body is private to engine/, see model_internal.h). A call
+ * that changes several things is atomic: a concurrent forward pass sees
+ * all of the old state or all of the new.
+ *
+ * Models are refcounted so that deleting one while requests use it is
+ * safe: the last holder frees it. */
 #ifndef BD_MODEL_H
 #define BD_MODEL_H
 
 #include <cjson/cJSON.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "block.h"
 
-typedef struct bd_model {
-  int refcnt;
-  char *name;
-  pthread_rwlock_t lock;
-  bd_block *root;
-  bd_device dev;
-  bool training;
-  uint64_t seed;
-  uint64_t rng_offset;
-  /* Optimiser state: step count (momentum buffers live in the params). */
-  int64_t sgd_steps;
-} bd_model;
+typedef struct bd_model bd_model;
 
 /* Model names: 1-128 chars of [A-Za-z0-9._-], not starting with '.'. */
 bool bd_model_name_ok(const char *name);
@@ -37,9 +33,9 @@ bd_status bd_model_create(const char *name, const cJSON *spec, uint64_t seed,
 bd_model *bd_model_retain(bd_model *m);
 void bd_model_release(bd_model *m);
 
-void bd_model_rdlock(bd_model *m);
-void bd_model_wrlock(bd_model *m);
-void bd_model_unlock(bd_model *m);
+/* The model's name (fixed at creation; no lock). Borrowed: valid while
+ * the caller holds a reference to m. */
+const char *bd_model_name(const bd_model *m);
 
 /* Runs the model on x (any device; moved to the model's device) and
  * returns the output on the host in *y. Takes the read lock itself (train
@@ -47,7 +43,126 @@ void bd_model_unlock(bd_model *m);
  * reservation). */
 bd_status bd_model_forward(bd_model *m, bd_tensor *x, bd_tensor **y);
 
-/* Canonical spec of the model's tree (caller frees). Caller holds a lock. */
+/* Canonical spec of the model's tree (caller frees; NULL when out of
+ * memory). Takes no lock: a model's tree and block configuration are fixed
+ * when it is created (edits, loads and moves change tensors only). */
 cJSON *bd_model_spec(const bd_model *m);
+
+/* ---- snapshots ------------------------------------------------------- */
+
+/* Room for the CPU and every CUDA device. */
+#define BD_MODEL_MAX_DEVICES 17
+
+/* Bytes of device memory that a model's tensors hold on one device. */
+typedef struct bd_device_bytes {
+  bd_device dev;
+  int64_t bytes;
+} bd_device_bytes;
+
+/* What describes a model at one instant (taken under one read lock). */
+typedef struct bd_model_info {
+  const char *name; /* borrowed, as bd_model_name */
+  bd_device dev;
+  bool training;       /* train (true) or eval mode */
+  uint64_t seed;       /* the RNG key */
+  uint64_t rng_offset; /* the RNG position: where the next draw starts */
+  int64_t sgd_steps;   /* SGD steps taken */
+  int64_t param_count; /* parameter elements (buffers excluded) */
+  int64_t bytes;       /* parameter + buffer value bytes */
+  /* Device memory held by values, gradients and momentum buffers (shared
+   * tensors once), one entry per device holding some, in first-use
+   * order; an empty model has none. */
+  int ndevices;
+  bd_device_bytes device_bytes[BD_MODEL_MAX_DEVICES];
+} bd_model_info;
+
+/* Fills *out. Takes the read lock. Errors: ENOMEM (out unspecified). */
+bd_status bd_model_get_info(bd_model *m, bd_model_info *out);
+
+/* Parameter element count and parameter + buffer bytes (as in
+ * bd_model_info, without the device walk). Takes the read lock. */
+bd_status bd_model_count(bd_model *m, int64_t *param_count, int64_t *bytes);
+
+/* A reader that must see the model's tensors while it encodes them (a
+ * state_dict, a checkpoint file). It runs with m's read lock held and gets
+ * an info snapshot taken under that same lock. It may use bd_model_root()
+ * and the engine functions documented "caller holds the model's lock"
+ * (bd_block_state_dict, bd_checkpoint_export, ...) to read, but must not
+ * change the model nor call any function of this header that takes the
+ * lock (the lock is not recursive). */
+typedef bd_status (*bd_model_read_cb)(bd_model *m, const bd_model_info *info,
+                                      void *ctx);
+
+/* Runs cb(m, info, ctx) under m's read lock and returns its status (or
+ * ENOMEM from the snapshot, without calling cb). */
+bd_status bd_model_read(bd_model *m, bd_model_read_cb cb, void *ctx);
+
+/* The root block, for bd_model_read callbacks (borrowed; read only). */
+bd_block *bd_model_root(bd_model *m);
+
+/* ---- changes (each takes the write lock) ------------------------------ */
+
+/* net.train() / net.eval(). Never fails. */
+void bd_model_set_mode(bd_model *m, bool training);
+
+/* net.to(dev): moves every value, gradient and momentum buffer, all or
+ * nothing (see bd_model_to in device_move.h for the errors). */
+bd_status bd_model_move(bd_model *m, bd_device dev);
+
+/* Sets the RNG position (restoring a saved model, so that dropout and
+ * seedless init continue the stream where it was). Never fails. */
+void bd_model_set_rng_offset(bd_model *m, uint64_t offset);
+
+/* Sets the SGD step count (restoring a checkpoint); EINVAL when
+ * negative, and then nothing changes. */
+bd_status bd_model_set_sgd_steps(bd_model *m, int64_t steps);
+
+/* Metadata of one parameter or buffer, as an edit left it. */
+typedef struct bd_param_meta {
+  int ndim;
+  int64_t shape[BD_MAX_DIMS];
+  bd_dtype dtype;
+  bd_device dev;
+  bool requires_grad;
+  bool is_buffer;
+} bd_param_meta;
+
+/* w.data[:] = t for the parameter or buffer at state_dict path `path`
+ * (any alias of a tied one). t is borrowed (any device). Checks shape and
+ * dtype before anything changes. *out (may be NULL) receives the
+ * parameter's metadata. Errors: ENOTFOUND (no such path), ESHAPE, EDTYPE,
+ * ENOMEM / device errors. */
+bd_status bd_model_param_put(bd_model *m, const char *path,
+                             const bd_tensor *t, bd_param_meta *out);
+
+struct bd_param_edit;
+
+/* An in-place edit of the parameter or buffer at `path` (e, may be NULL;
+ * see param_edit.h) and/or a requires_grad change (requires_grad < 0:
+ * unchanged, 0 / 1: set; buffers refuse 1 with EINVAL and ignore 0). Both
+ * are checked before either applies. *out (may be NULL) receives the
+ * metadata afterwards. Errors: ENOTFOUND, EINVAL, ESHAPE, EDTYPE, device
+ * errors. */
+bd_status bd_model_param_patch(bd_model *m, const char *path,
+                               const struct bd_param_edit *e,
+                               int requires_grad, bd_param_meta *out);
+
+struct bd_init_request;
+
+/* Runs an init request (init.h) on the model: without a seed it draws from
+ * the model's stream and advances its RNG position. On success *touched
+ * holds a malloc'd array of *ntouched malloc'd parameter paths (caller
+ * frees each and the array). Errors as bd_init_run; on failure nothing
+ * changed. */
+bd_status bd_model_init(bd_model *m, const struct bd_init_request *req,
+                        char ***touched, int *ntouched);
+
+struct bd_tfile;
+
+/* load_state_dict(f, strict) (checkpoint.h's bd_checkpoint_load, which
+ * describes *report and the errors); with_optim also restores momentum
+ * buffers saved by blockd's persistence. */
+bd_status bd_model_load(bd_model *m, const struct bd_tfile *f, bool strict,
+                        bool with_optim, cJSON **report);
 
 #endif

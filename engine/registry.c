@@ -28,15 +28,16 @@ void bd_registry_free(bd_registry *r) {
 
 static long bd__find(bd_registry *r, const char *name) {
   for (size_t i = 0; i < r->n; i++)
-    if (strcmp(r->v[i]->name, name) == 0) return (long)i;
+    if (strcmp(bd_model_name(r->v[i]), name) == 0) return (long)i;
   return -1;
 }
 
 bd_status bd_registry_add(bd_registry *r, bd_model *m) {
   pthread_mutex_lock(&r->mu);
   bd_status s = BD_OK;
-  if (bd__find(r, m->name) >= 0) {
-    s = bd_fail(BD_EEXIST, "a model named '%s' already exists", m->name);
+  if (bd__find(r, bd_model_name(m)) >= 0) {
+    s = bd_fail(BD_EEXIST, "a model named '%s' already exists",
+                bd_model_name(m));
   } else if (r->n == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 16;
     bd_model **v = realloc(r->v, cap * sizeof *v);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "model_internal.h"
 
 /* The distinct parameters and buffers of a tree (tied ones once), in
  * state_dict order. Caller frees *out. */

@@ -14,7 +14,6 @@
 #include "../engine/backend.h"
 #include "../engine/checkpoint.h"
 #include "../engine/safetensors.h"
-#include "../engine/train.h"
 #include "log.h"
 #include "routes.h"
 
@@ -46,7 +45,7 @@ static pthread_mutex_t persist_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Whether m is the model registered under its name. */
 static bool persist_live(srv_app *app, bd_model *m) {
-  bd_model *cur = bd_registry_get(app->models, m->name);
+  bd_model *cur = bd_registry_get(app->models, bd_model_name(m));
   bd_model_release(cur);
   return cur == m;
 }
@@ -58,48 +57,69 @@ bd_status srv_persist_save(srv_app *app, bd_model *m) {
   bd_status s = persist_live(app, m)
                     ? persist_save_locked(app, m)
                     : bd_fail(BD_ENOTFOUND, "model '%s' not found (deleted)",
-                              m->name);
+                              bd_model_name(m));
   pthread_mutex_unlock(&persist_mu);
   return s;
 }
 
-static bd_status persist_save_locked(srv_app *app, bd_model *m) {
-  char dir[1400], sub[300];
-  snprintf(sub, sizeof sub, "models/%s", m->name);
-  if (!srv_data_path(app, sub, true, dir, sizeof dir))
-    return bd_fail(BD_EIO, "data directory path too long");
-  bd_tfile tf;
-  char dev[16], steps[32];
-  bd_model_rdlock(m);
+/* Keys of the counters saved in state.safetensors' metadata, next to the
+ * tensors they belong with: the SGD step count and the RNG position (so
+ * that dropout and seedless init continue the stream after a restart). */
+#define PERSIST_SGD_STEPS "blockd.sgd_steps"
+#define PERSIST_RNG_OFFSET "blockd.rng_offset"
+
+/* One save: the model's state file is written under its read lock (the
+ * export shares the host tensors of CPU models, and a training step must
+ * not tear the snapshot); spec.json is built there and written after. */
+typedef struct save_ctx {
+  const char *dir;
+  char *spec_txt; /* spec.json's text, malloc'd */
+} save_ctx;
+
+static bd_status save_cb(bd_model *m, const bd_model_info *info, void *ctx) {
+  save_ctx *c = ctx;
+  bd_tfile tf = {0};
+  char dev[16], steps[32], off[32];
   bd_status s = bd_checkpoint_export(m, true, &tf);
   cJSON *j = cJSON_CreateObject();
   cJSON *spec = bd_model_spec(m);
   if (spec) cJSON_AddItemToObject(j, "block", spec);
-  cJSON_AddNumberToObject(j, "seed", (double)m->seed);
-  cJSON_AddStringToObject(j, "device", bd_device_str(m->dev, dev, sizeof dev));
-  cJSON_AddStringToObject(j, "mode", m->training ? "train" : "eval");
-  snprintf(steps, sizeof steps, "%lld", (long long)bd_optim_step_count(m));
-  char *txt = cJSON_Print(j);
+  cJSON_AddNumberToObject(j, "seed", (double)info->seed);
+  cJSON_AddStringToObject(j, "device",
+                          bd_device_str(info->dev, dev, sizeof dev));
+  cJSON_AddStringToObject(j, "mode", info->training ? "train" : "eval");
+  snprintf(steps, sizeof steps, "%lld", (long long)info->sgd_steps);
+  snprintf(off, sizeof off, "%llu", (unsigned long long)info->rng_offset);
+  c->spec_txt = cJSON_Print(j);
   cJSON_Delete(j);
-  if (!s && (!spec || !txt)) s = bd_fail(BD_ENOMEM, "out of host memory");
+  if (!s && (!spec || !c->spec_txt))
+    s = bd_fail(BD_ENOMEM, "out of host memory");
   if (!s) {
     /* State first: a spec.json without its state restores a fresh model,
      * but never a state that does not fit its spec. */
     bd_afile *f;
-    const char *extra[] = {"blockd.sgd_steps", steps, NULL};
-    s = bd_afile_open(dir, "state.safetensors", &f);
+    const char *extra[] = {PERSIST_SGD_STEPS, steps, PERSIST_RNG_OFFSET, off,
+                           NULL};
+    s = bd_afile_open(c->dir, "state.safetensors", &f);
     if (!s) {
       s = bd_safetensors_write(&tf, extra, bd_afile_sink(f));
       s = s ? (bd_afile_abort(f), s) : bd_afile_commit(f);
     }
   }
-  /* The read lock is held through the write: tf shares the host tensors
-   * of CPU models, and a training step must not tear the snapshot. */
-  bd_model_unlock(m);
-  if (!s) s = bd_atomic_write(dir, "spec.json", txt, strlen(txt));
-  free(txt);
   bd_tfile_clear(&tf);
-  if (s) bd_fail_prefix(s, "saving model '%s': ", m->name);
+  return s;
+}
+
+static bd_status persist_save_locked(srv_app *app, bd_model *m) {
+  char dir[1400], sub[300];
+  snprintf(sub, sizeof sub, "models/%s", bd_model_name(m));
+  if (!srv_data_path(app, sub, true, dir, sizeof dir))
+    return bd_fail(BD_EIO, "data directory path too long");
+  save_ctx c = {.dir = dir};
+  bd_status s = bd_model_read(m, save_cb, &c);
+  if (!s) s = bd_atomic_write(dir, "spec.json", c.spec_txt, strlen(c.spec_txt));
+  free(c.spec_txt);
+  if (s) bd_fail_prefix(s, "saving model '%s': ", bd_model_name(m));
   return s;
 }
 
@@ -168,7 +188,7 @@ static int restore_one(srv_app *app, const char *name, const char *dir) {
   bd_model *m = NULL;
   s = bd_model_create(name, block, (uint64_t)seed->valuedouble, dev, &lim, &m);
   if (!s && cJSON_IsString(mode))
-    m->training = strcmp(mode->valuestring, "eval") != 0;
+    bd_model_set_mode(m, strcmp(mode->valuestring, "eval") != 0);
   cJSON_Delete(j);
   snprintf(p, sizeof p, "%s/state.safetensors", dir);
   if (!s) s = bd_file_map(p, &data, &len);
@@ -177,15 +197,15 @@ static int restore_one(srv_app *app, const char *name, const char *dir) {
     cJSON *meta = NULL, *rep = NULL;
     bd_tfile_limits lim = {.borrow = true}; /* mapped until cleared */
     s = bd_safetensors_read(data, len, &lim, &tf, &meta);
-    if (!s) {
-      bd_model_wrlock(m);
-      s = bd_checkpoint_load(m, &tf, true, true, &rep);
-      const cJSON *st =
-          cJSON_GetObjectItemCaseSensitive(meta, "blockd.sgd_steps");
-      if (!s && cJSON_IsString(st))
-        bd_optim_set_step_count(m, atoll(st->valuestring));
-      bd_model_unlock(m);
-    }
+    /* Not yet registered: nothing else sees m between these calls. */
+    if (!s) s = bd_model_load(m, &tf, true, true, &rep);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(meta, PERSIST_SGD_STEPS);
+    if (!s && cJSON_IsString(st))
+      s = bd_model_set_sgd_steps(m, atoll(st->valuestring));
+    const cJSON *off =
+        cJSON_GetObjectItemCaseSensitive(meta, PERSIST_RNG_OFFSET);
+    if (!s && cJSON_IsString(off))
+      bd_model_set_rng_offset(m, strtoull(off->valuestring, NULL, 10));
     cJSON_Delete(rep);
     cJSON_Delete(meta);
     bd_tfile_clear(&tf);

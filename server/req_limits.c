@@ -9,9 +9,7 @@ static int64_t max64(int64_t a, int64_t b) {
 
 bd_status srv_cap_begin_model(srv_req *r, bd_model *m, int64_t *prev) {
   int64_t count = 0, bytes = 0;
-  bd_model_rdlock(m);
-  bd_status s = bd_block_count(m->root, &count, &bytes);
-  bd_model_unlock(m);
+  bd_status s = bd_model_count(m, &count, &bytes);
   if (s) return s;
   /* bytes / 4 bounds the elements of any float32 parameter or buffer,
    * so gradients and device copies of the largest one always fit. */

@@ -56,9 +56,8 @@ int srv_files_list(srv_req *r);
 /* routes_checkpoint.c */
 int srv_state_dict_put(srv_req *r);
 
-/* The description of a model (GET /v1/models/{m}); caller holds a lock
- * and frees the result. NULL when out of host memory (srv_reply_json
- * answers a NULL document with 507 out_of_memory). */
-cJSON *srv_model_describe(bd_model *m, bool with_spec);
+/* The description of a model (GET /v1/models/{m}), from one snapshot of
+ * it, into *out (caller frees). Errors: ENOMEM. */
+bd_status srv_model_describe(bd_model *m, bool with_spec, cJSON **out);
 
 #endif

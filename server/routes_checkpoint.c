@@ -57,9 +57,7 @@ int srv_state_dict_put(srv_req *r) {
     goto out;
   }
   cJSON *rep = NULL;
-  bd_model_wrlock(m);
-  bd_status s = bd_checkpoint_load(m, &tf, strict, false, &rep);
-  bd_model_unlock(m);
+  bd_status s = bd_model_load(m, &tf, strict, false, &rep);
   if (s) {
     srv_reply_status_extra(r, s, rep);
     cJSON_Delete(rep);
@@ -75,6 +73,24 @@ out:
   return 0;
 }
 
+/* Encodes the state_dict under the model's read lock (the export shares
+ * the host tensors of CPU models). */
+typedef struct download_ctx {
+  bd_tformat fmt;
+  bd_membuf b;
+} download_ctx;
+
+static bd_status download_cb(bd_model *m, const bd_model_info *info,
+                             void *ctx) {
+  download_ctx *c = ctx;
+  bd_tfile tf = {0};
+  bd_status s = bd_checkpoint_export(m, false, &tf);
+  if (!s)
+    s = bd_tfile_encode(&tf, c->fmt, info->name, NULL, bd_membuf_sink(&c->b));
+  bd_tfile_clear(&tf);
+  return s;
+}
+
 int srv_state_dict_download(srv_req *r) {
   bd_tformat fmt;
   const char *f = srv_query(r, "format");
@@ -82,20 +98,16 @@ int srv_state_dict_download(srv_req *r) {
     return srv_fail(r, BD_EINVAL, "format: must be json, safetensors or torch");
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
-  bd_tfile tf;
-  bd_membuf b = {0};
-  bd_model_rdlock(m);
-  bd_status s = bd_checkpoint_export(m, false, &tf);
-  if (!s) s = bd_tfile_encode(&tf, fmt, m->name, NULL, bd_membuf_sink(&b));
-  bd_model_unlock(m);
-  bd_tfile_clear(&tf);
+  download_ctx c = {.fmt = fmt};
+  bd_status s = bd_model_read(m, download_cb, &c);
   if (s) {
-    bd_membuf_free(&b);
+    bd_membuf_free(&c.b);
     bd_model_release(m);
     return srv_reply_status(r, s);
   }
+  bd_membuf b = c.b;
   snprintf(r->content_disposition, sizeof r->content_disposition,
-           "attachment; filename=\"%s.%s\"", m->name,
+           "attachment; filename=\"%s.%s\"", bd_model_name(m),
            fmt == BD_TFORMAT_TORCH ? "pt" : "safetensors");
   bd_model_release(m);
   return srv_reply_bytes(r, 200, b.data ? b.data : calloc(1, 1), b.len,

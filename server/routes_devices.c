@@ -4,44 +4,37 @@
 #include <string.h>
 
 #include "../engine/backend.h"
+#include "../engine/device_info.h"
 #include "log.h"
 #include "routes.h"
 
 /* One device's description: name, compute capability (GPUs), memory
  * totals from the driver, what blockd allocated and its budget. */
-static cJSON *describe_device(bd_backend *be) {
-  char dev[16], name[256] = "";
-  int maj = 0, min = 0;
-  size_t fr = 0, tot = 0;
+static cJSON *describe_device(const bd_device_info *in) {
+  char dev[16];
+  bool gpu = in->dev.type == BD_DEV_CUDA;
   cJSON *j = cJSON_CreateObject();
-  cJSON_AddStringToObject(j, "device", bd_device_str(be->dev, dev, sizeof dev));
-  cJSON_AddStringToObject(j, "type",
-                          be->dev.type == BD_DEV_CPU ? "cpu" : "cuda");
-  if (be->dev.type == BD_DEV_CUDA)
-    cJSON_AddNumberToObject(j, "index", be->dev.index);
-  if (be->iface->describe)
-    be->iface->describe(be->ctx, name, sizeof name, &maj, &min);
-  cJSON_AddStringToObject(j, "name", name);
-  if (be->dev.type == BD_DEV_CUDA) {
-    char cc[16];
-    snprintf(cc, sizeof cc, "%d.%d", maj, min);
+  cJSON_AddStringToObject(j, "device", bd_device_str(in->dev, dev, sizeof dev));
+  cJSON_AddStringToObject(j, "type", gpu ? "cuda" : "cpu");
+  if (gpu) cJSON_AddNumberToObject(j, "index", in->dev.index);
+  cJSON_AddStringToObject(j, "name", in->name);
+  if (gpu) {
+    char cc[32];
+    snprintf(cc, sizeof cc, "%d.%d", in->cc_major, in->cc_minor);
     cJSON_AddStringToObject(j, "compute_capability", cc);
   } else {
     cJSON_AddNullToObject(j, "compute_capability");
   }
-  if (be->iface->mem_info && be->iface->mem_info(be->ctx, &fr, &tot) == BD_OK) {
-    cJSON_AddNumberToObject(j, "total_memory", (double)tot);
-    cJSON_AddNumberToObject(j, "free_memory", (double)fr);
+  if (in->has_mem) {
+    cJSON_AddNumberToObject(j, "total_memory", (double)in->total_memory);
+    cJSON_AddNumberToObject(j, "free_memory", (double)in->free_memory);
   } else {
-    bd_errclear();
     cJSON_AddNullToObject(j, "total_memory");
     cJSON_AddNullToObject(j, "free_memory");
   }
-  cJSON_AddNumberToObject(
-      j, "allocated",
-      (double)__atomic_load_n(&be->allocated, __ATOMIC_RELAXED));
-  if (be->budget > 0)
-    cJSON_AddNumberToObject(j, "budget", (double)be->budget);
+  cJSON_AddNumberToObject(j, "allocated", (double)in->allocated);
+  if (in->budget > 0)
+    cJSON_AddNumberToObject(j, "budget", (double)in->budget);
   else
     cJSON_AddNullToObject(j, "budget");
   return j;
@@ -49,16 +42,24 @@ static cJSON *describe_device(bd_backend *be) {
 
 int srv_devices_list(srv_req *r) {
   char dev[16];
+  bd_device_info in;
   cJSON *j = cJSON_CreateObject();
   cJSON *arr = cJSON_AddArrayToObject(j, "devices");
-  cJSON_AddItemToArray(arr, describe_device(bd_backend_get(BD_CPU)));
+  bd_status s = bd_device_info_get(BD_CPU, &in);
+  if (!s) cJSON_AddItemToArray(arr, describe_device(&in));
   int n = bd_backend_cuda_count();
   cJSON *all = cJSON_CreateArray();
-  for (int i = 0; i < n; i++) {
-    bd_backend *be = bd_backend_get((bd_device){BD_DEV_CUDA, i});
-    cJSON_AddItemToArray(arr, describe_device(be));
+  for (int i = 0; !s && i < n; i++) {
+    s = bd_device_info_get((bd_device){BD_DEV_CUDA, i}, &in);
+    if (s) break;
+    cJSON_AddItemToArray(arr, describe_device(&in));
     cJSON_AddItemToArray(
-        all, cJSON_CreateString(bd_device_str(be->dev, dev, sizeof dev)));
+        all, cJSON_CreateString(bd_device_str(in.dev, dev, sizeof dev)));
+  }
+  if (s) {
+    cJSON_Delete(all);
+    cJSON_Delete(j);
+    return srv_reply_status(r, s);
   }
   /* d2l's try_all_gpus(): every GPU, or [cpu] when there is none. */
   if (n == 0) cJSON_AddItemToArray(all, cJSON_CreateString("cpu"));
@@ -93,16 +94,18 @@ int srv_devices_apply_budgets(const srv_config *cfg) {
               spec);
       return -1;
     }
-    bd_backend *be = bd_backend_get(d);
-    if (!be) {
+    bd_status bs = bd_device_set_budget(d, sz);
+    if (bs == BD_ENOTFOUND) {
       /* A budget written for GPU hosts does not stop a CPU-only start. */
       srv_log(SRV_LOG_WARN,
               "--device-budget: device %s is not present; "
               "budget ignored",
               spec);
-      continue;
+      bd_errclear();
+    } else if (bs) {
+      fprintf(stderr, "blockd: --device-budget: %s\n", bd_errmsg());
+      return -1;
     }
-    be->budget = sz;
   }
   return 0;
 }

@@ -1,8 +1,9 @@
 /* routes_edit.c - parameter edits (PUT/PATCH /v1/models/{m}/parameters/
  * {path}) and initialisation (POST /v1/models/{m}/init). Each handler
- * parses and validates the whole request, then takes the model's write
- * lock, checks against the parameters, and only then changes anything, so
- * a concurrent forward pass sees all-old or all-new values. */
+ * parses and validates the whole request, then hands it to the model API,
+ * which checks it against the parameters under the model's write lock and
+ * only then changes anything, so a concurrent forward pass sees all-old or
+ * all-new values. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,34 +15,20 @@
 #include "../proto/npy.h"
 #include "routes.h"
 
-/* Finds a parameter or buffer by any of its state_dict paths (aliases of a
- * tied parameter included). Returns NULL and fills l when absent. */
-static bd_param *find_param(bd_model *m, const char *path, bd_status *s) {
-  bd_state_list l = {0};
-  bd_param *p = NULL;
-  *s = bd_block_state_dict(m->root, "", &l);
-  long i = *s ? -1 : bd_state_list_find(&l, path);
-  if (i >= 0) p = l.v[i].param;
-  bd_state_list_free(&l);
-  if (!p && !*s)
-    *s = bd_fail(BD_ENOTFOUND, "model '%s' has no parameter or buffer '%s'",
-                 m->name, path);
-  return p;
-}
-
 /* The reply to a successful edit: the parameter's metadata. */
-static int reply_param_meta(srv_req *r, const char *path, const bd_param *p) {
+static int reply_param_meta(srv_req *r, const char *path,
+                            const bd_param_meta *p) {
   proto_buf b = {0};
   char dev[16];
   proto_buf_puts(&b, "{\"name\":");
   proto_buf_json_str(&b, path);
   proto_buf_puts(&b, ",\"shape\":");
-  proto_shape_write(&b, p->value->ndim, p->value->shape);
+  proto_shape_write(&b, p->ndim, p->shape);
   proto_buf_printf(&b,
                    ",\"dtype\":\"%s\",\"device\":\"%s\",\"requires_grad\":%s,"
                    "\"is_buffer\":%s}",
-                   bd_dtype_name(p->value->dtype),
-                   bd_device_str(bd_tensor_device(p->value), dev, sizeof dev),
+                   bd_dtype_name(p->dtype),
+                   bd_device_str(p->dev, dev, sizeof dev),
                    p->requires_grad ? "true" : "false",
                    p->is_buffer ? "true" : "false");
   return srv_reply_buf(r, 200, &b, "application/json");
@@ -73,12 +60,9 @@ int srv_params_put(srv_req *r) {
     bd_tensor_release(t);
     return 0;
   }
-  bd_model_wrlock(m);
-  bd_param *p = find_param(m, r->args[1], &s);
-  if (!s) s = bd_param_replace_check(p, t, r->args[1]);
-  if (!s) s = bd_param_replace(p, t);
-  int rc = s ? srv_reply_status(r, s) : reply_param_meta(r, r->args[1], p);
-  bd_model_unlock(m);
+  bd_param_meta meta;
+  s = bd_model_param_put(m, r->args[1], t, &meta);
+  int rc = s ? srv_reply_status(r, s) : reply_param_meta(r, r->args[1], &meta);
   bd_model_release(m);
   bd_tensor_release(t);
   return rc;
@@ -204,16 +188,10 @@ int srv_params_patch(srv_req *r) {
     bd_tensor_release(e.tensor);
     return 0;
   }
-  bd_model_wrlock(m);
-  bd_param *p = find_param(m, r->args[1], &s);
-  if (!s && rg && p->is_buffer && want_rg)
-    s = bd_fail(BD_EINVAL, "%s: is a buffer; buffers cannot require grad",
-                r->args[1]);
-  if (!s && op) s = bd_param_edit_check(&e, p, r->args[1]);
-  if (!s && op) s = bd_param_edit_apply(&e, p);
-  if (!s && rg && !p->is_buffer) p->requires_grad = want_rg;
-  int rc = s ? srv_reply_status(r, s) : reply_param_meta(r, r->args[1], p);
-  bd_model_unlock(m);
+  bd_param_meta meta;
+  s = bd_model_param_patch(m, r->args[1], op ? &e : NULL,
+                           rg ? (int)want_rg : -1, &meta);
+  int rc = s ? srv_reply_status(r, s) : reply_param_meta(r, r->args[1], &meta);
   bd_model_release(m);
   bd_tensor_release(e.tensor);
   return rc;
@@ -314,12 +292,7 @@ int srv_models_init(srv_req *r) {
   char **touched = NULL;
   int ntouched = 0;
   if (!s) m = srv_model_or_404(r, r->args[0]);
-  if (!s && m) {
-    bd_model_wrlock(m);
-    s = bd_init_run(m->root, &req, m->seed, &m->rng_offset, &touched,
-                    &ntouched);
-    bd_model_unlock(m);
-  }
+  if (!s && m) s = bd_model_init(m, &req, &touched, &ntouched);
   int rc = 0;
   if (s) {
     rc = srv_reply_status(r, s);

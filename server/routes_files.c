@@ -269,6 +269,25 @@ static int reply_info(srv_req *r, const char *name, unsigned status) {
   return srv_reply_json(r, status, meta_json(&m));
 }
 
+/* Saving a model's state_dict as a file: the export shares the host
+ * tensors of CPU models, so it is encoded under the model's read lock. */
+typedef struct export_ctx {
+  srv_app *app;
+  const char *name;
+  bd_tformat fmt;
+} export_ctx;
+
+static bd_status export_cb(bd_model *m, const bd_model_info *info,
+                           void *ctx) {
+  (void)info;
+  export_ctx *c = ctx;
+  bd_tfile tf = {0};
+  bd_status s = bd_checkpoint_export(m, false, &tf);
+  if (!s) s = write_tfile(c->app, c->name, &tf, c->fmt);
+  bd_tfile_clear(&tf);
+  return s;
+}
+
 /* Serialises PUT and DELETE of files, so that a PUT's reply describes the
  * file it wrote (not a 500 because a concurrent DELETE removed it before
  * the stat, nor the bytes of a concurrent PUT) and the 200/201 it gives is
@@ -337,10 +356,8 @@ static int files_put_locked(srv_req *r) {
     }
     m = srv_model_or_404(r, model->valuestring);
     if (!m) goto out;
-    bd_model_rdlock(m);
-    s = bd_checkpoint_export(m, false, &tf);
-    if (!s) s = write_tfile(r->app, name, &tf, fmt);
-    bd_model_unlock(m);
+    export_ctx c = {.app = r->app, .name = name, .fmt = fmt};
+    s = bd_model_read(m, export_cb, &c);
   }
   if (s)
     srv_reply_status(r, s);

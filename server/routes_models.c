@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "../engine/backend.h"
-#include "../engine/device_move.h"
 #include "../proto/json_tensor.h"
 #include "files.h"
 #include "log.h"
@@ -27,24 +26,38 @@ int srv_health(srv_req *r) {
   return srv_reply_json(r, 200, j);
 }
 
-cJSON *srv_model_describe(bd_model *m, bool with_spec) {
+bd_status srv_model_describe(bd_model *m, bool with_spec, cJSON **out) {
   char dev[16];
-  int64_t count, bytes;
-  if (bd_block_count(m->root, &count, &bytes)) return NULL;
+  bd_model_info in;
+  *out = NULL;
+  bd_status s = bd_model_get_info(m, &in);
+  if (s) return s;
   cJSON *j = cJSON_CreateObject();
-  cJSON_AddStringToObject(j, "name", m->name);
-  cJSON_AddStringToObject(j, "device", bd_device_str(m->dev, dev, sizeof dev));
-  cJSON_AddStringToObject(j, "mode", m->training ? "train" : "eval");
-  cJSON_AddNumberToObject(j, "seed", (double)m->seed);
+  if (!j) return bd_fail(BD_ENOMEM, "out of host memory");
+  cJSON_AddStringToObject(j, "name", in.name);
+  cJSON_AddStringToObject(j, "device", bd_device_str(in.dev, dev, sizeof dev));
+  cJSON_AddStringToObject(j, "mode", in.training ? "train" : "eval");
+  cJSON_AddNumberToObject(j, "seed", (double)in.seed);
   if (with_spec) {
     cJSON *spec = bd_model_spec(m);
     if (spec) cJSON_AddItemToObject(j, "block", spec);
   }
-  cJSON_AddNumberToObject(j, "parameter_count", (double)count);
-  cJSON_AddNumberToObject(j, "bytes", (double)bytes);
-  cJSON *db = bd_model_device_bytes(m);
-  if (db) cJSON_AddItemToObject(j, "device_bytes", db);
-  return j;
+  cJSON_AddNumberToObject(j, "parameter_count", (double)in.param_count);
+  cJSON_AddNumberToObject(j, "bytes", (double)in.bytes);
+  cJSON *db = cJSON_AddObjectToObject(j, "device_bytes");
+  for (int i = 0; db && i < in.ndevices; i++)
+    cJSON_AddNumberToObject(
+        db, bd_device_str(in.device_bytes[i].dev, dev, sizeof dev),
+        (double)in.device_bytes[i].bytes);
+  *out = j;
+  return BD_OK;
+}
+
+/* Replies 200/201 with the model's description, or the snapshot's error. */
+static int reply_describe(srv_req *r, int code, bd_model *m, bool with_spec) {
+  cJSON *j;
+  bd_status s = srv_model_describe(m, with_spec, &j);
+  return s ? srv_reply_status(r, s) : srv_reply_json(r, code, j);
 }
 
 static uint64_t random_seed(void) {
@@ -136,9 +149,7 @@ int srv_models_create(srv_req *r) {
                likej->valuestring);
       goto out;
     }
-    bd_model_rdlock(like);
     like_spec = bd_model_spec(like);
-    bd_model_unlock(like);
     if (!like_spec) {
       srv_fail(r, BD_ENOMEM, "out of host memory");
       goto out;
@@ -175,7 +186,7 @@ int srv_models_create(srv_req *r) {
   }
   if (filej) {
     cJSON *rep = NULL;
-    st = bd_checkpoint_load(m, &ckpt, true, false, &rep);
+    st = bd_model_load(m, &ckpt, true, false, &rep);
     cJSON_Delete(rep);
     if (st) {
       srv_reply_status(r, bd_fail_prefix(st, "file: "));
@@ -190,10 +201,7 @@ int srv_models_create(srv_req *r) {
   if (srv_persist_save(r->app, m))
     srv_log(SRV_LOG_WARN, "%s", bd_errmsg());
   /* Registered: other requests may already edit or move it. */
-  bd_model_rdlock(m);
-  cJSON *desc = srv_model_describe(m, true);
-  bd_model_unlock(m);
-  srv_reply_json(r, 201, desc);
+  reply_describe(r, 201, m, true);
 out:
   bd_tfile_clear(&ckpt);
   srv_fmap_release(&ckpt_map);
@@ -210,18 +218,20 @@ int srv_models_list(srv_req *r) {
   if (!v) return srv_fail(r, BD_ENOMEM, "out of memory");
   cJSON *j = cJSON_CreateObject();
   cJSON *arr = cJSON_AddArrayToObject(j, "models");
-  bool ok = arr != NULL;
+  bd_status s = arr ? BD_OK : bd_fail(BD_ENOMEM, "out of host memory");
   for (size_t i = 0; i < n; i++) {
-    bd_model_rdlock(v[i]);
-    cJSON *d = ok ? srv_model_describe(v[i], false) : NULL;
-    bd_model_unlock(v[i]);
+    cJSON *d = NULL;
+    if (!s) s = srv_model_describe(v[i], false, &d);
+    if (d && !cJSON_AddItemToArray(arr, d)) {
+      cJSON_Delete(d);
+      s = bd_fail(BD_ENOMEM, "out of host memory");
+    }
     bd_model_release(v[i]);
-    ok = ok && d && cJSON_AddItemToArray(arr, d);
   }
   free(v);
-  if (!ok) {
+  if (s) {
     cJSON_Delete(j);
-    j = NULL;
+    return srv_reply_status(r, s);
   }
   return srv_reply_json(r, 200, j);
 }
@@ -229,11 +239,9 @@ int srv_models_list(srv_req *r) {
 int srv_models_get(srv_req *r) {
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
-  bd_model_rdlock(m);
-  cJSON *j = srv_model_describe(m, true);
-  bd_model_unlock(m);
+  int rc = reply_describe(r, 200, m, true);
   bd_model_release(m);
-  return srv_reply_json(r, 200, j);
+  return rc;
 }
 
 int srv_models_patch(srv_req *r) {
@@ -268,19 +276,15 @@ int srv_models_patch(srv_req *r) {
   }
   m = srv_model_or_404(r, r->args[0]);
   if (!m) goto out;
-  bd_model_wrlock(m);
   if (device) {
-    bd_status st = bd_model_to(m, to);
+    bd_status st = bd_model_move(m, to);
     if (st) {
-      bd_model_unlock(m);
       srv_reply_status(r, st);
       goto out;
     }
   }
-  if (mode) m->training = train;
-  cJSON *d = srv_model_describe(m, true);
-  bd_model_unlock(m);
-  srv_reply_json(r, 200, d);
+  if (mode) bd_model_set_mode(m, train);
+  reply_describe(r, 200, m, true);
 out:
   bd_model_release(m);
   cJSON_Delete(j);

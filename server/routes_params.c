@@ -80,33 +80,114 @@ static bd_status write_state_dict(proto_buf *b, const bd_state_list *l,
   return s;
 }
 
+/* What a read callback needs from the request, and the body it builds. */
+typedef struct read_ctx {
+  const char *path;  /* parameter or block path */
+  const char *field; /* ?field= of a parameter GET */
+  bool values, flat, npy;
+  proto_buf b;
+} read_ctx;
+
+static bd_status params_list_cb(bd_model *m, const bd_model_info *info,
+                                void *ctx) {
+  (void)info;
+  read_ctx *c = ctx;
+  bd_state_list l = {0};
+  bd_status s = bd_block_state_dict(bd_model_root(m), "", &l);
+  if (!s) {
+    proto_buf_puts(&c->b, "{");
+    write_named_params(&c->b, &l, c->values, c->flat);
+    proto_buf_puts(&c->b, "}");
+  }
+  bd_state_list_free(&l);
+  return s;
+}
+
+/* Runs cb under the model's read lock and replies with the body it built
+ * (content type ctype) or its error. */
+static int reply_read(srv_req *r, bd_model *m, bd_model_read_cb cb,
+                      read_ctx *c, const char *ctype) {
+  bd_status s = bd_model_read(m, cb, c);
+  bd_model_release(m);
+  if (s) {
+    proto_buf_free(&c->b);
+    return srv_reply_status(r, s);
+  }
+  return srv_reply_buf(r, 200, &c->b, ctype);
+}
+
 int srv_params_list(srv_req *r) {
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
-  bool values = r->q.values, flat = r->q.layout_flat;
-  bd_state_list l = {0};
-  bd_model_rdlock(m);
-  bd_status s = bd_block_state_dict(m->root, "", &l);
-  if (s) {
-    bd_model_unlock(m);
-    bd_model_release(m);
-    bd_state_list_free(&l);
-    return srv_reply_status(r, s);
-  }
-  proto_buf b = {0};
-  proto_buf_puts(&b, "{");
-  write_named_params(&b, &l, values, flat);
-  proto_buf_puts(&b, "}");
-  bd_model_unlock(m);
-  bd_model_release(m);
-  bd_state_list_free(&l);
-  return srv_reply_buf(r, 200, &b, "application/json");
+  read_ctx c = {.values = r->q.values,
+                .flat = r->q.layout_flat};
+  return reply_read(r, m, params_list_cb, &c, "application/json");
 }
 
 /* Whether the client asked for .npy bytes (Accept: application/x-npy). */
 static bool wants_npy(srv_req *r) {
   const char *a = srv_header(r, "Accept");
   return a && strstr(a, "application/x-npy") != NULL;
+}
+
+static bd_status params_get_cb(bd_model *m, const bd_model_info *info,
+                               void *ctx) {
+  read_ctx *c = ctx;
+  bd_state_list l = {0};
+  bd_status s = bd_block_state_dict(bd_model_root(m), "", &l);
+  long i = s ? -1 : bd_state_list_find(&l, c->path);
+  if (!s && i < 0)
+    s = bd_fail(BD_ENOTFOUND, "model '%s' has no parameter or buffer '%s'",
+                info->name, c->path);
+  bd_param *p = s ? NULL : l.v[i].param;
+  bd_state_list_free(&l);
+  bd_tensor *val = NULL, *grad = NULL;
+  if (!s) s = bd_tensor_to(p->value, BD_CPU, &val);
+  if (!s && p->grad) s = bd_tensor_to(p->grad, BD_CPU, &grad);
+  proto_buf *b = &c->b;
+  bool want_grad = c->field && strcmp(c->field, "grad") == 0;
+  if (!s && c->npy) {
+    if (want_grad && !grad)
+      s = bd_fail(BD_ENOTFOUND,
+                  "parameter '%s' has no gradient yet (no backward pass); "
+                  "ask for JSON to get null",
+                  c->path);
+    else
+      s = proto_npy_write(b, want_grad ? grad : val);
+  } else if (!s) {
+    char dev[16];
+    if (want_grad) {
+      if (grad)
+        proto_tensor_write(b, grad, c->flat);
+      else
+        proto_buf_puts(b, "null");
+    } else if (c->field) {
+      proto_tensor_write(b, val, c->flat);
+    } else {
+      proto_buf_puts(b, "{\"name\":");
+      proto_buf_json_str(b, c->path);
+      proto_buf_puts(b, ",\"shape\":");
+      proto_shape_write(b, val->ndim, val->shape);
+      proto_buf_printf(b,
+                       ",\"dtype\":\"%s\",\"device\":\"%s\","
+                       "\"requires_grad\":%s,\"is_buffer\":%s,\"value\":",
+                       bd_dtype_name(val->dtype),
+                       bd_device_str(bd_tensor_device(p->value), dev,
+                                     sizeof dev),
+                       p->requires_grad ? "true" : "false",
+                       p->is_buffer ? "true" : "false");
+      proto_tensor_write(b, val, c->flat);
+      proto_buf_puts(b, ",\"grad\":");
+      if (grad)
+        proto_tensor_write(b, grad, c->flat);
+      else
+        proto_buf_puts(b, "null");
+      proto_buf_puts(b, "}");
+    }
+  }
+  bd_tensor_release(val);
+  bd_tensor_release(grad);
+  return s;
 }
 
 int srv_params_get(srv_req *r) {
@@ -117,76 +198,21 @@ int srv_params_get(srv_req *r) {
     bd_model_release(m);
     return srv_fail(r, BD_EINVAL, "field: must be \"value\" or \"grad\"");
   }
-  bool flat = r->q.layout_flat;
+  read_ctx c = {.path = r->args[1], .field = field,
+                .flat = r->q.layout_flat, .npy = wants_npy(r)};
+  return reply_read(r, m, params_get_cb, &c,
+                    c.npy ? "application/x-npy" : "application/json");
+}
+
+static bd_status state_dict_cb(bd_model *m, const bd_model_info *info,
+                               void *ctx) {
+  (void)info;
+  read_ctx *c = ctx;
   bd_state_list l = {0};
-  bd_model_rdlock(m);
-  bd_status s = bd_block_state_dict(m->root, "", &l);
-  long i = s ? -1 : bd_state_list_find(&l, r->args[1]);
-  if (i < 0) {
-    bd_model_unlock(m);
-    bd_model_release(m);
-    bd_state_list_free(&l);
-    if (s) return srv_reply_status(r, s);
-    return srv_fail(r, BD_ENOTFOUND,
-                    "model '%s' has no parameter or buffer '%s'", r->args[0],
-                    r->args[1]);
-  }
-  bd_param *p = l.v[i].param;
-  bd_tensor *val = NULL, *grad = NULL;
-  s = bd_tensor_to(p->value, BD_CPU, &val);
-  if (!s && p->grad) s = bd_tensor_to(p->grad, BD_CPU, &grad);
-  proto_buf b = {0};
-  bool npy = wants_npy(r), want_grad = field && strcmp(field, "grad") == 0;
-  if (!s && npy) {
-    if (want_grad && !grad)
-      s = bd_fail(BD_ENOTFOUND,
-                  "parameter '%s' has no gradient yet (no backward pass); "
-                  "ask for JSON to get null",
-                  r->args[1]);
-    else
-      s = proto_npy_write(&b, want_grad ? grad : val);
-  } else if (!s) {
-    char dev[16];
-    if (field && strcmp(field, "grad") == 0) {
-      if (grad)
-        proto_tensor_write(&b, grad, flat);
-      else
-        proto_buf_puts(&b, "null");
-    } else if (field) {
-      proto_tensor_write(&b, val, flat);
-    } else {
-      proto_buf_puts(&b, "{\"name\":");
-      proto_buf_json_str(&b, r->args[1]);
-      proto_buf_puts(&b, ",\"shape\":");
-      proto_shape_write(&b, val->ndim, val->shape);
-      proto_buf_printf(&b,
-                       ",\"dtype\":\"%s\",\"device\":\"%s\","
-                       "\"requires_grad\":%s,\"is_buffer\":%s,\"value\":",
-                       bd_dtype_name(val->dtype),
-                       bd_device_str(bd_tensor_device(p->value), dev,
-                                     sizeof dev),
-                       p->requires_grad ? "true" : "false",
-                       p->is_buffer ? "true" : "false");
-      proto_tensor_write(&b, val, flat);
-      proto_buf_puts(&b, ",\"grad\":");
-      if (grad)
-        proto_tensor_write(&b, grad, flat);
-      else
-        proto_buf_puts(&b, "null");
-      proto_buf_puts(&b, "}");
-    }
-  }
-  bd_model_unlock(m);
-  bd_model_release(m);
+  bd_status s = bd_block_state_dict(bd_model_root(m), "", &l);
+  if (!s) s = write_state_dict(&c->b, &l, c->flat);
   bd_state_list_free(&l);
-  bd_tensor_release(val);
-  bd_tensor_release(grad);
-  if (s) {
-    proto_buf_free(&b);
-    return srv_reply_status(r, s);
-  }
-  return srv_reply_buf(r, 200, &b,
-                       npy ? "application/x-npy" : "application/json");
+  return s;
 }
 
 int srv_state_dict_get(srv_req *r) {
@@ -194,20 +220,46 @@ int srv_state_dict_get(srv_req *r) {
   if (fmt && strcmp(fmt, "json") != 0) return srv_state_dict_download(r);
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
-  bool flat = r->q.layout_flat;
+  read_ctx c = {.flat = r->q.layout_flat};
+  return reply_read(r, m, state_dict_cb, &c, "application/json");
+}
+
+static bd_status blocks_get_cb(bd_model *m, const bd_model_info *info,
+                               void *ctx) {
+  read_ctx *c = ctx;
   bd_state_list l = {0};
-  bd_model_rdlock(m);
-  bd_status s = bd_block_state_dict(m->root, "", &l);
-  proto_buf b = {0};
-  if (!s) s = write_state_dict(&b, &l, flat);
-  bd_model_unlock(m);
-  bd_model_release(m);
-  bd_state_list_free(&l);
-  if (s) {
-    proto_buf_free(&b);
-    return srv_reply_status(r, s);
+  bd_status s = BD_OK;
+  bd_block *blk = bd_block_find(bd_model_root(m), c->path);
+  if (!blk)
+    s = bd_fail(BD_ENOTFOUND, "model '%s' has no block at path '%s'",
+                info->name, c->path);
+  if (!s) s = bd_block_state_dict(blk, "", &l);
+  cJSON *spec = s ? NULL : bd_block_to_spec(blk);
+  char *spec_txt = spec ? cJSON_PrintUnformatted(spec) : NULL;
+  if (!s && !spec_txt) s = bd_fail(BD_ENOMEM, "out of host memory");
+  proto_buf *b = &c->b;
+  if (!s) {
+    proto_buf_puts(b, "{\"path\":");
+    proto_buf_json_str(b, c->path);
+    proto_buf_puts(b, ",\"type\":");
+    proto_buf_json_str(b, blk->type->name);
+    proto_buf_puts(b, ",\"spec\":");
+    proto_buf_puts(b, spec_txt);
+    proto_buf_puts(b, ",\"children\":[");
+    for (int i = 0; i < blk->nchildren; i++) {
+      if (i) proto_buf_puts(b, ",");
+      proto_buf_json_str(b, blk->child_names[i]);
+    }
+    proto_buf_puts(b, "],");
+    write_named_params(b, &l, c->values, c->flat);
+    proto_buf_puts(b, ",\"state_dict\":");
+    s = write_state_dict(b, &l, c->flat);
+    proto_buf_puts(b, "}");
   }
-  return srv_reply_buf(r, 200, &b, "application/json");
+  bd_state_list_free(&l);
+  cJSON_Delete(spec);
+  free(spec_txt);
+  return s;
 }
 
 /* A sub-block (net[2], rgnet[0][1]): its canonical spec, its children,
@@ -215,47 +267,9 @@ int srv_state_dict_get(srv_req *r) {
 static int blocks_get(srv_req *r, const char *path) {
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
-  bool values = r->q.values, flat = r->q.layout_flat;
-  bd_state_list l = {0};
-  proto_buf b = {0};
-  bd_status s = BD_OK;
-  bd_model_rdlock(m);
-  bd_block *blk = bd_block_find(m->root, path);
-  if (!blk)
-    s = bd_fail(BD_ENOTFOUND, "model '%s' has no block at path '%s'",
-                m->name, path);
-  if (!s) s = bd_block_state_dict(blk, "", &l);
-  cJSON *spec = s ? NULL : bd_block_to_spec(blk);
-  char *spec_txt = spec ? cJSON_PrintUnformatted(spec) : NULL;
-  if (!s && !spec_txt) s = bd_fail(BD_ENOMEM, "out of host memory");
-  if (!s) {
-    proto_buf_puts(&b, "{\"path\":");
-    proto_buf_json_str(&b, path);
-    proto_buf_puts(&b, ",\"type\":");
-    proto_buf_json_str(&b, blk->type->name);
-    proto_buf_puts(&b, ",\"spec\":");
-    proto_buf_puts(&b, spec_txt);
-    proto_buf_puts(&b, ",\"children\":[");
-    for (int i = 0; i < blk->nchildren; i++) {
-      if (i) proto_buf_puts(&b, ",");
-      proto_buf_json_str(&b, blk->child_names[i]);
-    }
-    proto_buf_puts(&b, "],");
-    write_named_params(&b, &l, values, flat);
-    proto_buf_puts(&b, ",\"state_dict\":");
-    s = write_state_dict(&b, &l, flat);
-    proto_buf_puts(&b, "}");
-  }
-  bd_model_unlock(m);
-  bd_model_release(m);
-  bd_state_list_free(&l);
-  cJSON_Delete(spec);
-  free(spec_txt);
-  if (s) {
-    proto_buf_free(&b);
-    return srv_reply_status(r, s);
-  }
-  return srv_reply_buf(r, 200, &b, "application/json");
+  read_ctx c = {.path = path, .values = r->q.values,
+                .flat = r->q.layout_flat};
+  return reply_read(r, m, blocks_get_cb, &c, "application/json");
 }
 
 int srv_blocks_get(srv_req *r) { return blocks_get(r, r->args[1]); }

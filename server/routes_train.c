@@ -211,12 +211,15 @@ int srv_train_step(srv_req *r) {
     srv_reply_status(r, s);
     goto out;
   }
-  bd_model_rdlock(m);
-  int64_t steps = bd_optim_step_count(m);
-  bd_model_unlock(m);
+  bd_model_info info;
+  s = bd_model_get_info(m, &info);
+  if (s) {
+    srv_reply_status(r, s);
+    goto out;
+  }
   cJSON *res = cJSON_CreateObject();
   cJSON_AddStringToObject(res, "optimizer", "sgd");
-  cJSON_AddNumberToObject(res, "step", (double)steps);
+  cJSON_AddNumberToObject(res, "step", (double)info.sgd_steps);
   cJSON_AddNumberToObject(res, "updated", (double)updated);
   srv_reply_json(r, 200, res);
 out:

@@ -12,6 +12,7 @@
 
 #include "engine/backend.h"
 #include "engine/device_move.h"
+#include "engine/model_internal.h"
 
 static bd_model *make_model(bd_device dev, bool tied) {
   const char *txt =
@@ -117,15 +118,25 @@ START_TEST(test_device_bytes) {
   bd_model *m = make_model(BD_CPU, true);
   /* tied 8x8 linear once + 8x3 linear: (64 + 8 + 24 + 3) * 4 bytes */
   const double vals = (64 + 8 + 24 + 3) * 4;
-  cJSON *j = bd_model_device_bytes(m);
-  ck_assert_ptr_nonnull(j);
-  ck_assert_int_eq(cJSON_GetArraySize(j), 1);
-  ck_assert_double_eq(cJSON_GetObjectItem(j, "cpu")->valuedouble, vals);
-  cJSON_Delete(j);
+  bd_device_bytes db[BD_MODEL_MAX_DEVICES];
+  int n = -1;
+  ck_assert_int_eq(bd_model_device_bytes(m, db, BD_MODEL_MAX_DEVICES, &n),
+                   BD_OK);
+  ck_assert_int_eq(n, 1);
+  ck_assert(bd_device_eq(db[0].dev, BD_CPU));
+  ck_assert_int_eq(db[0].bytes, (int64_t)vals);
   add_grads(m);
-  j = bd_model_device_bytes(m);
-  ck_assert_double_eq(cJSON_GetObjectItem(j, "cpu")->valuedouble, 3 * vals);
-  cJSON_Delete(j);
+  ck_assert_int_eq(bd_model_device_bytes(m, db, BD_MODEL_MAX_DEVICES, &n),
+                   BD_OK);
+  ck_assert_int_eq(n, 1);
+  ck_assert_int_eq(db[0].bytes, (int64_t)(3 * vals));
+  /* the snapshot reports the same numbers */
+  bd_model_info info;
+  ck_assert_int_eq(bd_model_get_info(m, &info), BD_OK);
+  ck_assert_int_eq(info.ndevices, 1);
+  ck_assert_int_eq(info.device_bytes[0].bytes, (int64_t)(3 * vals));
+  /* too little room is an error, not a silent truncation */
+  ck_assert_int_eq(bd_model_device_bytes(m, db, 0, &n), BD_EINTERNAL);
   bd_model_release(m);
 }
 END_TEST
@@ -139,12 +150,12 @@ START_TEST(test_round_trip_every_gpu) {
     bd_device d = {BD_DEV_CUDA, i};
     ck_assert_msg(bd_model_to(m, d) == BD_OK, "%s", bd_errmsg());
     ck_assert(bd_device_eq(m->dev, d));
-    cJSON *j = bd_model_device_bytes(m);
-    char name[16];
-    ck_assert_int_eq(cJSON_GetArraySize(j), 1);
-    ck_assert_ptr_nonnull(
-        cJSON_GetObjectItem(j, bd_device_str(d, name, sizeof name)));
-    cJSON_Delete(j);
+    bd_device_bytes db[BD_MODEL_MAX_DEVICES];
+    int nd = -1;
+    ck_assert_int_eq(bd_model_device_bytes(m, db, BD_MODEL_MAX_DEVICES, &nd),
+                     BD_OK);
+    ck_assert_int_eq(nd, 1);
+    ck_assert(bd_device_eq(db[0].dev, d));
     ck_assert_uint_eq(snapshot(m, after, sizeof after), len);
     ck_assert_int_eq(memcmp(before, after, len), 0);
   }

@@ -10,6 +10,7 @@
 #include "engine/backend.h"
 #include "engine/init.h"
 #include "engine/model.h"
+#include "engine/model_internal.h"
 
 static bd_tensor *mat(int64_t r, int64_t c) {
   int64_t shape[2] = {r, c};

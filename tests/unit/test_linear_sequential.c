@@ -8,6 +8,7 @@
 
 #include "engine/block.h"
 #include "engine/model.h"
+#include "engine/model_internal.h"
 
 static cJSON *parse(const char *s) {
   cJSON *j = cJSON_Parse(s);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/backend.h"
+#include "engine/model_internal.h"
 #include "engine/train.h"
 
 /* ---- a block type without backward: y = x, one parameter "w" ---------- */
