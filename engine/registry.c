@@ -1,89 +1,68 @@
-/* registry.c - named models behind one mutex (lookups are short; model
+/* registry.c - named models in a bd_namemap (lookups are short; model
  * work happens outside it under each model's own lock). */
 #include "registry.h"
 
-#include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
+
+#include "namemap.h"
 
 struct bd_registry {
-  pthread_mutex_t mu;
-  bd_model **v;
-  size_t n, cap;
+  bd_namemap *map;
 };
+
+static void *bd__model_retain(void *m) { return bd_model_retain(m); }
+static void bd__model_release(void *m) { bd_model_release(m); }
+
+static const bd_namemap_type bd__models = {.retain = bd__model_retain,
+                                           .release = bd__model_release};
 
 bd_registry *bd_registry_new(void) {
   bd_registry *r = calloc(1, sizeof *r);
-  if (r) pthread_mutex_init(&r->mu, NULL);
+  if (r && !(r->map = bd_namemap_new(&bd__models))) {
+    free(r);
+    r = NULL;
+  }
   return r;
 }
 
 void bd_registry_free(bd_registry *r) {
   if (!r) return;
-  for (size_t i = 0; i < r->n; i++) bd_model_release(r->v[i]);
-  free(r->v);
-  pthread_mutex_destroy(&r->mu);
+  bd_namemap_free(r->map);
   free(r);
 }
 
-static long bd__find(bd_registry *r, const char *name) {
-  for (size_t i = 0; i < r->n; i++)
-    if (strcmp(bd_model_name(r->v[i]), name) == 0) return (long)i;
-  return -1;
-}
-
 bd_status bd_registry_add(bd_registry *r, bd_model *m) {
-  pthread_mutex_lock(&r->mu);
-  bd_status s = BD_OK;
-  if (bd__find(r, bd_model_name(m)) >= 0) {
+  bool existed;
+  bd_status s = bd_namemap_put(r->map, bd_model_name(m), m, false, &existed);
+  if (!s && existed)
     s = bd_fail(BD_EEXIST, "a model named '%s' already exists",
                 bd_model_name(m));
-  } else if (r->n == r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 16;
-    bd_model **v = realloc(r->v, cap * sizeof *v);
-    if (!v)
-      s = bd_fail(BD_ENOMEM, "out of host memory");
-    else {
-      r->v = v;
-      r->cap = cap;
-    }
-  }
-  if (!s) r->v[r->n++] = bd_model_retain(m);
-  pthread_mutex_unlock(&r->mu);
   return s;
 }
 
 bd_model *bd_registry_get(bd_registry *r, const char *name) {
-  pthread_mutex_lock(&r->mu);
-  long i = bd__find(r, name);
-  bd_model *m = i >= 0 ? bd_model_retain(r->v[i]) : NULL;
-  pthread_mutex_unlock(&r->mu);
-  return m;
+  return bd_namemap_get(r->map, name);
 }
 
 bd_status bd_registry_remove(bd_registry *r, const char *name) {
-  pthread_mutex_lock(&r->mu);
-  long i = bd__find(r, name);
-  bd_model *m = NULL;
-  if (i >= 0) {
-    m = r->v[i];
-    memmove(r->v + i, r->v + i + 1, (r->n - (size_t)i - 1) * sizeof *r->v);
-    r->n--;
-  }
-  pthread_mutex_unlock(&r->mu);
+  bd_model *m = bd_namemap_take(r->map, name);
   if (!m) return bd_fail(BD_ENOTFOUND, "model '%s' not found", name);
   bd_model_release(m);
   return BD_OK;
 }
 
 bd_model **bd_registry_list(bd_registry *r, size_t *n) {
-  pthread_mutex_lock(&r->mu);
-  bd_model **v = malloc((r->n ? r->n : 1) * sizeof *v);
+  void **objs;
   *n = 0;
-  if (v) {
-    for (size_t i = 0; i < r->n; i++) v[i] = bd_model_retain(r->v[i]);
-    *n = r->n;
+  if (bd_namemap_list(r->map, NULL, &objs, n)) return NULL;
+  bd_model **v = malloc((*n + 1) * sizeof *v);
+  for (size_t i = 0; i < *n; i++) {
+    if (v)
+      v[i] = objs[i];
+    else
+      bd_model_release(objs[i]);
   }
-  pthread_mutex_unlock(&r->mu);
+  free(objs);
+  if (!v) *n = 0;
   return v;
 }

@@ -8,6 +8,7 @@
 
 typedef struct bd_registry bd_registry;
 
+/* An empty registry; NULL when out of memory. */
 bd_registry *bd_registry_new(void);
 /* Releases every model the registry holds. NULL-safe. */
 void bd_registry_free(bd_registry *r);
@@ -20,7 +21,8 @@ bd_model *bd_registry_get(bd_registry *r, const char *name);
  * references. */
 bd_status bd_registry_remove(bd_registry *r, const char *name);
 /* A malloc'd array of new references in insertion order; *n its length.
- * Caller releases each and frees the array. */
+ * Caller releases each and frees the array. NULL (and *n 0) when out of
+ * memory. */
 bd_model **bd_registry_list(bd_registry *r, size_t *n);
 
 #endif

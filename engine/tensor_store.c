@@ -1,138 +1,90 @@
-/* tensor_store.c - a mutex-guarded sorted array of name -> tensor. The
- * store is small (user-named tensors), so binary search over an array is
- * plenty. */
+/* tensor_store.c - the daemon's named tensors in a bd_namemap; listings
+ * are sorted by name. */
 #include "tensor_store.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "namemap.h"
+
 struct bd_tensor_store {
-  pthread_mutex_t mu;
-  char **names;
-  bd_tensor **tensors;
-  size_t n, cap;
+  bd_namemap *map;
 };
+
+static void *bd__tensor_retain(void *t) { return bd_tensor_retain(t); }
+static void bd__tensor_release(void *t) { bd_tensor_release(t); }
+
+static const bd_namemap_type bd__tensors = {.retain = bd__tensor_retain,
+                                            .release = bd__tensor_release};
 
 bd_tensor_store *bd_tensor_store_new(void) {
   bd_tensor_store *s = calloc(1, sizeof *s);
-  if (s) pthread_mutex_init(&s->mu, NULL);
+  if (s && !(s->map = bd_namemap_new(&bd__tensors))) {
+    free(s);
+    s = NULL;
+  }
   return s;
 }
 
 void bd_tensor_store_free(bd_tensor_store *s) {
   if (!s) return;
-  for (size_t i = 0; i < s->n; i++) {
-    free(s->names[i]);
-    bd_tensor_release(s->tensors[i]);
-  }
-  free(s->names);
-  free(s->tensors);
-  pthread_mutex_destroy(&s->mu);
+  bd_namemap_free(s->map);
   free(s);
-}
-
-/* Index of name, or -(insertion point)-1. Caller holds mu. */
-static long bd__ts_find(const bd_tensor_store *s, const char *name) {
-  size_t lo = 0, hi = s->n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    int c = strcmp(s->names[mid], name);
-    if (c == 0) return (long)mid;
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return -(long)lo - 1;
 }
 
 bd_status bd_tensor_store_put(bd_tensor_store *s, const char *name,
                               bd_tensor *t, bool *replaced) {
-  pthread_mutex_lock(&s->mu);
-  long i = bd__ts_find(s, name);
-  if (replaced) *replaced = i >= 0;
-  if (i >= 0) {
-    bd_tensor_release(s->tensors[i]);
-    s->tensors[i] = bd_tensor_retain(t);
-    pthread_mutex_unlock(&s->mu);
-    return BD_OK;
-  }
-  size_t at = (size_t)(-i - 1);
-  char *c = strdup(name);
-  if (c && s->n == s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 16;
-    char **nn = realloc(s->names, cap * sizeof *nn);
-    if (nn) s->names = nn;
-    bd_tensor **nt = nn ? realloc(s->tensors, cap * sizeof *nt) : NULL;
-    if (nt) {
-      s->tensors = nt;
-      s->cap = cap;
-    }
-  }
-  if (!c || s->n == s->cap) {
-    free(c);
-    pthread_mutex_unlock(&s->mu);
-    return bd_fail(BD_ENOMEM, "out of host memory");
-  }
-  memmove(s->names + at + 1, s->names + at, (s->n - at) * sizeof *s->names);
-  memmove(s->tensors + at + 1, s->tensors + at,
-          (s->n - at) * sizeof *s->tensors);
-  s->names[at] = c;
-  s->tensors[at] = bd_tensor_retain(t);
-  s->n++;
-  pthread_mutex_unlock(&s->mu);
-  return BD_OK;
+  return bd_namemap_put(s->map, name, t, true, replaced);
 }
 
 bd_tensor *bd_tensor_store_get(bd_tensor_store *s, const char *name) {
-  pthread_mutex_lock(&s->mu);
-  long i = bd__ts_find(s, name);
-  bd_tensor *t = i >= 0 ? bd_tensor_retain(s->tensors[i]) : NULL;
-  pthread_mutex_unlock(&s->mu);
-  return t;
+  return bd_namemap_get(s->map, name);
 }
 
 bd_status bd_tensor_store_delete(bd_tensor_store *s, const char *name) {
-  pthread_mutex_lock(&s->mu);
-  long i = bd__ts_find(s, name);
-  if (i < 0) {
-    pthread_mutex_unlock(&s->mu);
-    return bd_fail(BD_ENOTFOUND, "tensor '%.200s' not found", name);
-  }
-  free(s->names[i]);
-  bd_tensor_release(s->tensors[i]);
-  memmove(s->names + i, s->names + i + 1,
-          (s->n - (size_t)i - 1) * sizeof *s->names);
-  memmove(s->tensors + i, s->tensors + i + 1,
-          (s->n - (size_t)i - 1) * sizeof *s->tensors);
-  s->n--;
-  pthread_mutex_unlock(&s->mu);
+  bd_tensor *t = bd_namemap_take(s->map, name);
+  if (!t) return bd_fail(BD_ENOTFOUND, "tensor '%.200s' not found", name);
+  bd_tensor_release(t);
   return BD_OK;
+}
+
+typedef struct bd__named {
+  char *name;
+  void *obj;
+} bd__named;
+
+static int bd__by_name(const void *a, const void *b) {
+  return strcmp(((const bd__named *)a)->name, ((const bd__named *)b)->name);
 }
 
 bd_status bd_tensor_store_list(bd_tensor_store *s, char ***names,
                                bd_tensor ***tensors, size_t *n) {
-  pthread_mutex_lock(&s->mu);
-  size_t k = s->n;
-  char **nv = calloc(k + 1, sizeof *nv);
+  char **nv;
+  void **ov;
+  size_t k;
+  bd_status st = bd_namemap_list(s->map, &nv, &ov, &k);
+  if (st) return st;
   bd_tensor **tv = calloc(k + 1, sizeof *tv);
-  bool ok = nv && tv;
-  for (size_t i = 0; ok && i < k; i++) {
-    nv[i] = strdup(s->names[i]);
-    tv[i] = bd_tensor_retain(s->tensors[i]);
-    ok = nv[i] != NULL;
-  }
-  pthread_mutex_unlock(&s->mu);
-  if (!ok) {
-    for (size_t i = 0; nv && tv && i < k; i++) {
+  bd__named *pairs = calloc(k + 1, sizeof *pairs);
+  if (!tv || !pairs) {
+    for (size_t i = 0; i < k; i++) {
       free(nv[i]);
-      bd_tensor_release(tv[i]);
+      bd_tensor_release(ov[i]);
     }
     free(nv);
+    free(ov);
     free(tv);
+    free(pairs);
     return bd_fail(BD_ENOMEM, "out of host memory");
   }
+  for (size_t i = 0; i < k; i++) pairs[i] = (bd__named){nv[i], ov[i]};
+  qsort(pairs, k, sizeof *pairs, bd__by_name);
+  for (size_t i = 0; i < k; i++) {
+    nv[i] = pairs[i].name;
+    tv[i] = pairs[i].obj;
+  }
+  free(pairs);
+  free(ov);
   *names = nv;
   *tensors = tv;
   *n = k;

@@ -9,6 +9,7 @@
 
 typedef struct bd_tensor_store bd_tensor_store;
 
+/* An empty store; NULL when out of memory. */
 bd_tensor_store *bd_tensor_store_new(void);
 /* Releases every tensor; NULL-safe. */
 void bd_tensor_store_free(bd_tensor_store *s);
