@@ -1,5 +1,5 @@
 """Models persist across restarts (spec, state as last saved, mode, SGD
-momentum); deleting a model removes its directory; a writer killed
+momentum, the RNG position of dropout and init); deleting a model removes its directory; a writer killed
 mid-save leaves the previous file intact and loadable."""
 import os
 import shutil
@@ -9,7 +9,8 @@ import unittest
 import numpy as np
 import requests
 
-from blockd_testlib import Daemon, from_json, named_mlp_spec, tensor_json
+from blockd_testlib import (Daemon, from_json, linear, named_mlp_spec, seq,
+                            tensor_json)
 
 X = np.random.default_rng(0).standard_normal((3, 20)).astype(np.float32)
 T = np.random.default_rng(1).standard_normal((3, 10)).astype(np.float32)
@@ -68,6 +69,37 @@ class Persistence(unittest.TestCase):
             train_step(d, "p1")
             train_step(ref, "p1")
             np.testing.assert_array_equal(fwd(d, "p1"), fwd(ref, "p1"))
+        finally:
+            d.stop()
+            ref.stop()
+
+    def test_restart_continues_dropout_stream(self):
+        """A train-mode dropout model draws the same masks across a restart
+        as a daemon that never restarted: the RNG position is saved."""
+        spec = seq(linear(20, 64), {"type": "dropout", "p": 0.5})
+        d = Daemon(data_dir=self.dir)
+        ref = Daemon()
+        try:
+            for dm in (d, ref):
+                r = dm.post("/v1/models", {"name": "drop", "seed": 11,
+                                           "block": spec})
+                self.assertEqual(r.status_code, 201, r.text)
+                self.assertEqual(r.json()["mode"], "train")
+            first = fwd(d, "drop")
+            np.testing.assert_array_equal(first, fwd(ref, "drop"))
+            # a seedless init draws from the same stream
+            for dm in (d, ref):
+                r = dm.post("/v1/models/drop/init",
+                            {"method": "normal", "target": "bias"})
+                self.assertEqual(r.status_code, 200, r.text)
+            d.stop()
+            d = Daemon(data_dir=self.dir)
+            self.assertEqual(d.get("/v1/models/drop").json()["mode"], "train")
+            for _ in range(2):
+                got, want = fwd(d, "drop"), fwd(ref, "drop")
+                np.testing.assert_array_equal(got, want)
+                # a fresh mask, not the first one replayed
+                self.assertFalse(np.array_equal((got == 0), (first == 0)))
         finally:
             d.stop()
             ref.stop()
