@@ -32,15 +32,41 @@ bool bd_file_name_ok(const char *name) {
   return true;
 }
 
+#ifdef BLOCKD_TEST_HOOKS
+/* The crash hook of test builds (blockd-testhooks; see atomic_file.h):
+ * the byte count after which a write dies, -1 when unset. */
+static long long bd__crash_after(void) {
+  const char *hook = getenv("BLOCKD_TEST_CRASH_AFTER_BYTES");
+  return hook && *hook ? atoll(hook) : -1;
+}
+
+/* Writes what is left before the limit and dies, when this chunk would
+ * cross it. */
+static void bd__maybe_crash(bd_afile *f, const char *p, size_t chunk) {
+  if (f->crash_after < 0) return;
+  long long left = f->crash_after - (long long)f->written;
+  if ((long long)chunk >= left) {
+    if (left > 0 && write(f->fd, p, (size_t)left) < 0) _exit(87);
+    _exit(86);
+  }
+}
+#else
+/* The shipped daemon has no crash hook. */
+static long long bd__crash_after(void) { return -1; }
+static void bd__maybe_crash(bd_afile *f, const char *p, size_t chunk) {
+  (void)f;
+  (void)p;
+  (void)chunk;
+}
+#endif
+
 bd_status bd_afile_open(const char *dir, const char *name, bd_afile **out) {
   static unsigned long counter;
   *out = NULL;
   bd_afile *f = calloc(1, sizeof *f);
   if (!f) return bd_fail(BD_ENOMEM, "out of host memory");
   f->fd = -1;
-  f->crash_after = -1;
-  const char *hook = getenv("BLOCKD_TEST_CRASH_AFTER_BYTES");
-  if (hook && *hook) f->crash_after = atoll(hook);
+  f->crash_after = bd__crash_after();
   unsigned long k = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
   f->dir = strdup(dir);
   f->buf = malloc(BD_AFILE_BUF);
@@ -65,13 +91,7 @@ bd_status bd_afile_open(const char *dir, const char *name, bd_afile **out) {
 static bd_status bd__afile_raw(bd_afile *f, const char *p, size_t n) {
   while (n) {
     size_t chunk = n > ((size_t)1 << 30) ? (size_t)1 << 30 : n;
-    if (f->crash_after >= 0) {
-      long long left = f->crash_after - (long long)f->written;
-      if ((long long)chunk >= left) {
-        if (left > 0 && write(f->fd, p, (size_t)left) < 0) _exit(87);
-        _exit(86); /* the test hook: die mid-write */
-      }
-    }
+    bd__maybe_crash(f, p, chunk);
     ssize_t w = write(f->fd, p, chunk);
     if (w < 0) {
       if (errno == EINTR) continue;

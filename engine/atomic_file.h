@@ -5,9 +5,11 @@
  * fsync'd, renamed over the destination and the directory is fsync'd, so
  * a crash at any point leaves either the old file or the new one.
  *
- * Test hook: when the environment variable BLOCKD_TEST_CRASH_AFTER_BYTES
- * is a number N, the process _exit(86)s after writing exactly N bytes
- * into one temporary file (to prove the old file survives). */
+ * Test hook, compiled only with BLOCKD_TEST_HOOKS (the blockd-testhooks
+ * daemon and its library blockd_afile_testhooks, never the shipped
+ * blockd): when the environment variable BLOCKD_TEST_CRASH_AFTER_BYTES is
+ * a number N, the process _exit(86)s after writing exactly N bytes into
+ * one temporary file (to prove the old file survives). */
 #ifndef BD_ATOMIC_FILE_H
 #define BD_ATOMIC_FILE_H
 

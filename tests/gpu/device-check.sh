@@ -135,7 +135,8 @@ run_suites() { # kind, log, device
     local cap
     cap=$(left 90)
     echo "### $t (BLOCKD_TEST_DEVICE=$dev, timeout $cap s)" >>"$log"
-    BLOCKD_TEST_DEVICE=$dev BLOCKD_BIN=$bd/blockd BLOCKD_BUILD_DIR=$bd \
+    BLOCKD_TEST_DEVICE=$dev BLOCKD_BIN=$bd/blockd \
+      BLOCKD_TESTHOOKS_BIN=$bd/blockd-testhooks BLOCKD_BUILD_DIR=$bd \
       PYTHONPATH=$PWD/tests/lib PYTHONUNBUFFERED=1 \
       timeout "$cap" "$py" "$t" >>"$log" 2>&1
     local rc=$?

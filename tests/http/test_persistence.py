@@ -9,8 +9,8 @@ import unittest
 import numpy as np
 import requests
 
-from blockd_testlib import (Daemon, from_json, linear, named_mlp_spec, seq,
-                            tensor_json)
+from blockd_testlib import (BLOCKD_TESTHOOKS_BIN, Daemon, from_json, linear,
+                            named_mlp_spec, seq, tensor_json)
 
 X = np.random.default_rng(0).standard_normal((3, 20)).astype(np.float32)
 T = np.random.default_rng(1).standard_normal((3, 10)).astype(np.float32)
@@ -126,7 +126,7 @@ class Persistence(unittest.TestCase):
     def test_crash_mid_write_keeps_old_file(self):
         old = np.arange(100, dtype=np.float32)
         new = np.ones(20000, dtype=np.float32)
-        d = Daemon(data_dir=self.dir,
+        d = Daemon(data_dir=self.dir, bin=BLOCKD_TESTHOOKS_BIN,
                    env={"BLOCKD_TEST_CRASH_AFTER_BYTES": "40000"})
         try:
             d.put("/v1/tensors/old", tensor_json(old))

@@ -18,6 +18,10 @@ import requests
 
 BLOCKD_BIN = os.environ.get("BLOCKD_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "blockd")
+# The same daemon built with the test crash hook (BLOCKD_TEST_HOOKS); only
+# the tests that need a hook start it.
+BLOCKD_TESTHOOKS_BIN = os.environ.get("BLOCKD_TESTHOOKS_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "blockd-testhooks")
 BUILD_DIR = os.environ.get("BLOCKD_BUILD_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build")
 # Device on which tests place their models: cpu by default; the GPU device
@@ -26,7 +30,8 @@ TEST_DEVICE = os.environ.get("BLOCKD_TEST_DEVICE", "cpu")
 
 
 class Daemon:
-    def __init__(self, *args, data_dir=None, env=None, keep_data=False):
+    def __init__(self, *args, data_dir=None, env=None, keep_data=False,
+                 bin=None):
         self.tmp = None
         if data_dir is None:
             self.tmp = tempfile.mkdtemp(prefix="blockd-test-")
@@ -35,7 +40,7 @@ class Daemon:
         self.keep_data = keep_data
         full_env = dict(os.environ)
         full_env.update(env or {})
-        cmd = [BLOCKD_BIN, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
+        cmd = [bin or BLOCKD_BIN, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
                "--threads", "4", "--log-level", "warn"] + list(args)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=full_env,
