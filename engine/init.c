@@ -356,26 +356,38 @@ static void bd__restore(bd__snap *v, size_t n) {
     (void)bd_tensor_copy_into(v[i].p->value, v[i].host);
 }
 
-bd_status bd_init_run(bd_block *root, const bd_init_request *req,
-                      uint64_t model_seed, uint64_t *model_offset,
-                      char ***touched, int *ntouched) {
-  *touched = NULL;
-  *ntouched = 0;
-  const char *target = req->target ? req->target : "all";
-  if (req->nsteps <= 0)
-    return bd_fail(BD_EINVAL, "init: no method given");
+/* The state of one bd_init_run, passed through its phases. */
+typedef struct bd__init_run {
+  const bd_init_request *req;
+  const char *target;
+  bd__blist chosen;  /* blocks to initialise, tree order */
+  int64_t nmatched;  /* targeted parameters in them */
+  bd_state_list sd;  /* the tree's state_dict, for paths */
+  bd__snap *snaps;   /* host copies of every tensor of chosen */
+  size_t nsnaps;
+  bool applied;      /* something may have changed: restore on failure */
+  char **names;      /* touched paths */
+  int nnames;
+} bd__init_run;
+
+static bool bd__type_selected(const bd_init_request *req, const bd_block *b) {
+  bool ok = req->ntypes == 0;
+  for (int i = 0; i < req->ntypes && !ok; i++)
+    ok = strcmp(b->type->name, req->types[i]) == 0;
+  return ok;
+}
+
+/* Phase 1: the chosen blocks, in tree order: inside the selected subtrees
+ * (the whole tree by default), of a selected type, with a targeted
+ * parameter. EINVAL for an unknown type or path, or nothing matched. */
+static bd_status bd__init_select(bd__init_run *r, bd_block *root) {
+  const bd_init_request *req = r->req;
   for (int i = 0; i < req->ntypes; i++)
     if (!bd_block_type_find(req->types[i]))
       return bd_fail(BD_EINVAL, "types[%d]: unknown block type '%s'", i,
                      req->types[i]);
-  bd__blist all = {0}, sel = {0}, chosen = {0};
-  bd__snap *snaps = NULL;
-  size_t nsnaps = 0;
-  bd_state_list sd = {0};
-  char **names = NULL;
-  int nnames = 0;
+  bd__blist all = {0}, sel = {0};
   bd_status s = bd__collect(root, &all);
-  /* The union of the selected subtrees (the whole tree by default). */
   for (int i = 0; !s && i < req->nblocks; i++) {
     bd_block *b = bd_block_find(root, req->blocks[i]);
     if (!b)
@@ -384,127 +396,157 @@ bd_status bd_init_run(bd_block *root, const bd_init_request *req,
     else
       s = bd__collect(b, &sel);
   }
-  /* Chosen blocks in tree order, filtered by type, with a targeted
-   * parameter. */
-  int64_t nmatched = 0;
   for (size_t k = 0; !s && k < all.n; k++) {
     bd_block *b = all.v[k];
     if (req->nblocks && !bd__blist_has(&sel, b)) continue;
-    bool type_ok = req->ntypes == 0;
-    for (int i = 0; i < req->ntypes && !type_ok; i++)
-      type_ok = strcmp(b->type->name, req->types[i]) == 0;
-    if (!type_ok) continue;
+    if (!bd__type_selected(req, b)) continue;
     int here = 0;
     for (int i = 0; i < b->nparams; i++)
-      if (bd__targeted(b, i, target)) here++;
+      if (bd__targeted(b, i, r->target)) here++;
     if (!here) continue;
-    nmatched += here;
-    s = bd__blist_add(&chosen, b);
+    r->nmatched += here;
+    s = bd__blist_add(&r->chosen, b);
   }
-  if (!s && nmatched == 0)
+  if (!s && r->nmatched == 0)
     s = bd_fail(BD_EINVAL,
                 "init: the selector (target '%s'%s%s) matches no parameter",
-                target, req->nblocks ? ", blocks" : "",
+                r->target, req->nblocks ? ", blocks" : "",
                 req->ntypes ? ", types" : "");
-  /* Validate every step against every parameter it would touch. */
-  if (!s) s = bd_block_state_dict(root, "", &sd);
-  for (size_t k = 0; !s && k < chosen.n; k++) {
-    bd_block *b = chosen.v[k];
+  free(all.v);
+  free(sel.v);
+  return s;
+}
+
+/* Phase 2: every step against every parameter it would touch (errors name
+ * the parameter's state_dict path). */
+static bd_status bd__init_validate(bd__init_run *r, bd_block *root) {
+  const bd_init_request *req = r->req;
+  bd_status s = bd_block_state_dict(root, "", &r->sd);
+  for (size_t k = 0; !s && k < r->chosen.n; k++) {
+    bd_block *b = r->chosen.v[k];
     for (int st = 0; !s && st < req->nsteps; st++) {
-      if (req->steps[st].method == BD_INIT_DEFAULT && !b->type->reset) {
-        s = bd_fail(BD_EUNSUPPORTED,
-                    "init method 'default': block type '%s' has no default "
-                    "initialiser",
-                    b->type->name);
-        break;
-      }
+      if (req->steps[st].method == BD_INIT_DEFAULT && !b->type->reset)
+        return bd_fail(BD_EUNSUPPORTED,
+                       "init method 'default': block type '%s' has no "
+                       "default initialiser",
+                       b->type->name);
       for (int i = 0; !s && i < b->nparams; i++) {
-        if (!bd__targeted(b, i, target)) continue;
+        if (!bd__targeted(b, i, r->target)) continue;
         const char *what = b->param_names[i];
-        for (size_t e = 0; e < sd.n; e++)
-          if (sd.v[e].param == b->params[i]) {
-            what = sd.v[e].path;
+        for (size_t e = 0; e < r->sd.n; e++)
+          if (r->sd.v[e].param == b->params[i]) {
+            what = r->sd.v[e].path;
             break;
           }
         s = bd_init_check(&req->steps[st], b->params[i]->value, what);
       }
     }
   }
-  /* Snapshot every tensor of the chosen blocks. */
-  for (size_t k = 0; !s && k < chosen.n; k++) {
-    bd_block *b = chosen.v[k];
-    bd__snap *v = realloc(snaps, (nsnaps + (size_t)b->nparams) * sizeof *v);
-    if (!v) {
-      s = bd_fail(BD_ENOMEM, "out of host memory");
-      break;
-    }
-    snaps = v;
-    for (int i = 0; !s && i < b->nparams; i++) {
-      snaps[nsnaps].p = b->params[i];
-      s = bd_tensor_to(b->params[i]->value, BD_CPU, &snaps[nsnaps].host);
-      if (!s) nsnaps++;
+  return s;
+}
+
+/* Phase 3: a host copy of every tensor of the chosen blocks, to undo a
+ * failure and to keep what a "default" step must not touch. */
+static bd_status bd__init_snapshot(bd__init_run *r) {
+  for (size_t k = 0; k < r->chosen.n; k++) {
+    bd_block *b = r->chosen.v[k];
+    bd__snap *v =
+        realloc(r->snaps, (r->nsnaps + (size_t)b->nparams) * sizeof *v);
+    if (!v) return bd_fail(BD_ENOMEM, "out of host memory");
+    r->snaps = v;
+    for (int i = 0; i < b->nparams; i++) {
+      r->snaps[r->nsnaps].p = b->params[i];
+      bd_status s =
+          bd_tensor_to(b->params[i]->value, BD_CPU, &r->snaps[r->nsnaps].host);
+      if (s) return s;
+      r->nsnaps++;
     }
   }
-  /* Apply: block by block, each step in order (net.apply(my_init)). */
-  uint64_t seed = req->has_seed ? req->seed : model_seed;
-  uint64_t off = req->has_seed ? 0 : *model_offset;
-  bool applied = false;
+  return BD_OK;
+}
+
+/* Phase 4: block by block, each step in order (net.apply(my_init)),
+ * drawing from (seed, *off). */
+static bd_status bd__init_apply(bd__init_run *r, uint64_t seed,
+                                uint64_t *off) {
   size_t snap0 = 0;
-  for (size_t k = 0; !s && k < chosen.n; k++) {
-    bd_block *b = chosen.v[k];
-    applied = true;
-    for (int st = 0; !s && st < req->nsteps; st++) {
-      const bd_init_step *step = &req->steps[st];
+  bd_status s = BD_OK;
+  for (size_t k = 0; !s && k < r->chosen.n; k++) {
+    bd_block *b = r->chosen.v[k];
+    r->applied = true;
+    for (int st = 0; !s && st < r->req->nsteps; st++) {
+      const bd_init_step *step = &r->req->steps[st];
       if (step->method == BD_INIT_DEFAULT) {
-        s = b->type->reset(b, seed, &off);
+        s = b->type->reset(b, seed, off);
         /* Keep what the target does not name. */
         for (int i = 0; !s && i < b->nparams; i++)
-          if (!bd__targeted(b, i, target))
+          if (!bd__targeted(b, i, r->target))
             s = bd_tensor_copy_into(b->params[i]->value,
-                                    snaps[snap0 + (size_t)i].host);
+                                    r->snaps[snap0 + (size_t)i].host);
         continue;
       }
       for (int i = 0; !s && i < b->nparams; i++)
-        if (bd__targeted(b, i, target))
-          s = bd_init_apply(step, b->params[i]->value, seed, &off);
+        if (bd__targeted(b, i, r->target))
+          s = bd_init_apply(step, b->params[i]->value, seed, off);
     }
     snap0 += (size_t)b->nparams;
   }
-  /* The touched parameters, in named_parameters order. */
-  if (!s) {
-    names = calloc((size_t)nmatched, sizeof *names);
-    if (!names) s = bd_fail(BD_ENOMEM, "out of host memory");
-  }
-  for (size_t e = 0; !s && e < sd.n; e++) {
-    if (!bd_state_list_is_first(&sd, e)) continue;
-    bd_block *owner = sd.v[e].owner;
-    if (!bd__blist_has(&chosen, owner)) continue;
+  return s;
+}
+
+/* Phase 5: the touched parameters' paths, in named_parameters order. */
+static bd_status bd__init_touched(bd__init_run *r) {
+  r->names = calloc((size_t)r->nmatched, sizeof *r->names);
+  if (!r->names) return bd_fail(BD_ENOMEM, "out of host memory");
+  for (size_t e = 0; e < r->sd.n; e++) {
+    if (!bd_state_list_is_first(&r->sd, e)) continue;
+    bd_block *owner = r->sd.v[e].owner;
+    if (!bd__blist_has(&r->chosen, owner)) continue;
     for (int i = 0; i < owner->nparams; i++)
-      if (owner->params[i] == sd.v[e].param &&
-          bd__targeted(owner, i, target) && nnames < nmatched) {
-        names[nnames] = strdup(sd.v[e].path);
-        if (!names[nnames]) s = bd_fail(BD_ENOMEM, "out of host memory");
-        else nnames++;
+      if (owner->params[i] == r->sd.v[e].param &&
+          bd__targeted(owner, i, r->target) && r->nnames < r->nmatched) {
+        r->names[r->nnames] = strdup(r->sd.v[e].path);
+        if (!r->names[r->nnames])
+          return bd_fail(BD_ENOMEM, "out of host memory");
+        r->nnames++;
       }
   }
-  if (s && applied) {
-    bd_status keep = s;
-    bd__restore(snaps, nsnaps);
-    s = keep;
-  }
+  return BD_OK;
+}
+
+bd_status bd_init_run(bd_block *root, const bd_init_request *req,
+                      uint64_t model_seed, uint64_t *model_offset,
+                      char ***touched, int *ntouched) {
+  *touched = NULL;
+  *ntouched = 0;
+  if (req->nsteps <= 0)
+    return bd_fail(BD_EINVAL, "init: no method given");
+  bd__init_run r = {.req = req, .target = req->target ? req->target : "all"};
+  uint64_t seed = req->has_seed ? req->seed : model_seed;
+  uint64_t off = req->has_seed ? 0 : *model_offset;
+  bd_status s = bd__init_select(&r, root);
+  if (!s) s = bd__init_validate(&r, root);
+  if (!s) s = bd__init_snapshot(&r);
+  if (!s) s = bd__init_apply(&r, seed, &off);
+  if (!s) s = bd__init_touched(&r);
   if (s) {
-    for (int i = 0; i < nnames; i++) free(names[i]);
-    free(names);
+    /* Undo: the tensors as they were, the offset untouched. */
+    if (r.applied) {
+      bd_status keep = s;
+      bd__restore(r.snaps, r.nsnaps);
+      s = keep;
+    }
+    for (int i = 0; i < r.nnames; i++) free(r.names[i]);
+    free(r.names);
   } else {
+    /* Commit: the stream moves on, the caller owns the names. */
     if (!req->has_seed) *model_offset = off;
-    *touched = names;
-    *ntouched = nnames;
+    *touched = r.names;
+    *ntouched = r.nnames;
   }
-  for (size_t i = 0; i < nsnaps; i++) bd_tensor_release(snaps[i].host);
-  free(snaps);
-  free(all.v);
-  free(sel.v);
-  free(chosen.v);
-  bd_state_list_free(&sd);
+  for (size_t i = 0; i < r.nsnaps; i++) bd_tensor_release(r.snaps[i].host);
+  free(r.snaps);
+  free(r.chosen.v);
+  bd_state_list_free(&r.sd);
   return s;
 }
