@@ -13,9 +13,10 @@
 
 #include "engine/atomic_file.h"
 #include "engine/backend.h"
-#include "engine/checkpoint.h"
-#include "engine/safetensors.h"
-#include "engine/torchzip.h"
+#include "proto/checkpoint_json.h"
+#include "proto/safetensors.h"
+#include "proto/tformat.h"
+#include "proto/torchzip.h"
 
 static double now(void) {
   struct timespec ts;
@@ -28,15 +29,15 @@ static void die(const char *what) {
   exit(1);
 }
 
-static double raw_write(const char *dir, const bd_tfile *f) {
+static double raw_write(const char *dir, const proto_tfile *f) {
   char p[4096];
   snprintf(p, sizeof p, "%s/raw.bin", dir);
   double t0 = now();
   int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) die("open raw");
-  for (size_t i = 0; i < f->n; i++) {
-    const char *d = bd_tensor_data(f->tensors[i]);
-    size_t n = bd_tensor_nbytes(f->tensors[i]);
+  for (size_t i = 0; i < f->list.n; i++) {
+    const char *d = bd_tensor_data(f->list.tensors[i]);
+    size_t n = bd_tensor_nbytes(f->list.tensors[i]);
     while (n) {
       ssize_t w = write(fd, d, n);
       if (w <= 0) die("write raw");
@@ -51,33 +52,34 @@ static double raw_write(const char *dir, const bd_tfile *f) {
   return t;
 }
 
-static double save(bd_model *m, const char *dir, bd_tformat fmt) {
+static double save(bd_model *m, const char *dir, proto_tformat fmt) {
   double t0 = now();
-  bd_tfile f;
-  if (bd_checkpoint_export(m, false, &f)) die("export");
+  proto_tfile f;
+  if (proto_checkpoint_export(m, false, &f)) die("export");
   bd_afile *af;
   if (bd_afile_open(dir, fmt ? "ckpt.pt" : "ckpt.safetensors", &af))
     die("open");
-  if (bd_tfile_encode(&f, fmt, "ckpt", NULL, bd_afile_sink(af))) die("encode");
+  if (proto_tfile_encode(&f, fmt, "ckpt", NULL, proto_afile_sink(af)))
+    die("encode");
   if (bd_afile_commit(af)) die("commit");
-  bd_tfile_clear(&f);
+  proto_tfile_clear(&f);
   return now() - t0;
 }
 
-static double load(bd_model *m, const char *dir, bd_tformat fmt) {
+static double load(bd_model *m, const char *dir, proto_tformat fmt) {
   char p[4096];
   snprintf(p, sizeof p, "%s/%s", dir, fmt ? "ckpt.pt" : "ckpt.safetensors");
   double t0 = now();
   void *data;
   size_t len;
   if (bd_file_map(p, &data, &len)) die("map");
-  bd_tfile f;
-  bd_tfile_limits lim = {.borrow = true}; /* as the server does */
-  if (bd_tfile_parse(data, len, &lim, &f, NULL)) die("parse");
-  cJSON *rep;
-  if (bd_checkpoint_load(m, &f, true, false, &rep)) die("load");
-  cJSON_Delete(rep);
-  bd_tfile_clear(&f);
+  proto_tfile f;
+  proto_tfile_limits lim = {.borrow = true}; /* as the server does */
+  if (proto_tfile_parse(data, len, &lim, &f, NULL)) die("parse");
+  bd_load_report rep;
+  if (bd_checkpoint_load(m, &f.list, true, false, &rep)) die("load");
+  bd_load_report_free(&rep);
+  proto_tfile_clear(&f);
   bd_file_unmap(data, len);
   return now() - t0;
 }
@@ -112,24 +114,25 @@ int main(int argc, char **argv) {
   bd_model *m;
   if (bd_model_create("bench", spec, 1, BD_CPU, &lim, &m)) die("create");
   cJSON_Delete(spec);
-  bd_tfile f;
-  if (bd_checkpoint_export(m, false, &f)) die("export");
+  proto_tfile f;
+  if (proto_checkpoint_export(m, false, &f)) die("export");
   size_t bytes = 0;
-  for (size_t i = 0; i < f.n; i++) bytes += bd_tensor_nbytes(f.tensors[i]);
+  for (size_t i = 0; i < f.list.n; i++)
+    bytes += bd_tensor_nbytes(f.list.tensors[i]);
   double best[5] = {1e30, 1e30, 1e30, 1e30, 1e30};
   for (int r = 0; r < reps; r++) {
     /* raw is measured before and after the saves (disk writeback on a
      * shared machine varies); the best of all counts. */
-    double t[5] = {raw_write(dir, &f), save(m, dir, BD_TFORMAT_SAFETENSORS),
-                   load(m, dir, BD_TFORMAT_SAFETENSORS),
-                   save(m, dir, BD_TFORMAT_TORCH),
-                   load(m, dir, BD_TFORMAT_TORCH)};
+    double t[5] = {raw_write(dir, &f), save(m, dir, PROTO_TFORMAT_SAFETENSORS),
+                   load(m, dir, PROTO_TFORMAT_SAFETENSORS),
+                   save(m, dir, PROTO_TFORMAT_TORCH),
+                   load(m, dir, PROTO_TFORMAT_TORCH)};
     double again = raw_write(dir, &f);
     if (again < t[0]) t[0] = again;
     for (int k = 0; k < 5; k++)
       if (t[k] < best[k]) best[k] = t[k];
   }
-  bd_tfile_clear(&f);
+  proto_tfile_clear(&f);
   static const char *names[5] = {"raw_write_fsync", "save_safetensors",
                                  "load_safetensors", "save_torchzip",
                                  "load_torchzip"};

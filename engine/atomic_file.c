@@ -110,8 +110,7 @@ static bd_status bd__afile_flush(bd_afile *f) {
   return n ? bd__afile_raw(f, f->buf, n) : BD_OK;
 }
 
-static bd_status bd__afile_write(void *ctx, const void *p, size_t n) {
-  bd_afile *f = ctx;
+bd_status bd_afile_write(bd_afile *f, const void *p, size_t n) {
   if (f->blen + n <= BD_AFILE_BUF) {
     memcpy(f->buf + f->blen, p, n);
     f->blen += n;
@@ -125,10 +124,6 @@ static bd_status bd__afile_write(void *ctx, const void *p, size_t n) {
     return BD_OK;
   }
   return bd__afile_raw(f, p, n);
-}
-
-bd_sink bd_afile_sink(bd_afile *f) {
-  return (bd_sink){bd__afile_write, f};
 }
 
 size_t bd_afile_size(const bd_afile *f) {
@@ -178,7 +173,7 @@ bd_status bd_atomic_write(const char *dir, const char *name, const void *p,
   bd_afile *f;
   bd_status s = bd_afile_open(dir, name, &f);
   if (s) return s;
-  s = bd__afile_write(f, p, len);
+  s = bd_afile_write(f, p, len);
   if (s) {
     bd_afile_abort(f);
     return s;

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "tfile.h"
+#include "status.h"
 
 #define BD_FILE_NAME_MAX 200
 
@@ -29,8 +29,10 @@ bool bd_file_name_ok(const char *name);
 /* Starts replacing dir/name. *out is freed by commit or abort. Errors:
  * EIO naming the path. */
 bd_status bd_afile_open(const char *dir, const char *name, bd_afile **out);
-/* A sink appending to the temporary file. */
-bd_sink bd_afile_sink(bd_afile *f);
+/* Appends n bytes to the temporary file (buffered). EIO naming the file;
+ * after a failure the caller aborts f. proto_afile_sink (proto/sink.h)
+ * wraps this for the file encoders. */
+bd_status bd_afile_write(bd_afile *f, const void *p, size_t n);
 /* Bytes written so far. */
 size_t bd_afile_size(const bd_afile *f);
 /* fsync, rename over dir/name, fsync dir; frees f. On failure the temp

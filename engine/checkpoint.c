@@ -1,65 +1,19 @@
-/* checkpoint.c - state_dict export/import and format dispatch. */
+/* checkpoint.c - state_dict export and load_state_dict. */
 #include "checkpoint.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model_internal.h"
-#include "safetensors.h"
-#include "torchzip.h"
 #include "train.h"
 
-const char *bd_tformat_name(bd_tformat f) {
-  return f == BD_TFORMAT_TORCH ? "torch" : "safetensors";
-}
-
-bool bd_tformat_parse(const char *s, bd_tformat *out) {
-  if (!s) return false;
-  if (strcmp(s, "safetensors") == 0)
-    *out = BD_TFORMAT_SAFETENSORS;
-  else if (strcmp(s, "torch") == 0 || strcmp(s, "pt") == 0)
-    *out = BD_TFORMAT_TORCH;
-  else
-    return false;
-  return true;
-}
-
-bd_status bd_tfile_parse(const void *data, size_t len,
-                         const bd_tfile_limits *lim, bd_tfile *out,
-                         bd_tformat *fmt) {
+bd_status bd_checkpoint_export(bd_model *m, bool with_optim,
+                               bd_named_tensors *out) {
   memset(out, 0, sizeof *out);
-  if (bd_torchzip_sniff(data, len)) {
-    if (fmt) *fmt = BD_TFORMAT_TORCH;
-    return bd_torchzip_read(data, len, lim, out);
-  }
-  if (fmt) *fmt = BD_TFORMAT_SAFETENSORS;
-  if (len >= 8 && !bd_safetensors_sniff(data, len))
-    return bd_fail(BD_EFORMAT,
-                   "not a safetensors file or a torch.save zip "
-                   "archive (no zip signature, no JSON header)");
-  return bd_safetensors_read(data, len, lim, out, NULL);
-}
-
-bd_status bd_tfile_encode(const bd_tfile *f, bd_tformat fmt, const char *prefix,
-                          const char *const *extra, bd_sink sink) {
-  return fmt == BD_TFORMAT_TORCH ? bd_torchzip_write(f, prefix, sink)
-                                 : bd_safetensors_write(f, extra, sink);
-}
-
-bd_status bd_checkpoint_export(bd_model *m, bool with_optim, bd_tfile *out) {
-  memset(out, 0, sizeof *out);
-  out->kind = BD_TFILE_STATE_DICT;
   bd_state_list l = {0};
   bd_status s = bd_block_state_dict(m->root, "", &l);
-  cJSON *spec = s ? NULL : bd_model_spec(m);
-  if (!s && spec) {
-    out->spec = cJSON_PrintUnformatted(spec);
-    if (!out->spec) s = bd_fail(BD_ENOMEM, "out of host memory");
-  } else if (!s) {
-    s = bd_fail(BD_ENOMEM, "out of host memory");
-  }
-  cJSON_Delete(spec);
   /* Tied entries share one host copy so torch files share the storage. */
   bd_tensor **host = calloc(l.n + 1, sizeof *host);
   if (!s && !host) s = bd_fail(BD_ENOMEM, "out of host memory");
@@ -72,7 +26,7 @@ bd_status bd_checkpoint_export(bd_model *m, bool with_optim, bd_tfile *out) {
               ? (host[i] = bd_tensor_retain(v), BD_OK)
               : bd_tensor_to(v, BD_CPU, &host[i]);
     }
-    if (!s) s = bd_tfile_push(out, l.v[i].path, host[i]);
+    if (!s) s = bd_named_tensors_push(out, l.v[i].path, host[i]);
   }
   for (size_t i = 0; host && i < l.n; i++) bd_tensor_release(host[i]);
   free(host);
@@ -85,13 +39,24 @@ bd_status bd_checkpoint_export(bd_model *m, bool with_optim, bd_tfile *out) {
       char key[512];
       snprintf(key, sizeof key, "%s%s", BD_CKPT_MOMENTUM_PREFIX, ml.v[i].path);
       s = bd_tensor_to(ml.v[i].param->momentum, BD_CPU, &h);
-      if (!s) s = bd_tfile_push(out, key, h);
+      if (!s) s = bd_named_tensors_push(out, key, h);
       bd_tensor_release(h);
     }
     bd_state_list_free(&ml);
   }
-  if (s) bd_tfile_clear(out);
+  if (s) bd_named_tensors_clear(out);
   return s;
+}
+
+void bd_load_report_free(bd_load_report *r) {
+  if (!r) return;
+  for (size_t i = 0; i < r->nmissing; i++) free(r->missing[i]);
+  for (size_t i = 0; i < r->nunexpected; i++) free(r->unexpected[i]);
+  for (size_t i = 0; i < r->nmismatched; i++) free(r->mismatched[i].key);
+  free(r->missing);
+  free(r->unexpected);
+  free(r->mismatched);
+  memset(r, 0, sizeof *r);
 }
 
 /* A sorted view of names for O(log n) lookups. */
@@ -110,74 +75,124 @@ static long ck_find(const ck_name *v, size_t n, const char *s) {
   return hit ? (long)hit->i : -1;
 }
 
-static void add_str(cJSON *arr, const char *s) {
-  cJSON_AddItemToArray(arr, cJSON_CreateString(s));
+/* Appends a copy of s to the string array *v of *n entries (room for cap
+ * entries was reserved by the caller). */
+static bd_status ck_add_key(char **v, size_t *n, const char *s) {
+  if (!(v[*n] = strdup(s))) return bd_fail(BD_ENOMEM, "out of host memory");
+  (*n)++;
+  return BD_OK;
 }
 
-bd_status bd_checkpoint_load(bd_model *m, const bd_tfile *f, bool strict,
-                             bool with_optim, cJSON **report) {
-  *report = NULL;
-  bd_state_list l = {0};
-  bd_status s = bd_block_state_dict(m->root, "", &l);
-  if (s) return s;
-  bool keep_report = false; /* a strict failure still hands back the report */
-  cJSON *rep = cJSON_CreateObject();
-  cJSON *miss = cJSON_AddArrayToObject(rep, "missing_keys");
-  cJSON *unexp = cJSON_AddArrayToObject(rep, "unexpected_keys");
-  cJSON *mism = cJSON_AddArrayToObject(rep, "mismatched_keys");
-  long *src = malloc((l.n + 1) * sizeof *src); /* file index per entry */
-  bd_tensor **conv = calloc(l.n + 1, sizeof *conv);
+/* Appends printf output to buf (of size n) at *off, truncating. */
+static void ck_appendf(char *buf, size_t n, size_t *off, const char *fmt, ...) {
+  if (*off >= n) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(buf + *off, n - *off, fmt, ap);
+  va_end(ap);
+  *off = k < 0 ? n : *off + (size_t)k;
+}
+
+/* The strict failure: the report in words (the structured fields are in
+ * the report itself). */
+static bd_status ck_strict_fail(const bd_load_report *r) {
+  char msg[1024], a[128], b[128];
+  size_t off = 0;
+  size_t problems = r->nmissing + r->nunexpected + r->nmismatched;
+  ck_appendf(msg, sizeof msg, &off,
+             "load_state_dict (strict): %zu problem%s, nothing applied",
+             problems, problems == 1 ? "" : "s");
+  for (size_t i = 0; i < r->nmissing; i++)
+    ck_appendf(msg, sizeof msg, &off, "%s%s",
+               i ? ", " : "; missing keys: ", r->missing[i]);
+  for (size_t i = 0; i < r->nunexpected; i++)
+    ck_appendf(msg, sizeof msg, &off, "%s%s",
+               i ? ", " : "; unexpected keys: ", r->unexpected[i]);
+  for (size_t i = 0; i < r->nmismatched; i++) {
+    const bd_load_mismatch *e = &r->mismatched[i];
+    ck_appendf(msg, sizeof msg, &off, "%s%s (expected %s, got %s)",
+               i ? ", " : "; mismatched shapes: ", e->key,
+               bd_shape_str(e->expected_ndim, e->expected, a, sizeof a),
+               bd_shape_str(e->got_ndim, e->got, b, sizeof b));
+  }
+  return bd_fail(BD_EINVAL, "%s", msg);
+}
+
+/* Fills r with the keys that do not fit; src[i] receives the file index
+ * for model entry i, or -1. */
+static bd_status ck_match(const bd_state_list *l, const bd_named_tensors *f,
+                          bool with_optim, long *src, bd_load_report *r) {
   size_t plen = strlen(BD_CKPT_MOMENTUM_PREFIX);
-  int problems = 0;
   ck_name *fv = malloc((f->n + 1) * sizeof *fv);
-  ck_name *mv = malloc((l.n + 1) * sizeof *mv);
-  if (!src || !conv || !fv || !mv) {
+  ck_name *mv = malloc((l->n + 1) * sizeof *mv);
+  r->missing = malloc((l->n + 1) * sizeof *r->missing);
+  r->mismatched = malloc((l->n + 1) * sizeof *r->mismatched);
+  r->unexpected = malloc((f->n + 1) * sizeof *r->unexpected);
+  bd_status s = BD_OK;
+  if (!fv || !mv || !r->missing || !r->mismatched || !r->unexpected) {
     s = bd_fail(BD_ENOMEM, "out of host memory");
     goto out;
   }
   for (size_t k = 0; k < f->n; k++) fv[k] = (ck_name){f->names[k], k};
-  for (size_t i = 0; i < l.n; i++) mv[i] = (ck_name){l.v[i].path, i};
+  for (size_t i = 0; i < l->n; i++) mv[i] = (ck_name){l->v[i].path, i};
   qsort(fv, f->n, sizeof *fv, ck_name_cmp);
-  qsort(mv, l.n, sizeof *mv, ck_name_cmp);
-  for (size_t i = 0; i < l.n; i++) {
-    src[i] = ck_find(fv, f->n, l.v[i].path);
+  qsort(mv, l->n, sizeof *mv, ck_name_cmp);
+  for (size_t i = 0; !s && i < l->n; i++) {
+    src[i] = ck_find(fv, f->n, l->v[i].path);
     if (src[i] < 0) {
-      add_str(miss, l.v[i].path);
-      problems++;
+      s = ck_add_key(r->missing, &r->nmissing, l->v[i].path);
       continue;
     }
-    const bd_tensor *want = l.v[i].param->value, *got = f->tensors[src[i]];
-    if (!bd_tensor_same_shape(want, got)) {
-      char a[128], b[128];
-      cJSON *e = cJSON_CreateObject();
-      cJSON_AddStringToObject(e, "key", l.v[i].path);
-      cJSON_AddStringToObject(
-          e, "expected", bd_shape_str(want->ndim, want->shape, a, sizeof a));
-      cJSON_AddStringToObject(e, "got",
-                              bd_shape_str(got->ndim, got->shape, b, sizeof b));
-      cJSON_AddItemToArray(mism, e);
-      src[i] = -1;
-      problems++;
+    const bd_tensor *want = l->v[i].param->value, *got = f->tensors[src[i]];
+    if (bd_tensor_same_shape(want, got)) continue;
+    src[i] = -1;
+    bd_load_mismatch *e = &r->mismatched[r->nmismatched];
+    memset(e, 0, sizeof *e);
+    if (!(e->key = strdup(l->v[i].path))) {
+      s = bd_fail(BD_ENOMEM, "out of host memory");
+      break;
     }
+    e->expected_ndim = want->ndim;
+    e->got_ndim = got->ndim;
+    memcpy(e->expected, want->shape, sizeof e->expected);
+    memcpy(e->got, got->shape, sizeof e->got);
+    r->nmismatched++;
   }
-  for (size_t k = 0; k < f->n; k++) {
+  for (size_t k = 0; !s && k < f->n; k++) {
     if (with_optim && strncmp(f->names[k], BD_CKPT_MOMENTUM_PREFIX, plen) == 0)
       continue;
-    if (ck_find(mv, l.n, f->names[k]) < 0) {
-      add_str(unexp, f->names[k]);
-      problems++;
-    }
+    if (ck_find(mv, l->n, f->names[k]) < 0)
+      s = ck_add_key(r->unexpected, &r->nunexpected, f->names[k]);
   }
-  if (strict && problems) {
-    keep_report = true;
-    char *msg = cJSON_PrintUnformatted(rep);
-    s = bd_fail(BD_EINVAL,
-                "load_state_dict (strict): %d problem%s, nothing "
-                "applied: %.3000s",
-                problems, problems == 1 ? "" : "s", msg ? msg : "");
-    free(msg);
+out:
+  free(fv);
+  free(mv);
+  return s;
+}
+
+bd_status bd_checkpoint_load(bd_model *m, const bd_named_tensors *f,
+                             bool strict, bool with_optim,
+                             bd_load_report *report) {
+  memset(report, 0, sizeof *report);
+  bd_state_list l = {0};
+  bd_status s = bd_block_state_dict(m->root, "", &l);
+  if (s) return s;
+  long *src = malloc((l.n + 1) * sizeof *src); /* file index per entry */
+  bd_tensor **conv = calloc(l.n + 1, sizeof *conv);
+  size_t plen = strlen(BD_CKPT_MOMENTUM_PREFIX);
+  bool keep_report = true; /* a strict failure hands back the report */
+  if (!src || !conv) {
+    s = bd_fail(BD_ENOMEM, "out of host memory");
     goto out;
   }
+  s = ck_match(&l, f, with_optim, src, report);
+  if (s) keep_report = false;
+  if (!s && strict &&
+      report->nmissing + report->nunexpected + report->nmismatched) {
+    s = ck_strict_fail(report);
+    goto out;
+  }
+  keep_report = false;
   /* Convert everything first, so a failure leaves the model unchanged. */
   for (size_t i = 0; !s && i < l.n; i++) {
     if (src[i] < 0) continue;
@@ -204,17 +219,12 @@ bd_status bd_checkpoint_load(bd_model *m, const bd_tfile *f, bool strict,
       if (!s) s = bd_optim_momentum_set(m, f->names[k] + plen, b);
       bd_tensor_release(b);
     }
-  cJSON_AddNumberToObject(rep, "loaded", loaded);
+  if (!s) report->loaded = loaded;
 out:
-  free(fv);
-  free(mv);
+  if (s && !keep_report) bd_load_report_free(report);
   for (size_t i = 0; conv && i < l.n; i++) bd_tensor_release(conv[i]);
   free(conv);
   free(src);
   bd_state_list_free(&l);
-  if (s && !keep_report)
-    cJSON_Delete(rep);
-  else
-    *report = rep;
   return s;
 }

@@ -1,55 +1,67 @@
-/* checkpoint.h - a model's state_dict as a tensor file, and loading one
- * back (PyTorch's load_state_dict), plus format sniffing.
+/* checkpoint.h - a model's state_dict as named tensors (export), and
+ * loading named tensors back (PyTorch's load_state_dict) with a typed
+ * report of what did not fit. File formats and the report's JSON live in
+ * proto/ (proto/tformat.h, proto/checkpoint_json.h).
  *
  * Callers hold the model's lock: a read lock to export, a write lock to
  * load. */
 #ifndef BD_CHECKPOINT_H
 #define BD_CHECKPOINT_H
 
-#include <cjson/cJSON.h>
 #include <stdbool.h>
 
 #include "model.h"
-#include "tfile.h"
-
-typedef enum bd_tformat {
-  BD_TFORMAT_SAFETENSORS = 0,
-  BD_TFORMAT_TORCH
-} bd_tformat;
-
-/* "safetensors" / "torch". */
-const char *bd_tformat_name(bd_tformat f);
-bool bd_tformat_parse(const char *s, bd_tformat *out);
+#include "named_tensors.h"
 
 /* Momentum buffers ride along in blockd's own persistence under this
  * prefix (never in user-facing state_dict files). */
 #define BD_CKPT_MOMENTUM_PREFIX "__blockd_momentum__."
 
-/* Fills out (kind state_dict, spec = the model's block spec) with host
- * copies of the state_dict entries in state_dict() order; with_optim adds
- * each momentum buffer under BD_CKPT_MOMENTUM_PREFIX + path. */
-bd_status bd_checkpoint_export(bd_model *m, bool with_optim, bd_tfile *out);
+/* Fills out (zeroed first) with host copies of the state_dict entries in
+ * state_dict() order; tied entries share one host tensor. with_optim adds
+ * each momentum buffer under BD_CKPT_MOMENTUM_PREFIX + path. Errors:
+ * ENOMEM, the device copy's errors; on failure out is empty. */
+bd_status bd_checkpoint_export(bd_model *m, bool with_optim,
+                               bd_named_tensors *out);
 
-/* Parses a safetensors or torch zip image (sniffed); *fmt (optional)
- * receives which. EFORMAT when it is neither. */
-bd_status bd_tfile_parse(const void *data, size_t len,
-                         const bd_tfile_limits *lim, bd_tfile *out,
-                         bd_tformat *fmt);
-/* Encodes f in format fmt to sink (prefix names torch archives). */
-bd_status bd_tfile_encode(const bd_tfile *f, bd_tformat fmt, const char *prefix,
-                          const char *const *extra, bd_sink sink);
+/* A key whose tensor has another shape than the model's. */
+typedef struct bd_load_mismatch {
+  char *key; /* owned */
+  int expected_ndim, got_ndim;
+  int64_t expected[BD_MAX_DIMS], got[BD_MAX_DIMS];
+} bd_load_mismatch;
 
-/* load_state_dict: matches f's entries to the model's state_dict keys.
- * Every missing key, unexpected key and shape mismatch is collected into
- * *report ({"missing_keys":[...],"unexpected_keys":[...],
- * "mismatched_keys":[{"key","expected","got"}],"loaded":n}, caller frees).
- * strict: any of those fails with EINVAL (message lists them) and nothing
- * changes; *report still receives the report then, for the caller to
- * return as structured fields (caller frees it in every case). Non-strict: matching keys are applied, the rest reported.
- * Values are converted to the parameter's dtype (float32) and device.
- * Momentum entries (BD_CKPT_MOMENTUM_PREFIX) are restored when
- * with_optim, else reported as unexpected. */
-bd_status bd_checkpoint_load(bd_model *m, const bd_tfile *f, bool strict,
-                             bool with_optim, cJSON **report);
+/* What load_state_dict found, in the model's state_dict order (missing,
+ * mismatched) and the input's order (unexpected). loaded counts the
+ * tensors applied (0 after a failure). Zero-initialise; free with
+ * bd_load_report_free. */
+typedef struct bd_load_report {
+  char **missing; /* owned strings */
+  size_t nmissing;
+  char **unexpected; /* owned strings */
+  size_t nunexpected;
+  bd_load_mismatch *mismatched;
+  size_t nmismatched;
+  int loaded;
+} bd_load_report;
+
+/* Releases everything r owns and zeroes it; NULL-safe. */
+void bd_load_report_free(bd_load_report *r);
+
+/* load_state_dict: matches f's entries to the model's state_dict keys and
+ * fills *report (zeroed first; the caller frees it with
+ * bd_load_report_free in every case) with every missing key, unexpected
+ * key and shape mismatch. strict: any of those fails with EINVAL (the
+ * message lists them) and nothing changes; *report still holds them then,
+ * for the caller to return as structured fields. Non-strict: matching
+ * keys are applied, the rest reported. Values are converted to the
+ * parameter's dtype (float32) and device. Momentum entries
+ * (BD_CKPT_MOMENTUM_PREFIX) are restored when with_optim, else reported
+ * as unexpected. Other errors (EDTYPE, ENOMEM, device copy errors; a
+ * conversion failure leaves the model unchanged) leave *report empty, so
+ * a non-empty report after a failure is the strict one. */
+bd_status bd_checkpoint_load(bd_model *m, const bd_named_tensors *f,
+                             bool strict, bool with_optim,
+                             bd_load_report *report);
 
 #endif

@@ -157,12 +157,14 @@ struct bd_init_request;
 bd_status bd_model_init(bd_model *m, const struct bd_init_request *req,
                         char ***touched, int *ntouched);
 
-struct bd_tfile;
+struct bd_named_tensors;
+struct bd_load_report;
 
 /* load_state_dict(f, strict) (checkpoint.h's bd_checkpoint_load, which
  * describes *report and the errors); with_optim also restores momentum
  * buffers saved by blockd's persistence. */
-bd_status bd_model_load(bd_model *m, const struct bd_tfile *f, bool strict,
-                        bool with_optim, cJSON **report);
+bd_status bd_model_load(bd_model *m, const struct bd_named_tensors *f,
+                        bool strict, bool with_optim,
+                        struct bd_load_report *report);
 
 #endif

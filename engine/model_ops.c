@@ -153,8 +153,8 @@ bd_status bd_model_init(bd_model *m, const bd_init_request *req,
   return s;
 }
 
-bd_status bd_model_load(bd_model *m, const bd_tfile *f, bool strict,
-                        bool with_optim, cJSON **report) {
+bd_status bd_model_load(bd_model *m, const bd_named_tensors *f, bool strict,
+                        bool with_optim, bd_load_report *report) {
   bd_model_wrlock(m);
   bd_status s = bd_checkpoint_load(m, f, strict, with_optim, report);
   bd_model_unlock(m);

@@ -169,6 +169,34 @@ int64_t bd_tensor_set_thread_cap(int64_t max_elements) {
   return old;
 }
 
+bd_status bd_tensor_wrap(void *data, bd_dtype dt, int ndim,
+                         const int64_t *shape, bd_tensor **out) {
+  int64_t numel;
+  bd_status s = bd_shape_numel(ndim, shape, &numel);
+  if (s) return s;
+  if ((unsigned)dt >= BD_DTYPE_COUNT)
+    return bd_fail(BD_EINVAL, "invalid dtype");
+  bd_storage *st = calloc(1, sizeof *st);
+  bd_tensor *t = calloc(1, sizeof *t);
+  if (!st || !t) {
+    free(st);
+    free(t);
+    return bd_fail(BD_ENOMEM, "out of host memory");
+  }
+  st->refcnt = 1;
+  st->dev = BD_CPU;
+  st->data = data;
+  st->nbytes = (size_t)numel * bd_dtype_size(dt);
+  st->borrowed = true;
+  t->refcnt = 1;
+  t->dtype = dt;
+  t->ndim = ndim;
+  for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+  t->st = st;
+  *out = t;
+  return BD_OK;
+}
+
 bd_status bd_tensor_new(bd_device dev, bd_dtype dt, int ndim,
                         const int64_t *shape, bd_tensor **out) {
   int64_t n;

@@ -95,6 +95,12 @@ bd_status bd_tensor_new(bd_device dev, bd_dtype dt, int ndim,
 /* Same, zero-filled. */
 bd_status bd_tensor_zeros(bd_device dev, bd_dtype dt, int ndim,
                           const int64_t *shape, bd_tensor **out);
+/* A CPU tensor over caller memory of exactly numel * dtype size bytes
+ * (borrowed: blockd never frees data, so data must outlive every
+ * reference). Codecs use it to point tensors into a mapped file. Errors:
+ * EINVAL, ELIMIT (bad shape), ENOMEM. */
+bd_status bd_tensor_wrap(void *data, bd_dtype dt, int ndim,
+                         const int64_t *shape, bd_tensor **out);
 /* A tensor sharing t's storage with a new shape of equal numel. */
 bd_status bd_tensor_reshape(bd_tensor *t, int ndim, const int64_t *shape,
                             bd_tensor **out);

@@ -2,12 +2,17 @@
 #include "buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static bool grow(proto_buf *b, size_t extra) {
   if (b->oom) return false;
+  if (extra >= SIZE_MAX / 2 - b->len) { /* the doubling below would wrap */
+    b->oom = true;
+    return false;
+  }
   if (b->len + extra + 1 <= b->cap) return true;
   size_t cap = b->cap ? b->cap : 256;
   while (cap < b->len + extra + 1) cap *= 2;
@@ -23,7 +28,7 @@ static bool grow(proto_buf *b, size_t extra) {
 
 void proto_buf_put(proto_buf *b, const void *p, size_t n) {
   if (!grow(b, n)) return;
-  memcpy(b->data + b->len, p, n);
+  if (n) memcpy(b->data + b->len, p, n);
   b->len += n;
   b->data[b->len] = '\0';
 }

@@ -2,13 +2,13 @@
 #ifndef SRV_FILES_H
 #define SRV_FILES_H
 
-#include "../engine/checkpoint.h"
+#include "../proto/tformat.h"
 #include "http.h"
 
 /* data-dir/files (created on demand) into buf; false when too long. */
 bool srv_files_dir(srv_app *app, char *buf, size_t n);
 /* Reader limits derived from the daemon's configuration. */
-bd_tfile_limits srv_files_limits(srv_app *app);
+proto_tfile_limits srv_files_limits(srv_app *app);
 /* Replies 400 and returns false unless name is a plain file name. */
 bool srv_file_name_or_400(srv_req *r, const char *name);
 /* A mapped file that borrowed tensors point into. */
@@ -19,11 +19,11 @@ typedef struct srv_fmap {
 
 /* Parses data-dir/files/<name> into out (*fmt optional). With keep, the
  * file stays mapped and contiguous tensors point into it (no copy): call
- * srv_fmap_release(keep) after bd_tfile_clear(out). With keep NULL every
+ * srv_fmap_release(keep) after proto_tfile_clear(out). With keep NULL every
  * tensor is copied. ENOTFOUND, EINVAL (bad name), EFORMAT... with the file
  * name in the message. */
-bd_status srv_files_load(srv_app *app, const char *name, bd_tfile *out,
-                         bd_tformat *fmt, srv_fmap *keep);
+bd_status srv_files_load(srv_app *app, const char *name, proto_tfile *out,
+                         proto_tformat *fmt, srv_fmap *keep);
 void srv_fmap_release(srv_fmap *m);
 
 /* GET /v1/models/{m}/state_dict?format=safetensors|torch (routes_params.c

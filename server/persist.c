@@ -13,7 +13,8 @@
 #include "../engine/atomic_file.h"
 #include "../engine/backend.h"
 #include "../engine/checkpoint.h"
-#include "../engine/safetensors.h"
+#include "../proto/checkpoint_json.h"
+#include "../proto/safetensors.h"
 #include "log.h"
 #include "routes.h"
 
@@ -78,9 +79,9 @@ typedef struct save_ctx {
 
 static bd_status save_cb(bd_model *m, const bd_model_info *info, void *ctx) {
   save_ctx *c = ctx;
-  bd_tfile tf = {0};
+  proto_tfile tf;
   char dev[16], steps[32], off[32];
-  bd_status s = bd_checkpoint_export(m, true, &tf);
+  bd_status s = proto_checkpoint_export(m, true, &tf);
   cJSON *j = cJSON_CreateObject();
   cJSON *spec = bd_model_spec(m);
   if (spec) cJSON_AddItemToObject(j, "block", spec);
@@ -102,11 +103,11 @@ static bd_status save_cb(bd_model *m, const bd_model_info *info, void *ctx) {
                            NULL};
     s = bd_afile_open(c->dir, "state.safetensors", &f);
     if (!s) {
-      s = bd_safetensors_write(&tf, extra, bd_afile_sink(f));
+      s = proto_safetensors_write(&tf, extra, proto_afile_sink(f));
       s = s ? (bd_afile_abort(f), s) : bd_afile_commit(f);
     }
   }
-  bd_tfile_clear(&tf);
+  proto_tfile_clear(&tf);
   return s;
 }
 
@@ -193,12 +194,13 @@ static int restore_one(srv_app *app, const char *name, const char *dir) {
   snprintf(p, sizeof p, "%s/state.safetensors", dir);
   if (!s) s = bd_file_map(p, &data, &len);
   if (!s) {
-    bd_tfile tf;
-    cJSON *meta = NULL, *rep = NULL;
-    bd_tfile_limits lim = {.borrow = true}; /* mapped until cleared */
-    s = bd_safetensors_read(data, len, &lim, &tf, &meta);
+    proto_tfile tf;
+    cJSON *meta = NULL;
+    bd_load_report rep = {0};
+    proto_tfile_limits lim = {.borrow = true}; /* mapped until cleared */
+    s = proto_safetensors_read(data, len, &lim, &tf, &meta);
     /* Not yet registered: nothing else sees m between these calls. */
-    if (!s) s = bd_model_load(m, &tf, true, true, &rep);
+    if (!s) s = bd_model_load(m, &tf.list, true, true, &rep);
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(meta, PERSIST_SGD_STEPS);
     if (!s && cJSON_IsString(st))
       s = bd_model_set_sgd_steps(m, atoll(st->valuestring));
@@ -206,9 +208,9 @@ static int restore_one(srv_app *app, const char *name, const char *dir) {
         cJSON_GetObjectItemCaseSensitive(meta, PERSIST_RNG_OFFSET);
     if (!s && cJSON_IsString(off))
       bd_model_set_rng_offset(m, strtoull(off->valuestring, NULL, 10));
-    cJSON_Delete(rep);
+    bd_load_report_free(&rep);
     cJSON_Delete(meta);
-    bd_tfile_clear(&tf);
+    proto_tfile_clear(&tf);
     bd_file_unmap(data, len);
   }
   if (!s) s = bd_registry_add(app->models, m);

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "../engine/atomic_file.h"
-#include "../engine/checkpoint.h"
 #include "../engine/tensor_store.h"
+#include "../proto/checkpoint_json.h"
 #include "../proto/json_tensor.h"
 #include "files.h"
 #include "persist.h"
@@ -23,8 +23,8 @@ bool srv_files_dir(srv_app *app, char *buf, size_t n) {
   return srv_data_path(app, "files", true, buf, n);
 }
 
-bd_tfile_limits srv_files_limits(srv_app *app) {
-  bd_tfile_limits lim = {0};
+proto_tfile_limits srv_files_limits(srv_app *app) {
+  proto_tfile_limits lim = {0};
   lim.max_elems = BD_MAX_NUMEL;
   lim.max_total_bytes = (size_t)app->cfg.max_model_bytes * 2 + (64u << 20);
   return lim;
@@ -46,8 +46,8 @@ void srv_fmap_release(srv_fmap *m) {
   m->len = 0;
 }
 
-bd_status srv_files_load(srv_app *app, const char *name, bd_tfile *out,
-                         bd_tformat *fmt, srv_fmap *keep) {
+bd_status srv_files_load(srv_app *app, const char *name, proto_tfile *out,
+                         proto_tformat *fmt, srv_fmap *keep) {
   if (keep) keep->data = NULL, keep->len = 0;
   char dir[1400], p[4096];
   memset(out, 0, sizeof *out);
@@ -62,9 +62,9 @@ bd_status srv_files_load(srv_app *app, const char *name, bd_tfile *out,
   if (s == BD_ENOTFOUND)
     return bd_fail(BD_ENOTFOUND, "file '%s' not found", name);
   if (s) return s;
-  bd_tfile_limits lim = srv_files_limits(app);
+  proto_tfile_limits lim = srv_files_limits(app);
   lim.borrow = keep != NULL;
-  s = bd_tfile_parse(data, len, &lim, out, fmt);
+  s = proto_tfile_parse(data, len, &lim, out, fmt);
   if (s || !keep) {
     bd_file_unmap(data, len);
   } else {
@@ -135,13 +135,13 @@ static bool file_info_once(srv_app *app, const char *dir, const char *name,
     return false;
   }
   sha256_hex(data ? data : "", len, m->sha);
-  bd_tfile tf;
-  bd_tformat fmt;
-  bd_tfile_limits lim = srv_files_limits(app);
-  if (bd_tfile_parse(data, len, &lim, &tf, &fmt) == BD_OK) {
-    snprintf(m->format, sizeof m->format, "%s", bd_tformat_name(fmt));
-    snprintf(m->kind, sizeof m->kind, "%s", bd_tfile_kind_name(tf.kind));
-    bd_tfile_clear(&tf);
+  proto_tfile tf;
+  proto_tformat fmt;
+  proto_tfile_limits lim = srv_files_limits(app);
+  if (proto_tfile_parse(data, len, &lim, &tf, &fmt) == BD_OK) {
+    snprintf(m->format, sizeof m->format, "%s", proto_tformat_name(fmt));
+    snprintf(m->kind, sizeof m->kind, "%s", proto_tfile_kind_name(tf.kind));
+    proto_tfile_clear(&tf);
   } else {
     snprintf(m->format, sizeof m->format, "invalid");
     snprintf(m->kind, sizeof m->kind, "unknown");
@@ -187,14 +187,14 @@ static cJSON *meta_json(const file_meta *m) {
 /* ---- PUT ----------------------------------------------------------------- */
 
 /* The tensors named by spec ("x" | ["x","y"] | {"k":"x"}) from the store. */
-static int tensors_from_store(srv_req *r, const cJSON *spec, bd_tfile *tf) {
+static int tensors_from_store(srv_req *r, const cJSON *spec, proto_tfile *tf) {
   const cJSON *it;
   if (cJSON_IsString(spec)) {
-    tf->kind = BD_TFILE_TENSOR;
+    tf->kind = PROTO_TFILE_TENSOR;
   } else if (cJSON_IsArray(spec)) {
-    tf->kind = BD_TFILE_LIST;
+    tf->kind = PROTO_TFILE_LIST;
   } else if (cJSON_IsObject(spec)) {
-    tf->kind = BD_TFILE_DICT;
+    tf->kind = PROTO_TFILE_DICT;
   } else {
     srv_fail(r, BD_EINVAL,
              "tensors: give a tensor name, a list of names or an "
@@ -218,9 +218,9 @@ static int tensors_from_store(srv_req *r, const cJSON *spec, bd_tfile *tf) {
     }
     char key[32];
     snprintf(key, sizeof key, "%d", i);
-    const char *k = tf->kind == BD_TFILE_TENSOR ? "tensor"
-                    : tf->kind == BD_TFILE_LIST ? key
-                                                : it->string;
+    const char *k = tf->kind == PROTO_TFILE_TENSOR ? "tensor"
+                    : tf->kind == PROTO_TFILE_LIST ? key
+                                                   : it->string;
     /* Named tensors may live on a GPU: files are written from the host. */
     bd_status s = BD_OK;
     if (bd_tensor_device(t).type != BD_DEV_CPU) {
@@ -229,7 +229,7 @@ static int tensors_from_store(srv_req *r, const cJSON *spec, bd_tfile *tf) {
       bd_tensor_release(t);
       t = h;
     }
-    if (!s) s = bd_tfile_add(tf, k, t);
+    if (!s) s = bd_named_tensors_add(&tf->list, k, t);
     bd_tensor_release(t);
     if (s) {
       srv_reply_status(r, s);
@@ -240,8 +240,8 @@ static int tensors_from_store(srv_req *r, const cJSON *spec, bd_tfile *tf) {
 }
 
 /* Writes the tfile in fmt to dir/name atomically; *size gets its length. */
-static bd_status write_tfile(srv_app *app, const char *name, const bd_tfile *tf,
-                             bd_tformat fmt) {
+static bd_status write_tfile(srv_app *app, const char *name,
+                             const proto_tfile *tf, proto_tformat fmt) {
   char dir[1400], prefix[BD_FILE_NAME_MAX + 1];
   if (!srv_files_dir(app, dir, sizeof dir))
     return bd_fail(BD_EIO, "data directory path too long");
@@ -252,7 +252,7 @@ static bd_status write_tfile(srv_app *app, const char *name, const bd_tfile *tf,
   bd_afile *f;
   bd_status s = bd_afile_open(dir, name, &f);
   if (s) return s;
-  s = bd_tfile_encode(tf, fmt, prefix, NULL, bd_afile_sink(f));
+  s = proto_tfile_encode(tf, fmt, prefix, NULL, proto_afile_sink(f));
   if (s) {
     bd_afile_abort(f);
     return s;
@@ -274,17 +274,17 @@ static int reply_info(srv_req *r, const char *name, unsigned status) {
 typedef struct export_ctx {
   srv_app *app;
   const char *name;
-  bd_tformat fmt;
+  proto_tformat fmt;
 } export_ctx;
 
 static bd_status export_cb(bd_model *m, const bd_model_info *info,
                            void *ctx) {
   (void)info;
   export_ctx *c = ctx;
-  bd_tfile tf = {0};
-  bd_status s = bd_checkpoint_export(m, false, &tf);
+  proto_tfile tf;
+  bd_status s = proto_checkpoint_export(m, false, &tf);
   if (!s) s = write_tfile(c->app, c->name, &tf, c->fmt);
-  bd_tfile_clear(&tf);
+  proto_tfile_clear(&tf);
   return s;
 }
 
@@ -316,10 +316,10 @@ static int files_put_locked(srv_req *r) {
   bd_status s;
   if (strcmp(ct, "application/octet-stream") == 0) {
     /* A raw upload is stored only if it parses as a tensor file. */
-    bd_tfile tf;
-    bd_tfile_limits lim = srv_files_limits(r->app);
-    s = bd_tfile_parse(r->body, r->body_len, &lim, &tf, NULL);
-    bd_tfile_clear(&tf);
+    proto_tfile tf;
+    proto_tfile_limits lim = srv_files_limits(r->app);
+    s = proto_tfile_parse(r->body, r->body_len, &lim, &tf, NULL);
+    proto_tfile_clear(&tf);
     if (s) return srv_reply_status(r, bd_fail_prefix(s, "upload: "));
     s = bd_atomic_write(dir, name, r->body, r->body_len);
     if (s) return srv_reply_status(r, s);
@@ -327,16 +327,16 @@ static int files_put_locked(srv_req *r) {
   }
   cJSON *j = srv_json_body(r, false);
   if (!j) return 0;
-  bd_tfile tf = {0};
+  proto_tfile tf = {0};
   bd_model *m = NULL;
   const cJSON *tens = cJSON_GetObjectItemCaseSensitive(j, "tensors");
   const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
   const cJSON *fmtj = cJSON_GetObjectItemCaseSensitive(j, "format");
-  bd_tformat fmt = BD_TFORMAT_SAFETENSORS;
+  proto_tformat fmt = PROTO_TFORMAT_SAFETENSORS;
   static const char *const keys[] = {"tensors", "model", "format", NULL};
   if (!srv_json_check_keys(r, j, "", keys)) goto out;
-  if (fmtj &&
-      (!cJSON_IsString(fmtj) || !bd_tformat_parse(fmtj->valuestring, &fmt))) {
+  if (fmtj && (!cJSON_IsString(fmtj) ||
+               !proto_tformat_parse(fmtj->valuestring, &fmt))) {
     srv_fail(r, BD_EINVAL, "format: must be \"safetensors\" or \"torch\"");
     goto out;
   }
@@ -365,7 +365,7 @@ static int files_put_locked(srv_req *r) {
     reply_info(r, name, existed ? 200 : 201);
 out:
   bd_model_release(m);
-  bd_tfile_clear(&tf);
+  proto_tfile_clear(&tf);
   cJSON_Delete(j);
   return 0;
 }
@@ -435,17 +435,17 @@ int srv_files_get(srv_req *r) {
              "attachment; filename=\"%s\"", name);
     return srv_reply_bytes(r, 200, copy, len, "application/octet-stream");
   }
-  bd_tfile tf;
-  bd_tformat fmt;
+  proto_tfile tf;
+  proto_tformat fmt;
   srv_fmap fm;
   bd_status s = srv_files_load(r->app, name, &tf, &fmt, &fm);
   if (s) return srv_reply_status(r, s);
   int64_t total = 0;
   /* Spans, not numels: a [2^40, 0] tensor prints 2^40 nested "[]". */
-  for (size_t i = 0; i < tf.n; i++)
-    total += bd_shape_span(tf.tensors[i]->ndim, tf.tensors[i]->shape);
+  for (size_t i = 0; i < tf.list.n; i++)
+    total += bd_shape_span(tf.list.tensors[i]->ndim, tf.list.tensors[i]->shape);
   if (total > r->app->cfg.max_elements) {
-    bd_tfile_clear(&tf);
+    proto_tfile_clear(&tf);
     srv_fmap_release(&fm);
     return srv_fail(r, BD_ETOOLARGE,
                     "file '%s' holds %lld elements, more than "
@@ -459,7 +459,7 @@ int srv_files_get(srv_req *r) {
   proto_buf_puts(&b, "{\"name\":");
   proto_buf_json_str(&b, name);
   proto_buf_printf(&b, ",\"format\":\"%s\",\"kind\":\"%s\"",
-                   bd_tformat_name(fmt), bd_tfile_kind_name(tf.kind));
+                   proto_tformat_name(fmt), proto_tfile_kind_name(tf.kind));
   if (tf.spec) {
     cJSON *spec = cJSON_Parse(tf.spec);
     char *txt = spec ? cJSON_PrintUnformatted(spec) : NULL;
@@ -471,23 +471,23 @@ int srv_files_get(srv_req *r) {
     cJSON_Delete(spec);
   }
   proto_buf_puts(&b, ",\"values\":");
-  if (tf.kind == BD_TFILE_TENSOR && tf.n == 1) {
-    proto_tensor_write(&b, tf.tensors[0], flat);
+  if (tf.kind == PROTO_TFILE_TENSOR && tf.list.n == 1) {
+    proto_tensor_write(&b, tf.list.tensors[0], flat);
   } else {
-    bool list = tf.kind == BD_TFILE_LIST;
+    bool list = tf.kind == PROTO_TFILE_LIST;
     proto_buf_puts(&b, list ? "[" : "{");
-    for (size_t i = 0; i < tf.n; i++) {
+    for (size_t i = 0; i < tf.list.n; i++) {
       if (i) proto_buf_puts(&b, ",");
       if (!list) {
-        proto_buf_json_str(&b, tf.names[i]);
+        proto_buf_json_str(&b, tf.list.names[i]);
         proto_buf_puts(&b, ":");
       }
-      proto_tensor_write(&b, tf.tensors[i], flat);
+      proto_tensor_write(&b, tf.list.tensors[i], flat);
     }
     proto_buf_puts(&b, list ? "]" : "}");
   }
   proto_buf_puts(&b, "}");
-  bd_tfile_clear(&tf);
+  proto_tfile_clear(&tf);
   srv_fmap_release(&fm);
   return srv_reply_buf(r, 200, &b, "application/json");
 }

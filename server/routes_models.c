@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "../engine/backend.h"
+#include "../engine/checkpoint.h"
 #include "../proto/json_tensor.h"
 #include "files.h"
 #include "log.h"
@@ -78,7 +79,7 @@ int srv_models_create(srv_req *r) {
   if (!j) return 0;
   bd_model *m = NULL, *like = NULL;
   cJSON *like_spec = NULL;
-  bd_tfile ckpt = {0}; /* "file": a self-describing checkpoint */
+  proto_tfile ckpt = {0}; /* "file": a self-describing checkpoint */
   srv_fmap ckpt_map = {0};
   if (!srv_json_check_keys(r, j, "", keys)) goto out;
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
@@ -185,9 +186,9 @@ int srv_models_create(srv_req *r) {
     goto out;
   }
   if (filej) {
-    cJSON *rep = NULL;
-    st = bd_model_load(m, &ckpt, true, false, &rep);
-    cJSON_Delete(rep);
+    bd_load_report rep;
+    st = bd_model_load(m, &ckpt.list, true, false, &rep);
+    bd_load_report_free(&rep);
     if (st) {
       srv_reply_status(r, bd_fail_prefix(st, "file: "));
       goto out;
@@ -203,7 +204,7 @@ int srv_models_create(srv_req *r) {
   /* Registered: other requests may already edit or move it. */
   reply_describe(r, 201, m, true);
 out:
-  bd_tfile_clear(&ckpt);
+  proto_tfile_clear(&ckpt);
   srv_fmap_release(&ckpt_map);
   bd_model_release(m);
   bd_model_release(like);

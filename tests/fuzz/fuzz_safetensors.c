@@ -6,26 +6,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/safetensors.h"
 #include "fuzz_common.h"
+#include "proto/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  bd_tfile_limits lim = {.max_tensors = 4096,
-                         .max_elems = 1 << 24,
-                         .max_total_bytes = 256u << 20,
-                         .borrow = false};
-  (void)bd_safetensors_sniff(data, size);
+  proto_tfile_limits lim = {.max_tensors = 4096,
+                            .max_elems = 1 << 24,
+                            .max_total_bytes = 256u << 20,
+                            .borrow = false};
+  (void)proto_safetensors_sniff(data, size);
   for (int borrow = 0; borrow < 2; borrow++) {
     lim.borrow = borrow;
-    bd_tfile f;
+    proto_tfile f;
     memset(&f, 0, sizeof f);
     cJSON *meta = NULL;
-    bd_status s = bd_safetensors_read(data, size, &lim, &f, &meta);
+    bd_status s = proto_safetensors_read(data, size, &lim, &f, &meta);
     if (s == BD_OK) {
       for (size_t i = 0; i < f.n; i++) fuzz_touch(f.tensors[i]);
     }
     cJSON_Delete(meta);
-    bd_tfile_clear(&f);
+    proto_tfile_clear(&f);
   }
   return 0;
 }

@@ -4,22 +4,22 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "engine/torchzip.h"
 #include "fuzz_common.h"
+#include "proto/torchzip.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  bd_tfile_limits lim = {.max_tensors = 4096,
-                         .max_elems = 1 << 24,
-                         .max_total_bytes = 256u << 20,
-                         .borrow = false};
-  (void)bd_torchzip_sniff(data, size);
+  proto_tfile_limits lim = {.max_tensors = 4096,
+                            .max_elems = 1 << 24,
+                            .max_total_bytes = 256u << 20,
+                            .borrow = false};
+  (void)proto_torchzip_sniff(data, size);
   for (int borrow = 0; borrow < 2; borrow++) {
     lim.borrow = borrow;
-    bd_tfile f;
+    proto_tfile f;
     memset(&f, 0, sizeof f);
-    if (bd_torchzip_read(data, size, &lim, &f) == BD_OK)
+    if (proto_torchzip_read(data, size, &lim, &f) == BD_OK)
       for (size_t i = 0; i < f.n; i++) fuzz_touch(f.tensors[i]);
-    bd_tfile_clear(&f);
+    proto_tfile_clear(&f);
   }
   return 0;
 }

@@ -11,10 +11,10 @@
 
 #include "engine/backend.h"
 #include "engine/block.h"
-#include "engine/safetensors.h"
-#include "engine/torchzip.h"
 #include "proto/json_tensor.h"
 #include "proto/npy.h"
+#include "proto/safetensors.h"
+#include "proto/torchzip.h"
 
 /* tests/fuzz/corpus/<fmt>/<name>, from this file's own path. */
 static void corpus_path(const char *fmt, const char *name, char *buf,
@@ -49,12 +49,12 @@ static bd_status read_one(const char *fmt, const char *data, size_t len) {
   bd_status first = BD_OK;
   if (!strcmp(fmt, "safetensors") || !strcmp(fmt, "torchzip")) {
     for (int borrow = 0; borrow < 2; borrow++) {
-      bd_tfile_limits lim = {.max_elems = 1 << 26, .borrow = borrow};
-      bd_tfile f;
+      proto_tfile_limits lim = {.max_elems = 1 << 26, .borrow = borrow};
+      proto_tfile f;
       bd_status s = !strcmp(fmt, "safetensors")
-                        ? bd_safetensors_read(data, len, &lim, &f, NULL)
-                        : bd_torchzip_read(data, len, &lim, &f);
-      bd_tfile_clear(&f);
+                        ? proto_safetensors_read(data, len, &lim, &f, NULL)
+                        : proto_torchzip_read(data, len, &lim, &f);
+      proto_tfile_clear(&f);
       if (!borrow) first = s;
     }
   } else if (!strcmp(fmt, "npy")) {
@@ -119,14 +119,14 @@ START_TEST(tz_empty_view_offset) {
   size_t len;
   char *data = slurp("torchzip", "crash_tz_empty_view_offset.bin", &len);
   for (int borrow = 0; borrow < 2; borrow++) {
-    bd_tfile_limits lim = {.borrow = borrow};
-    bd_tfile f;
-    ck_assert_int_eq(bd_torchzip_read(data, len, &lim, &f), BD_OK);
-    ck_assert_uint_eq(f.n, 1);
-    ck_assert_str_eq(f.names[0], "w");
-    ck_assert_int_eq(f.tensors[0]->ndim, 1);
-    ck_assert_int_eq(f.tensors[0]->shape[0], 0);
-    bd_tfile_clear(&f);
+    proto_tfile_limits lim = {.borrow = borrow};
+    proto_tfile f;
+    ck_assert_int_eq(proto_torchzip_read(data, len, &lim, &f), BD_OK);
+    ck_assert_uint_eq(f.list.n, 1);
+    ck_assert_str_eq(f.list.names[0], "w");
+    ck_assert_int_eq(f.list.tensors[0]->ndim, 1);
+    ck_assert_int_eq(f.list.tensors[0]->shape[0], 0);
+    proto_tfile_clear(&f);
   }
   free(data);
 }
@@ -137,10 +137,10 @@ END_TEST
 START_TEST(tz_zero_dim_overflow) {
   size_t len;
   char *data = slurp("torchzip", "crash_tz_zero_dim_stride_overflow.bin", &len);
-  bd_tfile_limits lim = {.borrow = true};
-  bd_tfile f;
-  ck_assert_int_eq(bd_torchzip_read(data, len, &lim, &f), BD_ELIMIT);
-  ck_assert_uint_eq(f.n, 0);
+  proto_tfile_limits lim = {.borrow = true};
+  proto_tfile f;
+  ck_assert_int_eq(proto_torchzip_read(data, len, &lim, &f), BD_ELIMIT);
+  ck_assert_uint_eq(f.list.n, 0);
   free(data);
 }
 END_TEST

@@ -8,8 +8,8 @@
  * symbolic stack, maps GLOBALs to an allowlist (anything else, such as
  * os.system or builtins.eval, is an error), executes nothing, and caps
  * stack, mark depth, memo, string lengths and LONG1 widths. */
-#ifndef BD_TORCH_PICKLE_H
-#define BD_TORCH_PICKLE_H
+#ifndef PROTO_TORCH_PICKLE_H
+#define PROTO_TORCH_PICKLE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,42 +17,43 @@
 #include "tfile.h"
 
 /* A storage named by a persistent id: data/<key>, numel elements. */
-typedef struct bd_tp_storage {
+typedef struct proto_tp_storage {
   char *key;
   int dtype;             /* a bd_dtype, or -1 for a storage type blockd lacks */
   const char *type_name; /* "FloatStorage" (static) */
   int64_t numel;
-} bd_tp_storage;
+} proto_tp_storage;
 
 /* A tensor view: storage index, element offset, sizes and strides. */
-typedef struct bd_tp_tensor {
+typedef struct proto_tp_tensor {
   size_t storage;
   int64_t offset;
   int ndim;
   int64_t shape[BD_MAX_DIMS];
   int64_t stride[BD_MAX_DIMS];
-} bd_tp_tensor;
+} proto_tp_tensor;
 
-typedef struct bd_tp_result {
-  bd_tfile_kind kind;
+typedef struct proto_tp_result {
+  proto_tfile_kind kind;
   size_t n;
   char **names; /* "tensor" / "0","1",... / dict keys */
-  bd_tp_tensor *tensors;
+  proto_tp_tensor *tensors;
   size_t nstorages;
-  bd_tp_storage *storages;
-} bd_tp_result;
+  proto_tp_storage *storages;
+} proto_tp_result;
 
 /* Interprets a data.pkl image. Errors: EFORMAT naming the opcode or
  * global refused, ELIMIT for caps, EUNSUPPORTED for objects other than a
  * tensor, a list/tuple of tensors or a dict/OrderedDict of str -> tensor. */
-bd_status bd_torch_pickle_read(const void *pkl, size_t len, bd_tp_result *out);
-void bd_tp_result_free(bd_tp_result *r);
+bd_status proto_torch_pickle_read(const void *pkl, size_t len,
+                                  proto_tp_result *out);
+void proto_tp_result_free(proto_tp_result *r);
 
 /* Per tensor i of f: storage key index skey[i], element offset soff[i];
  * per storage key k: its dtype sdt[k] and element count snumel[k].
  * Appends the pickle to out. */
-bd_status bd_torch_pickle_write(const bd_tfile *f, const size_t *skey,
-                                const int64_t *soff, const bd_dtype *sdt,
-                                const int64_t *snumel, bd_membuf *out);
+bd_status proto_torch_pickle_write(const proto_tfile *f, const size_t *skey,
+                                   const int64_t *soff, const bd_dtype *sdt,
+                                   const int64_t *snumel, proto_buf *out);
 
 #endif

@@ -14,10 +14,10 @@
  * rules out zip bombs), every header, name and data range checked against
  * the file size, one prefix, no duplicate names, version 1..10,
  * byteorder little, data.pkl through the restricted interpreter of
- * engine/torch_pickle.h, storage sizes and view bounds checked with
+ * proto/torch_pickle.h, storage sizes and view bounds checked with
  * overflow checks. Strided views are copied into contiguous tensors. */
-#ifndef BD_TORCHZIP_H
-#define BD_TORCHZIP_H
+#ifndef PROTO_TORCHZIP_H
+#define PROTO_TORCHZIP_H
 
 #include <stddef.h>
 
@@ -27,16 +27,16 @@
  * ("archive" when NULL; only [A-Za-z0-9_.-] are kept). f's tensors must
  * be on the host. f->spec, when set, goes into <prefix>/.data/blockd_spec.json
  * (torch.load ignores records it does not need) and is read back. */
-bd_status bd_torchzip_write(const bd_tfile *f, const char *prefix,
-                            bd_sink sink);
+bd_status proto_torchzip_write(const proto_tfile *f, const char *prefix,
+                               proto_sink sink);
 
 /* Parses a torch.save archive into out. lim may be NULL. Errors: EFORMAT
  * naming the rule broken, EUNSUPPORTED (storage types blockd lacks,
  * big-endian files, TorchScript archives), ELIMIT, ENOMEM. */
-bd_status bd_torchzip_read(const void *data, size_t len,
-                           const bd_tfile_limits *lim, bd_tfile *out);
+bd_status proto_torchzip_read(const void *data, size_t len,
+                              const proto_tfile_limits *lim, proto_tfile *out);
 
 /* Whether data starts with a zip local file header - a sniff only. */
-bool bd_torchzip_sniff(const void *data, size_t len);
+bool proto_torchzip_sniff(const void *data, size_t len);
 
 #endif

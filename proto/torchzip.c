@@ -50,7 +50,7 @@ typedef struct tz_entry {
 } tz_entry;
 
 typedef struct tz_w {
-  bd_sink sink;
+  proto_sink sink;
   uint64_t pos;
   bd_status s;
 } tz_w;
@@ -128,8 +128,8 @@ static void tz_central(tz_w *w, const tz_entry *e) {
   }
 }
 
-bd_status bd_torchzip_write(const bd_tfile *f, const char *prefix,
-                            bd_sink sink) {
+bd_status proto_torchzip_write(const proto_tfile *f, const char *prefix,
+                               proto_sink sink) {
   char pre[128];
   size_t pl = 0;
   for (const char *c = prefix ? prefix : "archive"; *c && pl < 100; c++)
@@ -138,7 +138,7 @@ bd_status bd_torchzip_write(const bd_tfile *f, const char *prefix,
       pre[pl++] = *c;
   pre[pl] = 0;
   if (!pl) snprintf(pre, sizeof pre, "archive");
-  size_t n = f->n;
+  size_t n = f->list.n;
   size_t *skey = calloc(n + 1, sizeof *skey);
   int64_t *soff = calloc(n + 1, sizeof *soff);
   bd_dtype *sdt = calloc(n + 1, sizeof *sdt);
@@ -146,7 +146,7 @@ bd_status bd_torchzip_write(const bd_tfile *f, const char *prefix,
   const void **sdata = calloc(n + 1, sizeof *sdata);
   const bd_storage **sst = calloc(n + 1, sizeof *sst);
   tz_entry *ents = calloc(n + 5, sizeof *ents);
-  bd_membuf pkl = {0};
+  proto_buf pkl = {0};
   size_t nk = 0, ne = 0, *hash = NULL;
   bd_status s = BD_OK;
   if (!skey || !soff || !sdt || !snumel || !sdata || !sst || !ents) {
@@ -164,12 +164,12 @@ bd_status bd_torchzip_write(const bd_tfile *f, const char *prefix,
     goto out;
   }
   for (size_t i = 0; i < n; i++) {
-    const bd_tensor *t = f->tensors[i];
+    const bd_tensor *t = f->list.tensors[i];
     if (bd_tensor_device(t).type != BD_DEV_CPU) {
       s = bd_fail(BD_EUNSUPPORTED,
                   "torch zip: tensor '%s' is not on the "
                   "host",
-                  f->names[i]);
+                  f->list.names[i]);
       goto out;
     }
     size_t es = bd_dtype_size(t->dtype);
@@ -194,7 +194,7 @@ bd_status bd_torchzip_write(const bd_tfile *f, const char *prefix,
     skey[i] = k;
     soff[i] = whole ? (int64_t)(t->offset / es) : 0;
   }
-  s = bd_torch_pickle_write(f, skey, soff, sdt, snumel, &pkl);
+  s = proto_torch_pickle_write(f, skey, soff, sdt, snumel, &pkl);
   if (s) goto out;
   char nm[200]; /* pre (< 128) + "/data/" + a 31-byte key fits */
 #define TZ_ADD(nmfmt, arg, d, l)                        \
@@ -262,13 +262,13 @@ out:
   free(snumel);
   free(sdata);
   free(sst);
-  bd_membuf_free(&pkl);
+  proto_buf_free(&pkl);
   return s;
 }
 
 /* ---- reader ------------------------------------------------------------- */
 
-bool bd_torchzip_sniff(const void *data, size_t len) {
+bool proto_torchzip_sniff(const void *data, size_t len) {
   return len >= 4 && memcmp(data, "PK\x03\x04", 4) == 0;
 }
 
@@ -441,7 +441,7 @@ static bd_status tz_dir(const unsigned char *u, size_t len, tz_rent **out,
 }
 
 /* Whether a view's elements are contiguous in row-major order. */
-static bool tz_contiguous(const bd_tp_tensor *t) {
+static bool tz_contiguous(const proto_tp_tensor *t) {
   int64_t st = 1;
   for (int d = t->ndim - 1; d >= 0; d--) {
     if (t->shape[d] != 1 && t->stride[d] != st) return false;
@@ -452,7 +452,7 @@ static bool tz_contiguous(const bd_tp_tensor *t) {
 
 /* Copies a strided view (element size es) into contiguous dst. */
 static void tz_gather(unsigned char *dst, const unsigned char *src, size_t es,
-                      const bd_tp_tensor *t) {
+                      const proto_tp_tensor *t) {
   int64_t idx[BD_MAX_DIMS] = {0};
   int64_t numel = 1;
   for (int d = 0; d < t->ndim; d++) numel *= t->shape[d];
@@ -472,13 +472,13 @@ static void tz_gather(unsigned char *dst, const unsigned char *src, size_t es,
   }
 }
 
-bd_status bd_torchzip_read(const void *data, size_t len,
-                           const bd_tfile_limits *lim, bd_tfile *out) {
+bd_status proto_torchzip_read(const void *data, size_t len,
+                              const proto_tfile_limits *lim, proto_tfile *out) {
   memset(out, 0, sizeof *out);
   tz_rent *ents = NULL;
   size_t ne = 0;
   char pre[256];
-  bd_tp_result r = {0};
+  proto_tp_result r = {0};
   bd_status s = tz_dir(data, len, &ents, &ne, pre, sizeof pre);
   if (s) return s;
   const tz_rent *e;
@@ -510,7 +510,7 @@ bd_status bd_torchzip_read(const void *data, size_t len,
     s = bd_fail(BD_EFORMAT, "torch zip: no %s/data.pkl", pre);
     goto out;
   }
-  s = bd_torch_pickle_read(e->data, (size_t)e->len, &r);
+  s = proto_torch_pickle_read(e->data, (size_t)e->len, &r);
   if (s) goto out;
   size_t maxt = lim && lim->max_tensors ? lim->max_tensors : 1000000;
   if (r.n > maxt) {
@@ -523,7 +523,7 @@ bd_status bd_torchzip_read(const void *data, size_t len,
     goto out;
   }
   for (size_t k = 0; k < r.nstorages && !s; k++) {
-    const bd_tp_storage *st = &r.storages[k];
+    const proto_tp_storage *st = &r.storages[k];
     if (st->dtype < 0) {
       s = bd_fail(BD_EUNSUPPORTED,
                   "torch zip: storage type %s is not "
@@ -551,8 +551,8 @@ bd_status bd_torchzip_read(const void *data, size_t len,
                                  ? lim->max_total_bytes
                                  : (uint64_t)len * 2 + (64u << 20);
   for (size_t i = 0; i < r.n && !s; i++) {
-    const bd_tp_tensor *t = &r.tensors[i];
-    const bd_tp_storage *st = &r.storages[t->storage];
+    const proto_tp_tensor *t = &r.tensors[i];
+    const proto_tp_storage *st = &r.storages[t->storage];
     int64_t numel, last = t->offset;
     s = bd_shape_numel(t->ndim, t->shape, &numel);
     if (s) {
@@ -594,7 +594,7 @@ bd_status bd_torchzip_read(const void *data, size_t len,
     }
   }
   for (size_t i = 0; i < r.n && !s; i++) {
-    const bd_tp_tensor *t = &r.tensors[i];
+    const proto_tp_tensor *t = &r.tensors[i];
     bd_dtype dt = (bd_dtype)r.storages[t->storage].dtype;
     bd_tensor *bt;
     size_t es = bd_dtype_size(dt);
@@ -612,11 +612,11 @@ bd_status bd_torchzip_read(const void *data, size_t len,
       if (s) break;
       tz_gather(bd_tensor_data(bt), sdata[t->storage], es, t);
     }
-    s = bd_tfile_push(out, r.names[i], bt);
+    s = bd_named_tensors_push(&out->list, r.names[i], bt);
     bd_tensor_release(bt);
   }
   free(sdata);
-  if (!s) s = bd_tfile_check_unique(out);
+  if (!s) s = bd_named_tensors_check_unique(&out->list);
   e = tz_find(ents, ne, pre, ".data/blockd_spec.json");
   if (!s && e && e->len < (64u << 20)) {
     out->spec = malloc((size_t)e->len + 1);
@@ -629,8 +629,8 @@ bd_status bd_torchzip_read(const void *data, size_t len,
   }
   out->kind = r.kind;
 out:
-  bd_tp_result_free(&r);
+  proto_tp_result_free(&r);
   free(ents);
-  if (s) bd_tfile_clear(out);
+  if (s) proto_tfile_clear(out);
   return s;
 }

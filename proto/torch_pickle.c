@@ -10,39 +10,39 @@
 
 /* ---- writer ------------------------------------------------------------- */
 
-static const char *const bd__tp_wstorage[BD_DTYPE_COUNT] = {
+static const char *const proto__tp_wstorage[BD_DTYPE_COUNT] = {
     [BD_F32] = "FloatStorage",
     [BD_F64] = "DoubleStorage",
     [BD_F16] = "HalfStorage",
     [BD_BF16] = "BFloat16Storage",
     [BD_I64] = "LongStorage"};
 
-typedef struct bd__tpw {
-  bd_membuf *b;
+typedef struct proto__tpw {
+  proto_buf *b;
   bd_status s;
-} bd__tpw;
+} proto__tpw;
 
-static void w_put(bd__tpw *w, const void *p, size_t n) {
-  if (!w->s) w->s = bd_membuf_sink(w->b).write(w->b, p, n);
+static void w_put(proto__tpw *w, const void *p, size_t n) {
+  if (!w->s) w->s = proto_buf_sink(w->b).write(w->b, p, n);
 }
-static void w_op(bd__tpw *w, unsigned char op) {
+static void w_op(proto__tpw *w, unsigned char op) {
   w_put(w, &op, 1);
 }
-static void w_global(bd__tpw *w, const char *mod, const char *name) {
+static void w_global(proto__tpw *w, const char *mod, const char *name) {
   w_op(w, 'c');
   w_put(w, mod, strlen(mod));
   w_op(w, '\n');
   w_put(w, name, strlen(name));
   w_op(w, '\n');
 }
-static void w_str(bd__tpw *w, const char *s) {
+static void w_str(proto__tpw *w, const char *s) {
   size_t n = strlen(s);
   unsigned char h[5] = {'X', (unsigned char)n, (unsigned char)(n >> 8),
                         (unsigned char)(n >> 16), (unsigned char)(n >> 24)};
   w_put(w, h, 5);
   w_put(w, s, n);
 }
-static void w_int(bd__tpw *w, int64_t v) {
+static void w_int(proto__tpw *w, int64_t v) {
   if (v >= 0 && v < 256) {
     unsigned char h[2] = {'K', (unsigned char)v};
     w_put(w, h, 2);
@@ -61,13 +61,13 @@ static void w_int(bd__tpw *w, int64_t v) {
     w_put(w, h, 10);
   }
 }
-static void w_odict(bd__tpw *w) {
+static void w_odict(proto__tpw *w) {
   w_global(w, "collections", "OrderedDict");
   w_op(w, ')');
   w_op(w, 'R');
 }
 
-static void w_tensor(bd__tpw *w, const bd_tensor *t, size_t key, int64_t off,
+static void w_tensor(proto__tpw *w, const bd_tensor *t, size_t key, int64_t off,
                      bd_dtype sdt, int64_t snumel) {
   char k[32];
   snprintf(k, sizeof k, "%zu", key);
@@ -75,7 +75,7 @@ static void w_tensor(bd__tpw *w, const bd_tensor *t, size_t key, int64_t off,
   w_op(w, '(');
   w_op(w, '(');
   w_str(w, "storage");
-  w_global(w, "torch", bd__tp_wstorage[sdt]);
+  w_global(w, "torch", proto__tp_wstorage[sdt]);
   w_str(w, k);
   w_str(w, "cpu");
   w_int(w, snumel);
@@ -104,39 +104,39 @@ static void w_tensor(bd__tpw *w, const bd_tensor *t, size_t key, int64_t off,
   w_op(w, 'R');
 }
 
-bd_status bd_torch_pickle_write(const bd_tfile *f, const size_t *skey,
-                                const int64_t *soff, const bd_dtype *sdt,
-                                const int64_t *snumel, bd_membuf *out) {
-  bd__tpw w = {out, BD_OK};
+bd_status proto_torch_pickle_write(const proto_tfile *f, const size_t *skey,
+                                   const int64_t *soff, const bd_dtype *sdt,
+                                   const int64_t *snumel, proto_buf *out) {
+  proto__tpw w = {out, BD_OK};
   w_put(&w, "\x80\x02", 2);
   switch (f->kind) {
-    case BD_TFILE_TENSOR:
-      if (f->n != 1)
+    case PROTO_TFILE_TENSOR:
+      if (f->list.n != 1)
         return bd_fail(BD_EINVAL, "a tensor file holds exactly one tensor");
-      w_tensor(&w, f->tensors[0], skey[0], soff[0], sdt[skey[0]],
+      w_tensor(&w, f->list.tensors[0], skey[0], soff[0], sdt[skey[0]],
                snumel[skey[0]]);
       break;
-    case BD_TFILE_LIST:
+    case PROTO_TFILE_LIST:
       w_op(&w, ']');
-      if (f->n) {
+      if (f->list.n) {
         w_op(&w, '(');
-        for (size_t i = 0; i < f->n; i++)
-          w_tensor(&w, f->tensors[i], skey[i], soff[i], sdt[skey[i]],
+        for (size_t i = 0; i < f->list.n; i++)
+          w_tensor(&w, f->list.tensors[i], skey[i], soff[i], sdt[skey[i]],
                    snumel[skey[i]]);
         w_op(&w, 'e');
       }
       break;
-    case BD_TFILE_DICT:
-    case BD_TFILE_STATE_DICT:
-      if (f->kind == BD_TFILE_DICT)
+    case PROTO_TFILE_DICT:
+    case PROTO_TFILE_STATE_DICT:
+      if (f->kind == PROTO_TFILE_DICT)
         w_op(&w, '}');
       else
         w_odict(&w);
-      if (f->n) {
+      if (f->list.n) {
         w_op(&w, '(');
-        for (size_t i = 0; i < f->n; i++) {
-          w_str(&w, f->names[i]);
-          w_tensor(&w, f->tensors[i], skey[i], soff[i], sdt[skey[i]],
+        for (size_t i = 0; i < f->list.n; i++) {
+          w_str(&w, f->list.names[i]);
+          w_tensor(&w, f->list.tensors[i], skey[i], soff[i], sdt[skey[i]],
                    snumel[skey[i]]);
         }
         w_op(&w, 'u');
@@ -188,7 +188,7 @@ struct tp_val {
   size_t slen;
   tp_val **items; /* TUPLE/LIST items; DICT keys then values interleaved */
   size_t n, cap;
-  bd_tp_tensor *t; /* TENSOR */
+  proto_tp_tensor *t; /* TENSOR */
 };
 
 typedef struct tp {
@@ -201,7 +201,7 @@ typedef struct tp {
   size_t nmarks;
   tp_val **memo;
   size_t nmemo;
-  bd_tp_result *r;
+  proto_tp_result *r;
   size_t stor_cap; /* storages' capacity */
   size_t *shash;   /* open addressing: storage index + 1, 0 = empty */
   size_t shcap;    /* power of two */
@@ -405,7 +405,7 @@ static bd_status tp_persid(tp *x) {
                    "pickle: persistent id is not ('storage', <Storage>, key, "
                    "location, numel)");
   const char *key = pid->items[2]->s;
-  bd_tp_result *r = x->r;
+  proto_tp_result *r = x->r;
   size_t k = tp_storage_find(x, key);
   if (k < r->nstorages) {
     if (r->storages[k].numel != numel ||
@@ -419,12 +419,12 @@ static bd_status tp_persid(tp *x) {
       return bd_fail(BD_ELIMIT, "pickle: too many storages");
     if (r->nstorages == x->stor_cap) {
       size_t cap = x->stor_cap ? x->stor_cap * 2 : 16;
-      bd_tp_storage *ns = realloc(r->storages, cap * sizeof *ns);
+      proto_tp_storage *ns = realloc(r->storages, cap * sizeof *ns);
       if (!ns) return bd_fail(BD_ENOMEM, "out of host memory");
       r->storages = ns;
       x->stor_cap = cap;
     }
-    bd_tp_storage *ns = r->storages;
+    proto_tp_storage *ns = r->storages;
     ns[k].key = strdup(key);
     if (!ns[k].key) return bd_fail(BD_ENOMEM, "out of host memory");
     ns[k].dtype = pid->items[1]->sdtype;
@@ -709,7 +709,7 @@ static bd_status tp_take(tp *x, const tp_val *v, const char *name) {
   if (v->k != V_TENSOR)
     return bd_fail(BD_EUNSUPPORTED, "pickle: value '%.100s' is not a tensor",
                    name);
-  bd_tp_result *r = x->r; /* arrays sized by the caller */
+  proto_tp_result *r = x->r; /* arrays sized by the caller */
   if (!(r->names[r->n] = strdup(name)))
     return bd_fail(BD_ENOMEM, "out of host memory");
   r->tensors[r->n] = *v->t;
@@ -717,7 +717,8 @@ static bd_status tp_take(tp *x, const tp_val *v, const char *name) {
   return BD_OK;
 }
 
-bd_status bd_torch_pickle_read(const void *pkl, size_t len, bd_tp_result *out) {
+bd_status proto_torch_pickle_read(const void *pkl, size_t len,
+                                  proto_tp_result *out) {
   memset(out, 0, sizeof *out);
   tp x = {.p = pkl,
           .start = pkl,
@@ -736,12 +737,12 @@ bd_status bd_torch_pickle_read(const void *pkl, size_t len, bd_tp_result *out) {
       s = bd_fail(BD_ENOMEM, "out of host memory");
     switch (s ? V_NONE : top->k) {
       case V_TENSOR:
-        out->kind = BD_TFILE_TENSOR;
+        out->kind = PROTO_TFILE_TENSOR;
         s = tp_take(&x, top, "tensor");
         break;
       case V_LIST:
       case V_TUPLE:
-        out->kind = BD_TFILE_LIST;
+        out->kind = PROTO_TFILE_LIST;
         for (size_t i = 0; !s && i < top->n; i++) {
           snprintf(nm, sizeof nm, "%zu", i);
           s = tp_take(&x, top->items[i], nm);
@@ -749,7 +750,8 @@ bd_status bd_torch_pickle_read(const void *pkl, size_t len, bd_tp_result *out) {
         break;
       case V_DICT:
       case V_ODICT:
-        out->kind = top->k == V_DICT ? BD_TFILE_DICT : BD_TFILE_STATE_DICT;
+        out->kind =
+            top->k == V_DICT ? PROTO_TFILE_DICT : PROTO_TFILE_STATE_DICT;
         for (size_t i = 0; !s && i + 1 < top->n; i += 2) {
           if (top->items[i]->k != V_STR)
             s = bd_fail(BD_EUNSUPPORTED, "pickle: dict key is not a string");
@@ -774,11 +776,11 @@ bd_status bd_torch_pickle_read(const void *pkl, size_t len, bd_tp_result *out) {
   free(x.stack);
   free(x.memo);
   free(x.shash);
-  if (s) bd_tp_result_free(out);
+  if (s) proto_tp_result_free(out);
   return s;
 }
 
-void bd_tp_result_free(bd_tp_result *r) {
+void proto_tp_result_free(proto_tp_result *r) {
   if (!r) return;
   for (size_t i = 0; i < r->n; i++) free(r->names[i]);
   for (size_t i = 0; i < r->nstorages; i++) free(r->storages[i].key);

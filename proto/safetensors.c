@@ -10,77 +10,77 @@
 static const struct {
   const char *name;
   int rank;
-} bd__st_dtypes[BD_DTYPE_COUNT] = {
+} proto__st_dtypes[BD_DTYPE_COUNT] = {
     [BD_F32] = {"F32", 17},   [BD_F64] = {"F64", 19}, [BD_F16] = {"F16", 13},
     [BD_BF16] = {"BF16", 14}, [BD_I64] = {"I64", 20},
 };
 
 /* Known safetensors dtypes that blockd holds no tensors for. */
-static const char *const bd__st_other[] = {
+static const char *const proto__st_other[] = {
     "BOOL",    "F4",      "F6_E2M3", "F6_E3M2",     "U8",          "I8",
     "F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "I16",
     "U16",     "I32",     "U32",     "C64",         "U64",         NULL};
 
-typedef struct bd__st_key {
+typedef struct proto__st_key {
   int rank;
   const char *name;
   size_t idx;
-} bd__st_key;
+} proto__st_key;
 
-static int bd__st_cmp(const void *a, const void *b) {
-  const bd__st_key *x = a, *y = b;
+static int proto__st_cmp(const void *a, const void *b) {
+  const proto__st_key *x = a, *y = b;
   if (x->rank != y->rank) return y->rank - x->rank;
   return strcmp(x->name, y->name);
 }
 
 /* The reference's write order: dtype descending, then name. */
-static bd_status bd__st_sort(const bd_tfile *f, size_t *order) {
-  bd__st_key *k = malloc((f->n ? f->n : 1) * sizeof *k);
+static bd_status proto__st_sort(const proto_tfile *f, size_t *order) {
+  proto__st_key *k = malloc((f->list.n ? f->list.n : 1) * sizeof *k);
   if (!k) return bd_fail(BD_ENOMEM, "out of host memory");
-  for (size_t i = 0; i < f->n; i++)
-    k[i] =
-        (bd__st_key){bd__st_dtypes[f->tensors[i]->dtype].rank, f->names[i], i};
-  qsort(k, f->n, sizeof *k, bd__st_cmp);
-  for (size_t i = 0; i < f->n; i++) order[i] = k[i].idx;
+  for (size_t i = 0; i < f->list.n; i++)
+    k[i] = (proto__st_key){proto__st_dtypes[f->list.tensors[i]->dtype].rank,
+                           f->list.names[i], i};
+  qsort(k, f->list.n, sizeof *k, proto__st_cmp);
+  for (size_t i = 0; i < f->list.n; i++) order[i] = k[i].idx;
   free(k);
   return BD_OK;
 }
 
-bd_status bd_safetensors_write(const bd_tfile *f, const char *const *extra,
-                               bd_sink sink) {
-  size_t *order = malloc((f->n ? f->n : 1) * sizeof *order);
+bd_status proto_safetensors_write(const proto_tfile *f,
+                                  const char *const *extra, proto_sink sink) {
+  size_t *order = malloc((f->list.n ? f->list.n : 1) * sizeof *order);
   if (!order) return bd_fail(BD_ENOMEM, "out of host memory");
-  for (size_t i = 0; i < f->n; i++)
-    if (strcmp(f->names[i], "__metadata__") == 0) {
+  for (size_t i = 0; i < f->list.n; i++)
+    if (strcmp(f->list.names[i], "__metadata__") == 0) {
       free(order);
       return bd_fail(BD_EINVAL,
                      "safetensors: '__metadata__' is reserved "
                      "and cannot name a tensor");
     }
-  for (size_t i = 0; i < f->n; i++)
-    if (bd_tensor_device(f->tensors[i]).type != BD_DEV_CPU) {
+  for (size_t i = 0; i < f->list.n; i++)
+    if (bd_tensor_device(f->list.tensors[i]).type != BD_DEV_CPU) {
       free(order);
       return bd_fail(BD_EUNSUPPORTED,
                      "safetensors: tensor '%s' is not on "
                      "the host",
-                     f->names[i]);
+                     f->list.names[i]);
     }
-  if (bd__st_sort(f, order)) {
+  if (proto__st_sort(f, order)) {
     free(order);
     return bd_fail(BD_ENOMEM, "out of host memory sorting safetensors keys");
   }
   cJSON *h = cJSON_CreateObject();
   cJSON *md = cJSON_AddObjectToObject(h, "__metadata__");
   cJSON_AddStringToObject(md, "format", "pt");
-  cJSON_AddStringToObject(md, "blockd.kind", bd_tfile_kind_name(f->kind));
+  cJSON_AddStringToObject(md, "blockd.kind", proto_tfile_kind_name(f->kind));
   if (f->spec) cJSON_AddStringToObject(md, "blockd.spec", f->spec);
   for (size_t i = 0; extra && extra[i] && extra[i + 1]; i += 2)
     cJSON_AddStringToObject(md, extra[i], extra[i + 1]);
   uint64_t off = 0;
-  for (size_t k = 0; k < f->n; k++) {
-    const bd_tensor *t = f->tensors[order[k]];
+  for (size_t k = 0; k < f->list.n; k++) {
+    const bd_tensor *t = f->list.tensors[order[k]];
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "dtype", bd__st_dtypes[t->dtype].name);
+    cJSON_AddStringToObject(e, "dtype", proto__st_dtypes[t->dtype].name);
     cJSON *sh = cJSON_AddArrayToObject(e, "shape");
     for (int d = 0; d < t->ndim; d++)
       cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
@@ -88,7 +88,7 @@ bd_status bd_safetensors_write(const bd_tfile *f, const char *const *extra,
     cJSON_AddItemToArray(o, cJSON_CreateNumber((double)off));
     off += bd_tensor_nbytes(t);
     cJSON_AddItemToArray(o, cJSON_CreateNumber((double)off));
-    cJSON_AddItemToObject(h, f->names[order[k]], e);
+    cJSON_AddItemToObject(h, f->list.names[order[k]], e);
   }
   char *js = cJSON_PrintUnformatted(h);
   cJSON_Delete(h);
@@ -97,11 +97,11 @@ bd_status bd_safetensors_write(const bd_tfile *f, const char *const *extra,
     return bd_fail(BD_ENOMEM, "out of host memory (safetensors header)");
   }
   size_t jl = strlen(js), padded = (jl + 7) / 8 * 8;
-  if (padded > BD_ST_MAX_HEADER) {
+  if (padded > PROTO_ST_MAX_HEADER) {
     free(js);
     free(order);
     return bd_fail(BD_ELIMIT, "safetensors header of %zu bytes exceeds %u",
-                   padded, BD_ST_MAX_HEADER);
+                   padded, PROTO_ST_MAX_HEADER);
   }
   unsigned char pre[8];
   for (int i = 0; i < 8; i++)
@@ -110,15 +110,15 @@ bd_status bd_safetensors_write(const bd_tfile *f, const char *const *extra,
   if (!s) s = sink.write(sink.ctx, js, jl);
   if (!s && padded > jl) s = sink.write(sink.ctx, "        ", padded - jl);
   free(js);
-  for (size_t k = 0; !s && k < f->n; k++) {
-    const bd_tensor *t = f->tensors[order[k]];
+  for (size_t k = 0; !s && k < f->list.n; k++) {
+    const bd_tensor *t = f->list.tensors[order[k]];
     s = sink.write(sink.ctx, bd_tensor_data(t), bd_tensor_nbytes(t));
   }
   free(order);
   return s;
 }
 
-bool bd_safetensors_sniff(const void *data, size_t len) {
+bool proto_safetensors_sniff(const void *data, size_t len) {
   const unsigned char *u = data;
   if (len < 9) return false;
   size_t i = 8;
@@ -129,7 +129,7 @@ bool bd_safetensors_sniff(const void *data, size_t len) {
 /* ---- reader -------------------------------------------------------------- */
 
 /* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF, no NUL). */
-static bool bd__utf8_ok(const unsigned char *s, size_t n) {
+static bool proto__utf8_ok(const unsigned char *s, size_t n) {
   size_t i = 0;
   while (i < n) {
     unsigned c = s[i];
@@ -160,7 +160,7 @@ static bool bd__utf8_ok(const unsigned char *s, size_t n) {
 }
 
 /* A JSON number that is an integer in [0, 2^53]. */
-static bool bd__st_uint(const cJSON *j, uint64_t *out) {
+static bool proto__st_uint(const cJSON *j, uint64_t *out) {
   if (!cJSON_IsNumber(j)) return false;
   double v = j->valuedouble;
   if (!(v >= 0 && v <= 9007199254740992.0) || v != (double)(uint64_t)v)
@@ -169,27 +169,27 @@ static bool bd__st_uint(const cJSON *j, uint64_t *out) {
   return true;
 }
 
-typedef struct bd__st_ent {
+typedef struct proto__st_ent {
   uint64_t begin, end;
   const char *name;
   bd_dtype dt;
   int ndim;
   int64_t shape[BD_MAX_DIMS];
-} bd__st_ent;
+} proto__st_ent;
 
-static int bd__st_ent_cmp(const void *a, const void *b) {
-  const bd__st_ent *x = a, *y = b;
+static int proto__st_ent_cmp(const void *a, const void *b) {
+  const proto__st_ent *x = a, *y = b;
   if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
   if (x->end != y->end) return x->end < y->end ? -1 : 1;
   return 0;
 }
 
-static int bd__cmp_cstr(const void *a, const void *b) {
+static int proto__cmp_cstr(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* Rejects duplicate keys in a cJSON object (cJSON keeps them all). */
-static bd_status bd__st_unique_keys(const cJSON *obj, const char *what) {
+static bd_status proto__st_unique_keys(const cJSON *obj, const char *what) {
   size_t n = 0;
   for (const cJSON *c = obj->child; c; c = c->next) n++;
   if (n < 2) return BD_OK;
@@ -197,7 +197,7 @@ static bd_status bd__st_unique_keys(const cJSON *obj, const char *what) {
   if (!v) return bd_fail(BD_ENOMEM, "out of host memory");
   n = 0;
   for (const cJSON *c = obj->child; c; c = c->next) v[n++] = c->string;
-  qsort(v, n, sizeof *v, bd__cmp_cstr);
+  qsort(v, n, sizeof *v, proto__cmp_cstr);
   bd_status s = BD_OK;
   for (size_t i = 1; i < n && !s; i++)
     if (strcmp(v[i - 1], v[i]) == 0)
@@ -207,13 +207,13 @@ static bd_status bd__st_unique_keys(const cJSON *obj, const char *what) {
   return s;
 }
 
-static bd_status bd__st_entry(const cJSON *e, bd__st_ent *out,
-                              const bd_tfile_limits *lim) {
+static bd_status proto__st_entry(const cJSON *e, proto__st_ent *out,
+                                 const proto_tfile_limits *lim) {
   const char *nm = e->string;
   if (!cJSON_IsObject(e))
     return bd_fail(BD_EFORMAT, "safetensors: entry '%.200s' is not an object",
                    nm);
-  bd_status s = bd__st_unique_keys(e, nm);
+  bd_status s = proto__st_unique_keys(e, nm);
   if (s) return s;
   const cJSON *dt = NULL, *sh = NULL, *off = NULL;
   for (const cJSON *c = e->child; c; c = c->next) {
@@ -235,14 +235,14 @@ static bd_status bd__st_entry(const cJSON *e, bd__st_ent *out,
                    nm);
   int d;
   for (d = 0; d < BD_DTYPE_COUNT; d++)
-    if (strcmp(dt->valuestring, bd__st_dtypes[d].name) == 0) break;
+    if (strcmp(dt->valuestring, proto__st_dtypes[d].name) == 0) break;
   if (d == BD_DTYPE_COUNT) {
-    for (int k = 0; bd__st_other[k]; k++)
-      if (strcmp(dt->valuestring, bd__st_other[k]) == 0)
+    for (int k = 0; proto__st_other[k]; k++)
+      if (strcmp(dt->valuestring, proto__st_other[k]) == 0)
         return bd_fail(BD_EUNSUPPORTED,
                        "safetensors: tensor '%.200s' has dtype %s; blockd "
                        "holds F32, F64, F16, BF16 and I64 only",
-                       nm, bd__st_other[k]);
+                       nm, proto__st_other[k]);
     return bd_fail(BD_EFORMAT,
                    "safetensors: tensor '%.200s' has unknown "
                    "dtype '%.32s'",
@@ -256,7 +256,7 @@ static bd_status bd__st_entry(const cJSON *e, bd__st_ent *out,
   out->ndim = 0;
   for (const cJSON *c = sh->child; c; c = c->next) {
     uint64_t v;
-    if (!bd__st_uint(c, &v))
+    if (!proto__st_uint(c, &v))
       return bd_fail(BD_EFORMAT,
                      "safetensors: tensor '%.200s' has a shape "
                      "entry that is not a non-negative integer",
@@ -275,8 +275,9 @@ static bd_status bd__st_entry(const cJSON *e, bd__st_ent *out,
                    nm, (long long)span,
                    span != numel ? " (counting non-zero dimensions)" : "",
                    (long long)lim->max_elems);
-  if (cJSON_GetArraySize(off) != 2 || !bd__st_uint(off->child, &out->begin) ||
-      !bd__st_uint(off->child->next, &out->end))
+  if (cJSON_GetArraySize(off) != 2 ||
+      !proto__st_uint(off->child, &out->begin) ||
+      !proto__st_uint(off->child->next, &out->end))
     return bd_fail(BD_EFORMAT,
                    "safetensors: tensor '%.200s' data_offsets "
                    "must be two non-negative integers",
@@ -298,9 +299,9 @@ static bd_status bd__st_entry(const cJSON *e, bd__st_ent *out,
   return BD_OK;
 }
 
-bd_status bd_safetensors_read(const void *data, size_t len,
-                              const bd_tfile_limits *lim, bd_tfile *out,
-                              cJSON **meta) {
+bd_status proto_safetensors_read(const void *data, size_t len,
+                                 const proto_tfile_limits *lim,
+                                 proto_tfile *out, cJSON **meta) {
   const unsigned char *u = data;
   memset(out, 0, sizeof *out);
   if (meta) *meta = NULL;
@@ -311,16 +312,16 @@ bd_status bd_safetensors_read(const void *data, size_t len,
                    len);
   uint64_t n = 0;
   for (int i = 0; i < 8; i++) n |= (uint64_t)u[i] << (8 * i);
-  if (n > BD_ST_MAX_HEADER)
+  if (n > PROTO_ST_MAX_HEADER)
     return bd_fail(BD_EFORMAT, "safetensors: header length %llu exceeds %u",
-                   (unsigned long long)n, BD_ST_MAX_HEADER);
+                   (unsigned long long)n, PROTO_ST_MAX_HEADER);
   if (n > len - 8)
     return bd_fail(BD_EFORMAT,
                    "safetensors: header length %llu runs past "
                    "the end of the %zu-byte file",
                    (unsigned long long)n, len);
   const char *hj = (const char *)u + 8;
-  if (!bd__utf8_ok((const unsigned char *)hj, (size_t)n))
+  if (!proto__utf8_ok((const unsigned char *)hj, (size_t)n))
     return bd_fail(BD_EFORMAT, "safetensors: header is not valid UTF-8");
   const char *endp = NULL;
   cJSON *h = cJSON_ParseWithLengthOpts(hj, (size_t)n, &endp, false);
@@ -330,13 +331,13 @@ bd_status bd_safetensors_read(const void *data, size_t len,
       cJSON_Delete(h);
       return bd_fail(BD_EFORMAT, "safetensors: bytes after the header JSON");
     }
-  bd__st_ent *ents = NULL;
+  proto__st_ent *ents = NULL;
   bd_status s = BD_OK;
   if (!cJSON_IsObject(h)) {
     s = bd_fail(BD_EFORMAT, "safetensors: header is not a JSON object");
     goto out;
   }
-  s = bd__st_unique_keys(h, "the header");
+  s = proto__st_unique_keys(h, "the header");
   if (s) goto out;
   size_t cnt = 0;
   const cJSON *md = NULL;
@@ -352,7 +353,7 @@ bd_status bd_safetensors_read(const void *data, size_t len,
                 maxt);
     goto out;
   }
-  out->kind = BD_TFILE_DICT;
+  out->kind = PROTO_TFILE_DICT;
   if (md) {
     if (!cJSON_IsObject(md)) {
       s = bd_fail(BD_EFORMAT, "safetensors: __metadata__ is not an object");
@@ -367,7 +368,7 @@ bd_status bd_safetensors_read(const void *data, size_t len,
         goto out;
       }
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(md, "blockd.kind");
-    if (k && !bd_tfile_kind_parse(k->valuestring, &out->kind)) {
+    if (k && !proto_tfile_kind_parse(k->valuestring, &out->kind)) {
       s = bd_fail(BD_EFORMAT, "safetensors: unknown blockd.kind '%.32s'",
                   k->valuestring);
       goto out;
@@ -386,10 +387,10 @@ bd_status bd_safetensors_read(const void *data, size_t len,
   size_t k = 0;
   for (const cJSON *c = h->child; c; c = c->next) {
     if (c == md) continue;
-    s = bd__st_entry(c, &ents[k++], lim);
+    s = proto__st_entry(c, &ents[k++], lim);
     if (s) goto out;
   }
-  qsort(ents, cnt, sizeof *ents, bd__st_ent_cmp);
+  qsort(ents, cnt, sizeof *ents, proto__st_ent_cmp);
   uint64_t pos = 0, buflen = len - 8 - n;
   for (size_t i = 0; i < cnt; i++) {
     if (ents[i].begin != pos) {
@@ -428,16 +429,16 @@ bd_status bd_safetensors_read(const void *data, size_t len,
     goto out;
   }
   /* Lists are stored under "0", "1", ...: order them by index. */
-  if (out->kind == BD_TFILE_LIST || out->kind == BD_TFILE_TENSOR) {
-    bd__st_ent *byidx = calloc(cnt ? cnt : 1, sizeof *byidx);
+  if (out->kind == PROTO_TFILE_LIST || out->kind == PROTO_TFILE_TENSOR) {
+    proto__st_ent *byidx = calloc(cnt ? cnt : 1, sizeof *byidx);
     if (!byidx) {
       s = bd_fail(BD_ENOMEM, "out of host memory");
       goto out;
     }
-    bool ok = out->kind == BD_TFILE_TENSOR
+    bool ok = out->kind == PROTO_TFILE_TENSOR
                   ? cnt == 1 && strcmp(ents[0].name, "tensor") == 0
                   : true;
-    for (size_t i = 0; ok && out->kind == BD_TFILE_LIST && i < cnt; i++) {
+    for (size_t i = 0; ok && out->kind == PROTO_TFILE_LIST && i < cnt; i++) {
       char *e;
       unsigned long long v = strtoull(ents[i].name, &e, 10);
       ok = ents[i].name[0] >= '0' && ents[i].name[0] <= '9' && !*e && v < cnt &&
@@ -449,10 +450,10 @@ bd_status bd_safetensors_read(const void *data, size_t len,
       s = bd_fail(BD_EFORMAT,
                   "safetensors: blockd.kind %s does not match "
                   "the tensor names",
-                  bd_tfile_kind_name(out->kind));
+                  proto_tfile_kind_name(out->kind));
       goto out;
     }
-    if (out->kind == BD_TFILE_LIST) memcpy(ents, byidx, cnt * sizeof *ents);
+    if (out->kind == PROTO_TFILE_LIST) memcpy(ents, byidx, cnt * sizeof *ents);
     free(byidx);
   }
   const unsigned char *buf = u + 8 + n;
@@ -469,7 +470,7 @@ bd_status bd_safetensors_read(const void *data, size_t len,
       if (!s && nb) memcpy(bd_tensor_data(t), buf + ents[i].begin, nb);
     }
     if (s) goto out;
-    s = bd_tfile_push(out, ents[i].name, t);
+    s = bd_named_tensors_push(&out->list, ents[i].name, t);
     bd_tensor_release(t);
     if (s) goto out;
   }
@@ -477,6 +478,6 @@ bd_status bd_safetensors_read(const void *data, size_t len,
 out:
   free(ents);
   cJSON_Delete(h);
-  if (s) bd_tfile_clear(out);
+  if (s) proto_tfile_clear(out);
   return s;
 }
