@@ -7,6 +7,7 @@
 
 #include "../engine/backend.h"
 #include "../engine/checkpoint.h"
+#include "../proto/device_bytes_json.h"
 #include "../proto/json_tensor.h"
 #include "files.h"
 #include "log.h"
@@ -45,11 +46,12 @@ bd_status srv_model_describe(bd_model *m, bool with_spec, cJSON **out) {
   }
   cJSON_AddNumberToObject(j, "parameter_count", (double)in.param_count);
   cJSON_AddNumberToObject(j, "bytes", (double)in.bytes);
-  cJSON *db = cJSON_AddObjectToObject(j, "device_bytes");
-  for (int i = 0; db && i < in.ndevices; i++)
-    cJSON_AddNumberToObject(
-        db, bd_device_str(in.device_bytes[i].dev, dev, sizeof dev),
-        (double)in.device_bytes[i].bytes);
+  cJSON *db = proto_device_bytes_json(in.device_bytes, (size_t)in.ndevices);
+  if (!db || !cJSON_AddItemToObject(j, "device_bytes", db)) {
+    cJSON_Delete(db);
+    cJSON_Delete(j);
+    return bd_fail(BD_ENOMEM, "out of host memory");
+  }
   *out = j;
   return BD_OK;
 }
