@@ -24,32 +24,17 @@ static const char *const bd__method_names[BD_INIT_METHOD_COUNT] = {
     [BD_INIT_MASK_ABS_BELOW] = "mask_abs_below",
 };
 
-/* The fields each method accepts, NULL-terminated. */
-static const char *const bd__no_fields[] = {NULL};
-static const char *const bd__constant_fields[] = {"value", NULL};
-static const char *const bd__normal_fields[] = {"mean", "std", NULL};
-static const char *const bd__uniform_fields[] = {"a", "b", NULL};
-static const char *const bd__xavier_fields[] = {"gain", NULL};
-static const char *const bd__kaiming_fields[] = {"a", "mode", "nonlinearity",
-                                                 NULL};
-static const char *const bd__mask_fields[] = {"threshold", NULL};
-
-static const char *const *bd__method_fields(bd_init_method m) {
-  switch (m) {
-    case BD_INIT_CONSTANT: return bd__constant_fields;
-    case BD_INIT_NORMAL: return bd__normal_fields;
-    case BD_INIT_UNIFORM: return bd__uniform_fields;
-    case BD_INIT_XAVIER_UNIFORM:
-    case BD_INIT_XAVIER_NORMAL: return bd__xavier_fields;
-    case BD_INIT_KAIMING_UNIFORM:
-    case BD_INIT_KAIMING_NORMAL: return bd__kaiming_fields;
-    case BD_INIT_MASK_ABS_BELOW: return bd__mask_fields;
-    default: return bd__no_fields;
-  }
-}
-
 const char *bd_init_method_name(bd_init_method m) {
   return (unsigned)m < BD_INIT_METHOD_COUNT ? bd__method_names[m] : NULL;
+}
+
+bd_init_step bd_init_step_default(bd_init_method m) {
+  bd_init_step st;
+  memset(&st, 0, sizeof st);
+  st.method = m;
+  st.std = st.b = st.gain = 1.0;
+  st.nonlinearity = BD_NL_LEAKY_RELU;
+  return st;
 }
 
 double bd_init_gain(bd_nonlinearity nl, double param) {
@@ -75,138 +60,6 @@ bd_status bd_init_fans(int ndim, const int64_t *shape, const char *what,
   for (int i = 2; i < ndim; i++) rf *= shape[i];
   *fan_in = shape[1] * rf;
   *fan_out = shape[0] * rf;
-  return BD_OK;
-}
-
-/* ---- parsing ----------------------------------------------------------- */
-
-static bd_status bd__num(const cJSON *j, const char *path, const char *key,
-                         bool required, double def, double *out) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-  if (!v) {
-    if (required) return bd_fail(BD_EINVAL, "%s.%s: missing", path, key);
-    *out = def;
-    return BD_OK;
-  }
-  if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-    return bd_fail(BD_EINVAL, "%s.%s: must be a finite number", path, key);
-  *out = v->valuedouble;
-  return BD_OK;
-}
-
-static bool bd__in_list(const char *const *l, const char *s) {
-  for (; l && *l; l++)
-    if (strcmp(*l, s) == 0) return true;
-  return false;
-}
-
-static const struct {
-  const char *name;
-  bd_nonlinearity nl;
-} bd__nonlins[] = {
-    {"linear", BD_NL_LINEAR},           {"identity", BD_NL_LINEAR},
-    {"conv1d", BD_NL_LINEAR},           {"conv2d", BD_NL_LINEAR},
-    {"conv3d", BD_NL_LINEAR},           {"conv_transpose1d", BD_NL_LINEAR},
-    {"conv_transpose2d", BD_NL_LINEAR}, {"conv_transpose3d", BD_NL_LINEAR},
-    {"sigmoid", BD_NL_SIGMOID},         {"tanh", BD_NL_TANH},
-    {"relu", BD_NL_RELU},               {"leaky_relu", BD_NL_LEAKY_RELU},
-    {"selu", BD_NL_SELU},
-};
-
-bd_status bd_init_step_parse(const cJSON *j, const char *path,
-                             const char *const *extra, bd_init_step *out) {
-  if (!cJSON_IsObject(j))
-    return bd_fail(BD_EINVAL, "%s: an init step must be a JSON object",
-                   path);
-  const cJSON *mj = cJSON_GetObjectItemCaseSensitive(j, "method");
-  if (!mj) return bd_fail(BD_EINVAL, "%s.method: missing", path);
-  if (!cJSON_IsString(mj))
-    return bd_fail(BD_EINVAL, "%s.method: must be a string", path);
-  int m = -1;
-  for (int i = 0; i < BD_INIT_METHOD_COUNT; i++)
-    if (strcmp(bd__method_names[i], mj->valuestring) == 0) m = i;
-  if (m < 0)
-    return bd_fail(BD_EINVAL,
-                   "%s.method: unknown init method '%s' (known: zeros, ones, "
-                   "constant, normal, uniform, xavier_uniform, xavier_normal, "
-                   "kaiming_uniform, kaiming_normal, eye, default, "
-                   "mask_abs_below)",
-                   path, mj->valuestring);
-  const char *const *fields = bd__method_fields((bd_init_method)m);
-  for (const cJSON *it = j->child; it; it = it->next)
-    if (strcmp(it->string, "method") != 0 && !bd__in_list(fields, it->string)
-        && !bd__in_list(extra, it->string))
-      return bd_fail(BD_EINVAL, "%s.%s: unknown field for init method '%s'",
-                     path, it->string, mj->valuestring);
-  bd_init_step st;
-  memset(&st, 0, sizeof st);
-  st.method = (bd_init_method)m;
-  st.std = st.b = st.gain = 1.0;
-  st.nonlinearity = BD_NL_LEAKY_RELU;
-  bd_status s = BD_OK;
-  switch (st.method) {
-    case BD_INIT_CONSTANT:
-      s = bd__num(j, path, "value", true, 0, &st.value);
-      break;
-    case BD_INIT_NORMAL:
-      s = bd__num(j, path, "mean", false, 0, &st.mean);
-      if (!s) s = bd__num(j, path, "std", false, 1, &st.std);
-      if (!s && st.std < 0)
-        s = bd_fail(BD_EINVAL, "%s.std: must be >= 0, got %g", path, st.std);
-      break;
-    case BD_INIT_UNIFORM:
-      s = bd__num(j, path, "a", false, 0, &st.a);
-      if (!s) s = bd__num(j, path, "b", false, 1, &st.b);
-      if (!s && st.a > st.b)
-        s = bd_fail(BD_EINVAL, "%s: uniform needs a <= b, got a=%g b=%g",
-                    path, st.a, st.b);
-      break;
-    case BD_INIT_XAVIER_UNIFORM:
-    case BD_INIT_XAVIER_NORMAL:
-      s = bd__num(j, path, "gain", false, 1, &st.gain);
-      break;
-    case BD_INIT_KAIMING_UNIFORM:
-    case BD_INIT_KAIMING_NORMAL: {
-      s = bd__num(j, path, "a", false, 0, &st.a);
-      const cJSON *mode = cJSON_GetObjectItemCaseSensitive(j, "mode");
-      if (!s && mode) {
-        if (cJSON_IsString(mode) && strcmp(mode->valuestring, "fan_in") == 0)
-          st.fan_out = false;
-        else if (cJSON_IsString(mode) &&
-                 strcmp(mode->valuestring, "fan_out") == 0)
-          st.fan_out = true;
-        else
-          s = bd_fail(BD_EINVAL, "%s.mode: must be \"fan_in\" or \"fan_out\"",
-                      path);
-      }
-      const cJSON *nl = cJSON_GetObjectItemCaseSensitive(j, "nonlinearity");
-      if (!s && nl) {
-        bool ok = false;
-        for (size_t i = 0; cJSON_IsString(nl) &&
-                           i < sizeof bd__nonlins / sizeof bd__nonlins[0];
-             i++)
-          if (strcmp(bd__nonlins[i].name, nl->valuestring) == 0) {
-            st.nonlinearity = bd__nonlins[i].nl;
-            ok = true;
-          }
-        if (!ok)
-          s = bd_fail(BD_EINVAL,
-                      "%s.nonlinearity: must be one of linear, identity, "
-                      "conv1d, conv2d, conv3d, conv_transpose1d, "
-                      "conv_transpose2d, conv_transpose3d, sigmoid, tanh, "
-                      "relu, leaky_relu, selu",
-                      path);
-      }
-      break;
-    }
-    case BD_INIT_MASK_ABS_BELOW:
-      s = bd__num(j, path, "threshold", true, 0, &st.threshold);
-      break;
-    default:
-      break;
-  }
-  if (s) return s;
-  *out = st;
   return BD_OK;
 }
 

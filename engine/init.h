@@ -1,10 +1,11 @@
 /* init.h - parameter initialisers with PyTorch's formulas (torch.nn.init)
  * and the selector that applies them to a model (net.apply(init_fn)).
  *
- * An initialiser is a list of steps ({"method":"uniform","a":-10,"b":10},
- * {"method":"mask_abs_below","threshold":5}) applied in order to every
- * selected parameter. Random draws come from a Philox stream (bd_rng_fill),
- * so the same seed and request give bit-identical values on every device.
+ * An initialiser is a list of steps (uniform with a = -10, b = 10, then
+ * mask_abs_below with threshold 5) applied in order to every selected
+ * parameter; proto/init_json.h reads them from request JSON. Random draws come
+ * from a Philox stream (bd_rng_fill), so the same seed and request give
+ * bit-identical values on every device.
  *
  * Everything is validated before anything changes: a request that fails
  * (bad method, unknown block path or type, a 1-d tensor for xavier, ...)
@@ -12,7 +13,6 @@
 #ifndef BD_INIT_H
 #define BD_INIT_H
 
-#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -58,6 +58,10 @@ typedef struct bd_init_step {
 /* The method's wire name ("xavier_uniform"); NULL when out of range. */
 const char *bd_init_method_name(bd_init_method m);
 
+/* A step of method m with PyTorch's defaults for its parameters (std 1,
+ * b 1, gain 1, kaiming: a 0, fan_in, leaky_relu; everything else 0). */
+bd_init_step bd_init_step_default(bd_init_method m);
+
 /* torch.nn.init.calculate_gain(nonlinearity, param). */
 double bd_init_gain(bd_nonlinearity nl, double param);
 
@@ -66,12 +70,6 @@ double bd_init_gain(bd_nonlinearity nl, double param);
  * BD_EINVAL (message naming `what`) for fewer than 2 dimensions. */
 bd_status bd_init_fans(int ndim, const int64_t *shape, const char *what,
                        int64_t *fan_in, int64_t *fan_out);
-
-/* Parses one step from a JSON object: "method" plus that method's fields.
- * Unknown fields (other than the names in the NULL-terminated `extra`
- * list, which are skipped) are refused. Errors (EINVAL) name `path`. */
-bd_status bd_init_step_parse(const cJSON *j, const char *path,
-                             const char *const *extra, bd_init_step *out);
 
 /* Checks that step can be applied to t (rank and dtype requirements);
  * BD_EINVAL / BD_EDTYPE naming `what` otherwise. DEFAULT is not a tensor

@@ -11,6 +11,7 @@
 
 #include "../engine/init.h"
 #include "../engine/param_edit.h"
+#include "../proto/init_json.h"
 #include "../proto/json_tensor.h"
 #include "../proto/npy.h"
 #include "routes.h"
@@ -257,12 +258,12 @@ int srv_models_init(srv_req *r) {
          it = it->next, i++) {
       char path[32];
       snprintf(path, sizeof path, "steps[%d]", i);
-      s = bd_init_step_parse(it, path, NULL, &steps[i]);
+      s = proto_init_step_parse(it, path, NULL, &steps[i]);
     }
     req.nsteps = n;
   } else {
     steps = calloc(1, sizeof *steps);
-    s = steps ? bd_init_step_parse(j, "body", selector_keys, steps)
+    s = steps ? proto_init_step_parse(j, "body", selector_keys, steps)
               : bd_fail(BD_ENOMEM, "out of host memory");
     req.nsteps = 1;
   }
