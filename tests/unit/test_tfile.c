@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/atomic_file.h"
 #include "engine/backend.h"
 #include "proto/safetensors.h"
 #include "proto/torchzip.h"
@@ -215,22 +214,6 @@ START_TEST(torchzip_zip64_many_entries) {
 }
 END_TEST
 
-START_TEST(file_names) {
-  ck_assert(bd_file_name_ok("mlp.params"));
-  ck_assert(bd_file_name_ok("x-file"));
-  ck_assert(!bd_file_name_ok(""));
-  ck_assert(!bd_file_name_ok(".."));
-  ck_assert(!bd_file_name_ok(".hidden"));
-  ck_assert(!bd_file_name_ok("a/b"));
-  ck_assert(!bd_file_name_ok("/etc/passwd"));
-  ck_assert(!bd_file_name_ok("a\nb"));
-  char longn[300];
-  memset(longn, 'a', sizeof longn - 1);
-  longn[sizeof longn - 1] = 0;
-  ck_assert(!bd_file_name_ok(longn));
-}
-END_TEST
-
 int main(void) {
   if (bd_backends_init() != BD_OK) return 1;
   Suite *s = suite_create("tfile");
@@ -240,7 +223,6 @@ int main(void) {
   tcase_add_test(tc, list_and_tensor_kinds);
   tcase_add_test(tc, borrow_only_aligned);
   tcase_add_test(tc, torchzip_zip64_many_entries);
-  tcase_add_test(tc, file_names);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
