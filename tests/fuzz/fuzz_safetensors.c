@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cJSON *meta = NULL;
     bd_status s = proto_safetensors_read(data, size, &lim, &f, &meta);
     if (s == BD_OK) {
-      for (size_t i = 0; i < f.n; i++) fuzz_touch(f.tensors[i]);
+      for (size_t i = 0; i < f.list.n; i++) fuzz_touch(f.list.tensors[i]);
     }
     cJSON_Delete(meta);
     proto_tfile_clear(&f);

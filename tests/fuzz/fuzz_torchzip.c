@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     proto_tfile f;
     memset(&f, 0, sizeof f);
     if (proto_torchzip_read(data, size, &lim, &f) == BD_OK)
-      for (size_t i = 0; i < f.n; i++) fuzz_touch(f.tensors[i]);
+      for (size_t i = 0; i < f.list.n; i++) fuzz_touch(f.list.tensors[i]);
     proto_tfile_clear(&f);
   }
   return 0;
