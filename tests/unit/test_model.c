@@ -225,6 +225,11 @@ START_TEST(test_concurrent_forward_and_edits) {
   bd_init_request req = {.steps = &three, .nsteps = 1, .target = "weight"};
   bd_param_edit fill2 = {.op = BD_EDIT_FILL, .value = 2};
   for (int k = 0; k < 120; k++) {
+    /* Interleave for real even on a loaded machine: every 10 edits, wait
+     * until the readers have done more forwards than that many tens. */
+    while (k % 10 == 0 &&
+           __atomic_load_n(&r.forwards, __ATOMIC_RELAXED) <= k / 10)
+      nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
     switch (k % 3) {
       case 0:
         ck_assert_int_eq(bd_model_param_put(r.m, "weight", ones, NULL),
