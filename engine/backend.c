@@ -101,20 +101,3 @@ bd_status bd_device_resolve(const char *s, bd_device *out) {
   *out = d;
   return BD_OK;
 }
-
-static bool bd__on(const bd_tensor *t, bd_device d) {
-  return !t || bd_device_eq(bd_tensor_device(t), d);
-}
-
-bd_status bd_op_run(const bd_op *op) {
-  bd_device d = bd_tensor_device(op->dst);
-  if (!bd__on(op->a, d) || !bd__on(op->b, d) || !bd__on(op->c, d)) {
-    char x[16];
-    return bd_fail(BD_EDEVMISMATCH,
-                   "expected all tensors to be on the same device (%s)",
-                   bd_device_str(d, x, sizeof x));
-  }
-  bd_backend *be = bd_backend_get(d);
-  if (!be) return bd_fail(BD_ENOTFOUND, "no backend for device");
-  return be->iface->op(be->ctx, op);
-}

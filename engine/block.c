@@ -41,8 +41,7 @@ bd_status bd_param_accum(bd_param *p, const bd_tensor *g) {
   }
   if (!p->grad)
     return bd_tensor_to(g, bd_tensor_device(p->value), &p->grad);
-  bd_op op = {.kind = BD_OP_BINARY, .dst = p->grad, .a = p->grad,
-              .b = (bd_tensor *)g, .i = {BD_BIN_ADD}};
+  bd_op op = bd_op_binary(p->grad, p->grad, BD_BIN_ADD, g);
   return bd_op_run(&op);
 }
 

@@ -96,7 +96,7 @@ bd_status bd_init_check(const bd_init_step *st, const bd_tensor *t,
 }
 
 static bd_status bd__fill(bd_tensor *t, double v) {
-  bd_op op = {.kind = BD_OP_FILL, .dst = t, .f = {(float)v}};
+  bd_op op = bd_op_fill(t, (float)v);
   return bd_op_run(&op);
 }
 
@@ -148,8 +148,7 @@ bd_status bd_init_apply(const bd_init_step *st, bd_tensor *t, uint64_t seed,
     }
     case BD_INIT_EYE: return bd__eye(t);
     case BD_INIT_MASK_ABS_BELOW: {
-      bd_op op = {.kind = BD_OP_MASK_ABS_BELOW, .dst = t, .a = t,
-                  .f = {(float)st->threshold}};
+      bd_op op = bd_op_mask_abs_below(t, t, (float)st->threshold);
       return bd_op_run(&op);
     }
     default:

@@ -182,7 +182,7 @@ static bd_status bd__reduce(bd_tensor *a, bd_reduce_kind kind,
   bd_status s =
       bd_tensor_new(bd_tensor_device(a), BD_F32, 0, NULL, dst);
   if (s) return s;
-  bd_op op = {.kind = BD_OP_REDUCE, .dst = *dst, .a = a, .i = {kind}};
+  bd_op op = bd_op_reduce(*dst, a, kind);
   return bd_op_run(&op);
 }
 
@@ -212,27 +212,25 @@ bd_status bd_loss_compute(bd_loss_kind k, bd_tensor *y, bd_tensor *target,
         /* mean of nothing has no finite gradient either; n == 0 leaves an
          * empty gradient. */
         float v = k == BD_LOSS_SUM ? 1.0f : (n ? 1.0f / (float)n : 0.0f);
-        bd_op op = {.kind = BD_OP_FILL, .dst = g, .f = {v}};
+        bd_op op = bd_op_fill(g, v);
         if (!s) s = bd_op_run(&op);
       }
       break;
     }
     case BD_LOSS_MSE: {
       s = bd__like(y, &tmp); /* y - t */
-      bd_op sub = {.kind = BD_OP_BINARY, .dst = tmp, .a = y, .b = target,
-                   .i = {BD_BIN_SUB}};
+      bd_op sub = bd_op_binary(tmp, y, BD_BIN_SUB, target);
       if (!s) s = bd_op_run(&sub);
       bd_tensor *sq = NULL;
       if (!s) s = bd__like(y, &sq);
-      bd_op mul = {.kind = BD_OP_BINARY, .dst = sq, .a = tmp, .b = tmp,
-                   .i = {BD_BIN_MUL}};
+      bd_op mul = bd_op_binary(sq, tmp, BD_BIN_MUL, tmp);
       if (!s) s = bd_op_run(&mul);
       if (!s) s = bd__reduce(sq, BD_RED_MEAN, &scalar);
       bd_tensor_release(sq);
       if (!s && dy) {
         s = bd__like(y, &g);
-        bd_op sc = {.kind = BD_OP_UNARY, .dst = g, .a = tmp,
-                    .i = {BD_UN_SCALE}, .f = {n ? 2.0f / (float)n : 0.0f}};
+        bd_op sc =
+            bd_op_unary(g, tmp, BD_UN_SCALE, n ? 2.0f / (float)n : 0.0f, 0);
         if (!s) s = bd_op_run(&sc);
       }
       break;
@@ -241,21 +239,18 @@ bd_status bd_loss_compute(bd_loss_kind k, bd_tensor *y, bd_tensor *target,
       int64_t rows = y->ndim == 2 ? y->shape[0] : 1;
       int64_t c = y->shape[y->ndim - 1];
       s = bd_tensor_new(bd_tensor_device(y), BD_F32, 0, NULL, &scalar);
-      bd_op ce = {.kind = BD_OP_CROSS_ENTROPY, .dst = scalar, .a = y,
-                  .b = target, .i = {rows, c}};
+      bd_op ce = bd_op_cross_entropy(scalar, y, target, rows, c);
       if (!s) s = bd_op_run(&ce);
       if (!s && dy) {
         s = bd__like(y, &g);
-        bd_op bw = {.kind = BD_OP_CROSS_ENTROPY_BACKWARD, .dst = g, .a = y,
-                    .b = target, .i = {rows, c}, .f = {1.0f}};
+        bd_op bw = bd_op_cross_entropy_backward(g, y, target, rows, c, 1.0f);
         if (!s) s = bd_op_run(&bw);
       }
       break;
     }
     case BD_LOSS_NONE: {
       s = bd__like(y, &tmp);
-      bd_op mul = {.kind = BD_OP_BINARY, .dst = tmp, .a = y, .b = target,
-                   .i = {BD_BIN_MUL}};
+      bd_op mul = bd_op_binary(tmp, y, BD_BIN_MUL, target);
       if (!s) s = bd_op_run(&mul);
       if (!s) s = bd__reduce(tmp, BD_RED_SUM, &scalar);
       if (!s && dy) g = bd_tensor_retain(target);

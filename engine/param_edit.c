@@ -143,21 +143,15 @@ bd_status bd_param_edit_apply(const bd_param_edit *e, bd_param *p) {
   switch (e->op) {
     case BD_EDIT_ADD:
     case BD_EDIT_MUL: {
-      bd_op op = {.dst = w, .a = w};
-      if (v) {
-        op.kind = BD_OP_BINARY;
-        op.b = v;
-        op.i[0] = e->op == BD_EDIT_ADD ? BD_BIN_ADD : BD_BIN_MUL;
-      } else {
-        op.kind = BD_OP_UNARY;
-        op.i[0] = e->op == BD_EDIT_ADD ? BD_UN_ADD : BD_UN_SCALE;
-        op.f[0] = (float)e->value;
-      }
+      bool add = e->op == BD_EDIT_ADD;
+      bd_op op = v ? bd_op_binary(w, w, add ? BD_BIN_ADD : BD_BIN_MUL, v)
+                   : bd_op_unary(w, w, add ? BD_UN_ADD : BD_UN_SCALE,
+                                 (float)e->value, 0);
       s = bd_op_run(&op);
       break;
     }
     case BD_EDIT_FILL: {
-      bd_op op = {.kind = BD_OP_FILL, .dst = w, .f = {(float)e->value}};
+      bd_op op = bd_op_fill(w, (float)e->value);
       s = bd_op_run(&op);
       break;
     }
@@ -176,15 +170,14 @@ bd_status bd_param_edit_apply(const bd_param_edit *e, bd_param *p) {
       if (v) {
         s = bd_tensor_copy_into(&view, v);
       } else {
-        bd_op op = {.kind = BD_OP_FILL, .dst = &view, .f = {(float)e->value}};
+        bd_op op = bd_op_fill(&view, (float)e->value);
         s = bd_op_run(&op);
       }
       break;
     }
     case BD_EDIT_CLAMP: {
-      bd_op op = {.kind = BD_OP_CLAMP, .dst = w, .a = w,
-                  .f = {e->has_min ? (float)e->min : -INFINITY,
-                        e->has_max ? (float)e->max : INFINITY}};
+      bd_op op = bd_op_clamp(w, w, e->has_min ? (float)e->min : -INFINITY,
+                             e->has_max ? (float)e->max : INFINITY);
       s = bd_op_run(&op);
       break;
     }

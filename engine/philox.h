@@ -7,11 +7,7 @@
 
 #include <stdint.h>
 
-#ifdef __CUDACC__
-#define BD_HD __host__ __device__ __forceinline__
-#else
-#define BD_HD static inline
-#endif
+#include "hd.h"
 
 typedef struct bd_philox4 {
   uint32_t v[4];

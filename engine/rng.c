@@ -13,8 +13,7 @@ bd_status bd_rng_fill(bd_tensor *t, bd_rng_kind kind, double p0, double p1,
     bd_status s = bd_tensor_new(BD_CPU, BD_F32, t->ndim, t->shape, &host);
     if (s) return s;
   }
-  bd_op op = {.kind = BD_OP_RNG, .dst = host, .i = {kind},
-              .u = {seed, *offset}, .f = {(float)p0, (float)p1}};
+  bd_op op = bd_op_rng(host, kind, seed, *offset, (float)p0, (float)p1);
   bd_status s = bd_op_run(&op);
   if (s == BD_OK && !on_cpu) s = bd_tensor_copy_into(t, host);
   if (!on_cpu) bd_tensor_release(host);

@@ -57,27 +57,19 @@ bd_status bd_tensor_op(const char *op, bd_tensor *a, bd_tensor *b,
                 bd_shape_str(fa->ndim, fa->shape, sa, sizeof sa),
                 bd_shape_str(fb->ndim, fb->shape, sb, sizeof sb));
   if (!s) {
-    bd_op o = {.a = fa, .b = fb};
+    bd_op o;
     if (sum) {
       s = bd_tensor_new(dev, BD_F32, 0, NULL, &r);
-      o.kind = BD_OP_REDUCE;
-      o.i[0] = BD_RED_SUM;
-      o.b = NULL;
+      o = bd_op_reduce(r, fa, BD_RED_SUM);
     } else if (mm) {
       int64_t shape[2] = {fa->shape[0], fb->ndim == 2 ? fb->shape[1] : 1};
       s = bd_tensor_new(dev, BD_F32, fb->ndim == 2 ? 2 : 1, shape, &r);
-      o.kind = BD_OP_GEMM;
-      o.i[0] = fa->shape[0];
-      o.i[1] = shape[1];
-      o.i[2] = fa->shape[1];
-      o.f[0] = 1;
-      o.f[1] = 0;
+      o = bd_op_gemm(r, fa, false, fb, false, fa->shape[0], shape[1],
+                     fa->shape[1], 1.0f, 0.0f);
     } else {
       s = bd_tensor_new(dev, BD_F32, fa->ndim, fa->shape, &r);
-      o.kind = BD_OP_BINARY;
-      o.i[0] = add ? BD_BIN_ADD : BD_BIN_MUL;
+      o = bd_op_binary(r, fa, add ? BD_BIN_ADD : BD_BIN_MUL, fb);
     }
-    o.dst = r;
     if (!s && bd_tensor_numel(r) > 0) s = bd_op_run(&o);
   }
   bd_tensor_release(fa);

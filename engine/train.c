@@ -88,8 +88,7 @@ static bd_status bd__backward_atomic(bd_model *m, bd_exec *ex, void *saved,
       p->grad = NULL;
     }
     if (!p->grad || !old[i]) continue;
-    bd_op add = {.kind = BD_OP_BINARY, .dst = p->grad, .a = p->grad,
-                 .b = old[i], .i = {BD_BIN_ADD}};
+    bd_op add = bd_op_binary(p->grad, p->grad, BD_BIN_ADD, old[i]);
     s = bd_op_run(&add);
   }
   for (size_t i = 0; i < n; i++) {
@@ -221,12 +220,16 @@ bd_status bd_model_sgd_step(bd_model *m, const bd_sgd_opts *o,
     bd_param *p = ps[i];
     if (p->is_buffer || !p->requires_grad || !p->grad) continue;
     bool first = fresh[i] != NULL;
-    bd_op op = {.kind = BD_OP_SGD, .dst = p->value, .a = p->grad,
-                .b = o->momentum != 0 ? (first ? fresh[i] : p->momentum)
-                                      : NULL,
-                .i = {o->nesterov ? 1 : 0, first ? 1 : 0},
-                .f = {(float)o->lr, (float)o->momentum,
-                      (float)o->weight_decay, (float)o->dampening}};
+    bd_sgd_params sp = {.lr = (float)o->lr,
+                        .momentum = (float)o->momentum,
+                        .weight_decay = (float)o->weight_decay,
+                        .dampening = (float)o->dampening,
+                        .nesterov = o->nesterov,
+                        .first_step = first};
+    bd_op op = bd_op_sgd(p->value, p->grad,
+                         o->momentum != 0 ? (first ? fresh[i] : p->momentum)
+                                          : NULL,
+                         &sp);
     s = bd_op_run(&op);
     if (s) break; /* only a device failure gets here */
     if (first) {

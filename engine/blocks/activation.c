@@ -22,7 +22,7 @@ static bd_status act_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
                              bd_tensor **y, void **saved) {
   bd_status s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, y);
   if (s) return s;
-  bd_op op = {.kind = BD_OP_UNARY, .dst = *y, .a = x, .i = {act_kind(b)}};
+  bd_op op = bd_op_unary(*y, x, act_kind(b), 0, 0);
   s = bd_op_run(&op);
   if (!s && ex->record && saved) {
     if (!bd_exec_keep(ex, x))
@@ -43,8 +43,7 @@ static bd_status act_backward(bd_block *b, bd_exec *ex, void *saved,
   if (!dx) return BD_OK;
   bd_status s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, dx);
   if (s) return s;
-  bd_op op = {.kind = BD_OP_UNARY_BACKWARD, .dst = *dx, .a = x, .b = dy,
-              .i = {act_kind(b)}};
+  bd_op op = bd_op_unary_backward(*dx, x, dy, act_kind(b), 0, 0);
   s = bd_op_run(&op);
   if (s) {
     bd_tensor_release(*dx);

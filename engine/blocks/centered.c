@@ -19,10 +19,8 @@ static bd_status center(bd_device dev, bd_tensor *a, bd_tensor **out) {
     bd_tensor_release(mean);
     return s;
   }
-  bd_op red = {.kind = BD_OP_REDUCE, .dst = mean, .a = a,
-               .i = {BD_RED_MEAN}};
-  bd_op sub = {.kind = BD_OP_BINARY, .dst = *out, .a = a, .b = mean,
-               .i = {BD_BIN_SUB}};
+  bd_op red = bd_op_reduce(mean, a, BD_RED_MEAN);
+  bd_op sub = bd_op_binary(*out, a, BD_BIN_SUB, mean);
   s = bd_op_run(&red);
   if (!s) s = bd_op_run(&sub);
   bd_tensor_release(mean);

@@ -53,12 +53,11 @@ static bd_status dropout_mask(const dropout *d, bd_exec *ex, bd_tensor *x,
   uint64_t blocks = (uint64_t)(n + 3) / 4;
   uint64_t off = __atomic_fetch_add(ex->rng_offset, blocks, __ATOMIC_RELAXED);
   double keep = 1.0 - d->p;
-  bd_op rng = {.kind = BD_OP_RNG, .dst = *mask, .i = {BD_RNG_BERNOULLI},
-               .u = {ex->seed, off}, .f = {(float)keep}};
+  bd_op rng =
+      bd_op_rng(*mask, BD_RNG_BERNOULLI, ex->seed, off, (float)keep, 0);
   s = bd_op_run(&rng);
   if (!s && keep > 0.0) {
-    bd_op sc = {.kind = BD_OP_UNARY, .dst = *mask, .a = *mask,
-                .i = {BD_UN_SCALE}, .f = {(float)(1.0 / keep)}};
+    bd_op sc = bd_op_unary(*mask, *mask, BD_UN_SCALE, (float)(1.0 / keep), 0);
     s = bd_op_run(&sc);
   }
   if (s) {
@@ -85,8 +84,7 @@ static bd_status dropout_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   bd_status s = dropout_mask(d, ex, x, &mask);
   if (!s) s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, y);
   if (!s) {
-    bd_op mul = {.kind = BD_OP_BINARY, .dst = *y, .a = x, .b = mask,
-                 .i = {BD_BIN_MUL}};
+    bd_op mul = bd_op_binary(*y, x, BD_BIN_MUL, mask);
     s = bd_op_run(&mul);
     if (s) {
       bd_tensor_release(*y);
@@ -118,8 +116,7 @@ static bd_status dropout_backward(bd_block *b, bd_exec *ex, void *saved,
   }
   bd_status s = bd_tensor_new(ex->dev, BD_F32, dy->ndim, dy->shape, dx);
   if (s) return s;
-  bd_op mul = {.kind = BD_OP_BINARY, .dst = *dx, .a = dy, .b = ds->mask,
-               .i = {BD_BIN_MUL}};
+  bd_op mul = bd_op_binary(*dx, dy, BD_BIN_MUL, ds->mask);
   s = bd_op_run(&mul);
   if (s) {
     bd_tensor_release(*dx);

@@ -73,12 +73,11 @@ static bd_status linear_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   bd_tensor *w = b->params[0]->value;
   /* out = x @ W^T (beta = 0: no zero-fill needed), then the bias is added
    * in place over every row: two passes over out instead of three. */
-  bd_op mm = {.kind = BD_OP_GEMM, .dst = out, .a = x, .b = w,
-              .i = {rows, l->out, l->in, 0, 1}, .f = {1.0f, 0.0f}};
+  bd_op mm =
+      bd_op_gemm(out, x, false, w, true, rows, l->out, l->in, 1.0f, 0.0f);
   s = bd_op_run(&mm);
   if (!s && l->bias) {
-    bd_op add = {.kind = BD_OP_BINARY, .dst = out, .a = out,
-                 .b = b->params[1]->value, .i = {BD_BIN_ADD}};
+    bd_op add = bd_op_binary(out, out, BD_BIN_ADD, b->params[1]->value);
     s = bd_op_run(&add);
   }
   if (s) {
@@ -107,9 +106,9 @@ static bd_status linear_grad_gemm(bd_param *p, bd_op *op) {
   }
   op->dst = p->grad;
   if (op->kind == BD_OP_GEMM)
-    op->f[1] = beta;
+    op->gemm.beta = beta;
   else
-    op->f[0] = beta;
+    op->sum_rows.beta = beta;
   return bd_op_run(op);
 }
 
@@ -122,19 +121,19 @@ static bd_status linear_backward(bd_block *b, bd_exec *ex, void *saved,
   bd_param *w = b->params[0];
   bd_status s = BD_OK;
   if (w->requires_grad) {
-    bd_op op = {.kind = BD_OP_GEMM, .a = dy, .b = x,
-                .i = {l->out, l->in, rows, 1, 0}, .f = {1.0f, 0.0f}};
+    bd_op op =
+        bd_op_gemm(NULL, dy, true, x, false, l->out, l->in, rows, 1.0f, 0.0f);
     s = linear_grad_gemm(w, &op);
   }
   if (!s && l->bias && b->params[1]->requires_grad) {
-    bd_op op = {.kind = BD_OP_SUM_ROWS, .a = dy, .i = {rows, l->out}};
+    bd_op op = bd_op_sum_rows(NULL, dy, rows, l->out, 0.0f);
     s = linear_grad_gemm(b->params[1], &op);
   }
   if (!s && dx) {
     s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, dx);
     if (!s) {
-      bd_op op = {.kind = BD_OP_GEMM, .dst = *dx, .a = dy, .b = w->value,
-                  .i = {rows, l->in, l->out, 0, 0}, .f = {1.0f, 0.0f}};
+      bd_op op = bd_op_gemm(*dx, dy, false, w->value, false, rows, l->in,
+                            l->out, 1.0f, 0.0f);
       s = bd_op_run(&op);
       if (s) {
         bd_tensor_release(*dx);

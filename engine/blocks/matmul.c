@@ -114,8 +114,8 @@ static bd_status matmul_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   bd_status s = bd_tensor_new(ex->dev, BD_F32, x->ndim, shape, y);
   if (s) return s;
   int64_t rows = bd_tensor_numel(x) / m->k;
-  bd_op mm = {.kind = BD_OP_GEMM, .dst = *y, .a = x, .b = b->params[0]->value,
-              .i = {rows, m->n, m->k, 0, 0}, .f = {1.0f, 0.0f}};
+  bd_op mm = bd_op_gemm(*y, x, false, b->params[0]->value, false, rows, m->n,
+                        m->k, 1.0f, 0.0f);
   s = bd_op_run(&mm);
   if (!s && ex->record && saved) {
     /* Backward needs only the input's shape; the buffer is constant. */
@@ -140,9 +140,8 @@ static bd_status matmul_backward(bd_block *b, bd_exec *ex, void *saved,
   bd_status s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, dx);
   if (s) return s;
   int64_t rows = bd_tensor_numel(x) / m->k;
-  bd_op mm = {.kind = BD_OP_GEMM, .dst = *dx, .a = dy,
-              .b = b->params[0]->value, .i = {rows, m->k, m->n, 0, 1},
-              .f = {1.0f, 0.0f}};
+  bd_op mm = bd_op_gemm(*dx, dy, false, b->params[0]->value, true, rows, m->k,
+                        m->n, 1.0f, 0.0f);
   s = bd_op_run(&mm);
   if (s) {
     bd_tensor_release(*dx);
@@ -159,8 +158,7 @@ static bd_status matmul_reset(bd_block *b, uint64_t seed, uint64_t *off) {
       return bd_rng_fill(w, BD_RNG_NORMAL, 0.0, 1.0, seed, off);
     case MATMUL_ZEROS:
     case MATMUL_ONES: {
-      bd_op op = {.kind = BD_OP_FILL, .dst = w,
-                  .f = {m->init == MATMUL_ONES ? 1.0f : 0.0f}};
+      bd_op op = bd_op_fill(w, m->init == MATMUL_ONES ? 1.0f : 0.0f);
       return bd_op_run(&op);
     }
     default:

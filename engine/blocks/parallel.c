@@ -134,16 +134,15 @@ static bd_status parallel_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
       bd_op op;
       if (p->concat) {
         int64_t w = outs[i]->shape[f->ndim - 1];
-        op = (bd_op){.kind = BD_OP_COPY_2D, .dst = *y, .a = outs[i],
-                     .i = {rows, w, total, at, w, 0}};
+        op = bd_op_copy_2d(*y, outs[i],
+                           &(bd_copy_2d_params){rows, w, total, at, w, 0});
         at += w;
       } else if (i == 0) {
-        op = (bd_op){.kind = BD_OP_COPY, .dst = *y, .a = outs[0]};
+        op = bd_op_copy(*y, outs[0]);
       } else {
-        op = (bd_op){.kind = BD_OP_BINARY, .dst = *y, .a = *y, .b = outs[i],
-                     .i = {BD_BIN_ADD}};
+        op = bd_op_binary(*y, *y, BD_BIN_ADD, outs[i]);
       }
-      if (!p->concat || op.i[1]) s = bd_op_run(&op);
+      if (!p->concat || op.copy_2d.cols) s = bd_op_run(&op);
     }
     if (!s && ps) {
       ps->rows = rows;
@@ -176,8 +175,10 @@ static bd_status parallel_backward(bd_block *b, bd_exec *ex, void *saved,
       for (int d = 0; d < dy->ndim; d++) shape[d] = dy->shape[d];
       shape[dy->ndim - 1] = ps->width[i];
       s = bd_tensor_new(ex->dev, BD_F32, dy->ndim, shape, &g);
-      bd_op op = {.kind = BD_OP_COPY_2D, .dst = g, .a = dy,
-                  .i = {ps->rows, ps->width[i], ps->width[i], 0, total, at}};
+      bd_op op = bd_op_copy_2d(
+          g, dy,
+          &(bd_copy_2d_params){ps->rows, ps->width[i], ps->width[i], 0, total,
+                               at});
       if (!s && ps->rows && ps->width[i]) s = bd_op_run(&op);
       at += ps->width[i];
     } else {
@@ -194,8 +195,7 @@ static bd_status parallel_backward(bd_block *b, bd_exec *ex, void *saved,
         /* A fresh sum: acc may share storage with dy or a branch's input. */
         bd_tensor *sum = NULL;
         s = bd_tensor_new(ex->dev, BD_F32, acc->ndim, acc->shape, &sum);
-        bd_op add = {.kind = BD_OP_BINARY, .dst = sum, .a = acc, .b = gin,
-                     .i = {BD_BIN_ADD}};
+        bd_op add = bd_op_binary(sum, acc, BD_BIN_ADD, gin);
         if (!s && bd_tensor_numel(sum)) s = bd_op_run(&add);
         bd_tensor_release(acc);
         acc = sum;

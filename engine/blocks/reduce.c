@@ -25,8 +25,7 @@ static bd_status reduce_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
                    bd_exec_where(ex));
   bd_status s = bd_tensor_new(ex->dev, BD_F32, 0, NULL, y);
   if (s) return s;
-  bd_op op = {.kind = BD_OP_REDUCE, .dst = *y, .a = x,
-              .i = {is_mean(b) ? BD_RED_MEAN : BD_RED_SUM}};
+  bd_op op = bd_op_reduce(*y, x, is_mean(b) ? BD_RED_MEAN : BD_RED_SUM);
   s = bd_op_run(&op);
   if (!s && ex->record && saved) {
     reduce_saved *rs = bd_exec_alloc(ex, sizeof *rs);
@@ -57,12 +56,11 @@ static bd_status reduce_backward(bd_block *b, bd_exec *ex, void *saved,
   bd_status s = bd_tensor_zeros(ex->dev, BD_F32, rs->ndim, rs->shape, dx);
   if (s) return s;
   int64_t n = bd_tensor_numel(*dx);
-  bd_op add = {.kind = BD_OP_BINARY, .dst = *dx, .a = *dx, .b = dy,
-               .i = {BD_BIN_ADD}};
+  bd_op add = bd_op_binary(*dx, *dx, BD_BIN_ADD, dy);
   s = n ? bd_op_run(&add) : BD_OK;
   if (!s && n && is_mean(b)) {
-    bd_op sc = {.kind = BD_OP_UNARY, .dst = *dx, .a = *dx,
-                .i = {BD_UN_SCALE}, .f = {(float)(1.0 / (double)n)}};
+    bd_op sc =
+        bd_op_unary(*dx, *dx, BD_UN_SCALE, (float)(1.0 / (double)n), 0);
     s = bd_op_run(&sc);
   }
   if (s) {

@@ -44,8 +44,7 @@ static bd_status residual_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   }
   s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, y);
   if (!s) {
-    bd_op add = {.kind = BD_OP_BINARY, .dst = *y, .a = x, .b = fx,
-                 .i = {BD_BIN_ADD}};
+    bd_op add = bd_op_binary(*y, x, BD_BIN_ADD, fx);
     s = bd_tensor_numel(x) ? bd_op_run(&add) : BD_OK;
     if (s) {
       bd_tensor_release(*y);
@@ -63,8 +62,7 @@ static bd_status residual_backward(bd_block *b, bd_exec *ex, void *saved,
   if (s || !dx) return s;
   s = bd_tensor_new(ex->dev, BD_F32, dy->ndim, dy->shape, dx);
   if (!s) {
-    bd_op add = {.kind = BD_OP_BINARY, .dst = *dx, .a = dy, .b = g,
-                 .i = {BD_BIN_ADD}};
+    bd_op add = bd_op_binary(*dx, dy, BD_BIN_ADD, g);
     s = bd_tensor_numel(dy) ? bd_op_run(&add) : BD_OK;
     if (s) {
       bd_tensor_release(*dx);

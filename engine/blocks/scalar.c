@@ -40,8 +40,7 @@ static bd_status scalar_run(bd_device dev, bd_tensor *a, bd_unary_kind k,
                             float v, bd_tensor **out) {
   bd_status s = bd_tensor_new(dev, BD_F32, a->ndim, a->shape, out);
   if (s) return s;
-  bd_op op = {.kind = BD_OP_UNARY, .dst = *out, .a = a, .i = {k},
-              .f = {v}};
+  bd_op op = bd_op_unary(*out, a, k, v, 0);
   s = bd_op_run(&op);
   if (s) {
     bd_tensor_release(*out);

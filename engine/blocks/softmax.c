@@ -59,8 +59,7 @@ static bd_status softmax_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   bd_status s = softmax_view(b, ex, x, v);
   if (!s) s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, y);
   if (s) return s;
-  bd_op op = {.kind = BD_OP_SOFTMAX, .dst = *y, .a = x,
-              .i = {v[0], v[1], v[2]}};
+  bd_op op = bd_op_softmax(*y, x, v[0], v[1], v[2]);
   s = bd_op_run(&op);
   if (!s && ex->record && saved) {
     if (!bd_exec_keep(ex, *y))
@@ -84,8 +83,7 @@ static bd_status softmax_backward(bd_block *b, bd_exec *ex, void *saved,
   bd_status s = softmax_view(b, ex, y, v);
   if (!s) s = bd_tensor_new(ex->dev, BD_F32, y->ndim, y->shape, dx);
   if (s) return s;
-  bd_op op = {.kind = BD_OP_SOFTMAX_BACKWARD, .dst = *dx, .a = y, .b = dy,
-              .i = {v[0], v[1], v[2]}};
+  bd_op op = bd_op_softmax_backward(*dx, y, dy, v[0], v[1], v[2]);
   s = bd_op_run(&op);
   if (s) {
     bd_tensor_release(*dx);

@@ -119,8 +119,7 @@ static bd_status while_test(const bd_while *w, bd_exec *ex, bd_tensor *x,
   bd_tensor *r = NULL, *h = NULL;
   bd_status s = bd_tensor_new(ex->dev, BD_F32, 0, NULL, &r);
   if (s) return s;
-  bd_op op = {.kind = BD_OP_REDUCE, .dst = r, .a = x,
-              .i = {while_reduce_ops[w->reduce]}};
+  bd_op op = bd_op_reduce(r, x, while_reduce_ops[w->reduce]);
   s = bd_op_run(&op);
   if (!s) s = bd_tensor_to(r, BD_CPU, &h);
   if (!s) {

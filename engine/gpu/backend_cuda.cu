@@ -170,6 +170,8 @@ static bd_status gpu_op(void *vctx, const bd_op *op) {
       return bd_gpu_op_elementwise(ctx, op);
     case BD_OP_REDUCE:
     case BD_OP_SUM_ROWS:
+    case BD_OP_REDUCE_DIM:
+    case BD_OP_BROADCAST_DIM:
       return bd_gpu_op_reduce(ctx, op);
     case BD_OP_SOFTMAX:
     case BD_OP_SOFTMAX_BACKWARD:

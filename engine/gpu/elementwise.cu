@@ -1,71 +1,14 @@
 /* elementwise.cu - fill, copy, broadcasting binary ops, unary ops and
- * their gradients, mask_abs_below, clamp and strided 2-D copies: one thread per
- * element in a grid-stride loop, the same formulas as the CPU backend (compiled
- * without multiply-add contraction, see CMakeLists.txt). */
+ * their gradients, mask_abs_below, clamp and strided 2-D copies: one thread
+ * per element in a grid-stride loop, with engine/opmath.h's formulas, the
+ * CPU backend's (compiled without multiply-add contraction, see
+ * CMakeLists.txt). */
 #include "elementwise.cuh"
+#include "engine/opmath.h"
 
 #define BD_GRID_LOOP(i, n)                                                  \
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); \
        i += (int64_t)gridDim.x * blockDim.x)
-
-__device__ __forceinline__ float bd__un_fwd(int kind, float x, float p0,
-                                            float p1) {
-  switch (kind) {
-    case BD_UN_RELU: /* as torch: NaN and -0 pass through */
-      return x < 0.0f ? 0.0f : x;
-    case BD_UN_SIGMOID:
-      return 1.0f / (1.0f + expf(-x));
-    case BD_UN_TANH:
-      return tanhf(x);
-    case BD_UN_GELU:
-      return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-    case BD_UN_SCALE:
-      return p0 * x;
-    case BD_UN_ADD:
-      return x + p0;
-    case BD_UN_AFFINE:
-      return p0 * x + p1;
-    case BD_UN_ABS:
-      return fabsf(x);
-    case BD_UN_EXP:
-      return expf(x);
-    default:
-      return x;
-  }
-}
-
-__device__ __forceinline__ float bd__un_bwd(int kind, float x, float dy,
-                                            float p0) {
-  switch (kind) {
-    case BD_UN_RELU:
-      return x <= 0.0f ? 0.0f : dy;
-    case BD_UN_SIGMOID: {
-      float s = 1.0f / (1.0f + expf(-x));
-      return dy * s * (1.0f - s);
-    }
-    case BD_UN_TANH: {
-      float t = tanhf(x);
-      return dy * (1.0f - t * t);
-    }
-    case BD_UN_GELU: {
-      float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
-      float pdf = expf(-0.5f * x * x) * 0.39894228040143268f;
-      return dy * (cdf + x * pdf);
-    }
-    case BD_UN_SCALE:
-      return dy * p0;
-    case BD_UN_ADD:
-      return dy;
-    case BD_UN_AFFINE:
-      return dy * p0;
-    case BD_UN_ABS:
-      return x > 0 ? dy : (x < 0 ? -dy : 0.0f);
-    case BD_UN_EXP:
-      return dy * expf(x);
-    default:
-      return dy;
-  }
-}
 
 __global__ void bd__k_fill(float *d, int64_t n, float v) {
   BD_GRID_LOOP(i, n) d[i] = v;
@@ -74,32 +17,18 @@ __global__ void bd__k_fill(float *d, int64_t n, float v) {
 __global__ void bd__k_binary(float *d, const float *a, const float *b,
                              int64_t n, int64_t nb, int kind) {
   BD_GRID_LOOP(i, n) {
-    float y = b[nb == n ? i : i % nb];
-    switch (kind) {
-      case BD_BIN_ADD:
-        d[i] = a[i] + y;
-        break;
-      case BD_BIN_SUB:
-        d[i] = a[i] - y;
-        break;
-      case BD_BIN_MUL:
-        d[i] = a[i] * y;
-        break;
-      default:
-        d[i] = a[i] / y;
-        break;
-    }
+    d[i] = bd_binary_apply(kind, a[i], b[nb == n ? i : i % nb]);
   }
 }
 
 __global__ void bd__k_unary(float *d, const float *a, int64_t n, int kind,
                             float p0, float p1) {
-  BD_GRID_LOOP(i, n) d[i] = bd__un_fwd(kind, a[i], p0, p1);
+  BD_GRID_LOOP(i, n) d[i] = bd_unary_fwd(kind, a[i], p0, p1);
 }
 
 __global__ void bd__k_unary_bwd(float *d, const float *x, const float *dy,
                                 int64_t n, int kind, float p0) {
-  BD_GRID_LOOP(i, n) d[i] = bd__un_bwd(kind, x[i], dy[i], p0);
+  BD_GRID_LOOP(i, n) d[i] = bd_unary_bwd(kind, x[i], dy[i], p0);
 }
 
 __global__ void bd__k_mask_abs_below(float *d, const float *a, int64_t n,
@@ -130,7 +59,7 @@ bd_status bd_gpu_op_elementwise(bd_gpu_ctx *ctx, const bd_op *op) {
   switch (op->kind) {
     case BD_OP_FILL:
       if (n == 0) return BD_OK;
-      bd__k_fill<<<g, BD_GPU_THREADS, 0, s>>>(d, n, op->f[0]);
+      bd__k_fill<<<g, BD_GPU_THREADS, 0, s>>>(d, n, op->fill.value);
       what = "fill";
       break;
     case BD_OP_COPY: {
@@ -143,42 +72,43 @@ bd_status bd_gpu_op_elementwise(bd_gpu_ctx *ctx, const bd_op *op) {
     case BD_OP_BINARY: {
       int64_t nb = bd_tensor_numel(op->b);
       if (n == 0) return BD_OK;
-      if (nb == 0) return bd_fail(BD_ESHAPE, "empty operand");
       bd__k_binary<<<g, BD_GPU_THREADS, 0, s>>>(
-          d, bd_gpu_f32(op->a), bd_gpu_f32(op->b), n, nb, (int)op->i[0]);
+          d, bd_gpu_f32(op->a), bd_gpu_f32(op->b), n, nb, (int)op->binary.kind);
       what = "binary";
       break;
     }
     case BD_OP_UNARY:
       if (n == 0) return BD_OK;
       bd__k_unary<<<g, BD_GPU_THREADS, 0, s>>>(
-          d, bd_gpu_f32(op->a), n, (int)op->i[0], op->f[0], op->f[1]);
+          d, bd_gpu_f32(op->a), n, (int)op->unary.kind, op->unary.p0,
+          op->unary.p1);
       what = "unary";
       break;
     case BD_OP_UNARY_BACKWARD:
       if (n == 0) return BD_OK;
       bd__k_unary_bwd<<<g, BD_GPU_THREADS, 0, s>>>(
-          d, bd_gpu_f32(op->a), bd_gpu_f32(op->b), n, (int)op->i[0], op->f[0]);
+          d, bd_gpu_f32(op->a), bd_gpu_f32(op->b), n, (int)op->unary.kind,
+          op->unary.p0);
       what = "unary_backward";
       break;
     case BD_OP_MASK_ABS_BELOW:
       if (n == 0) return BD_OK;
       bd__k_mask_abs_below<<<g, BD_GPU_THREADS, 0, s>>>(d, bd_gpu_f32(op->a), n,
-                                                        op->f[0]);
+                                                        op->clamp.lo);
       what = "mask_abs_below";
       break;
     case BD_OP_CLAMP:
       if (n == 0) return BD_OK;
       bd__k_clamp<<<g, BD_GPU_THREADS, 0, s>>>(d, bd_gpu_f32(op->a), n,
-                                               op->f[0], op->f[1]);
+                                               op->clamp.lo, op->clamp.hi);
       what = "clamp";
       break;
     case BD_OP_COPY_2D: {
-      int64_t rows = op->i[0], cols = op->i[1];
-      if (rows <= 0 || cols <= 0) return BD_OK;
-      bd__k_copy_2d<<<bd_gpu_grid(rows * cols), BD_GPU_THREADS, 0, s>>>(
-          d, bd_gpu_f32(op->a), rows, cols, op->i[2], op->i[3], op->i[4],
-          op->i[5]);
+      const bd_copy_2d_params *p = &op->copy_2d;
+      if (p->rows <= 0 || p->cols <= 0) return BD_OK;
+      bd__k_copy_2d<<<bd_gpu_grid(p->rows * p->cols), BD_GPU_THREADS, 0, s>>>(
+          d, bd_gpu_f32(op->a), p->rows, p->cols, p->dst_stride, p->dst_offset,
+          p->src_stride, p->src_offset);
       what = "copy_2d";
       break;
     }

@@ -17,13 +17,14 @@ __global__ void bd__k_scale(float *d, int64_t n, float beta) {
 bd_status bd_gpu_op_gemm(bd_gpu_ctx *ctx, const bd_op *op) {
   if (op->kind != BD_OP_GEMM)
     return bd_fail(BD_EUNSUPPORTED, "gemm: op %d", (int)op->kind);
-  int64_t m = op->i[0], n = op->i[1], k = op->i[2];
-  bool ta = op->i[3] != 0, tb = op->i[4] != 0;
+  const bd_gemm_params *p = &op->gemm;
+  int64_t m = p->m, n = p->n, k = p->k;
+  bool ta = p->trans_a, tb = p->trans_b;
   if (m == 0 || n == 0) return BD_OK;
   float *d = bd_gpu_f32(op->dst);
   if (k == 0) { /* an empty product: dst = beta * dst */
     bd__k_scale<<<bd_gpu_grid(m * n), BD_GPU_THREADS, 0, ctx->stream>>>(
-        d, m * n, op->f[1]);
+        d, m * n, p->beta);
     return bd_gpu_launched(ctx, "gemm (k = 0)");
   }
   if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
@@ -32,7 +33,7 @@ bd_status bd_gpu_op_gemm(bd_gpu_ctx *ctx, const bd_op *op) {
                    "cuBLAS's 32-bit sizes",
                    ctx->index, (long long)m, (long long)n, (long long)k);
   int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
-  float alpha = op->f[0], beta = op->f[1];
+  float alpha = p->alpha, beta = p->beta;
   pthread_mutex_lock(&ctx->blas_mu);
   cublasStatus_t st = cublasSgemm(
       ctx->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,

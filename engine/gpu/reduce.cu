@@ -1,18 +1,14 @@
 /* reduce.cu - whole-tensor reductions (one block, double accumulators like
- * the CPU backend) and column sums over rows (one thread per column,
- * summing rows in order: the CPU's exact rounding sequence). */
+ * the CPU backend), column sums over rows (one thread per column, summing
+ * rows in order: the CPU's exact rounding sequence), sum/mean along one dim
+ * (one thread per output, engine/opmath.h's bd_reduce_line, so the CPU's
+ * bits) and the broadcast along one dim that is its gradient. */
 #include <math.h>
 
+#include "engine/opmath.h"
 #include "reduce.cuh"
 
 #define BD_RED_THREADS 1024
-
-__device__ __forceinline__ float bd__max_nan(float x, float y) {
-  return (isnan(x) || isnan(y)) ? (isnan(x) ? x : y) : (y > x ? y : x);
-}
-__device__ __forceinline__ float bd__min_nan(float x, float y) {
-  return (isnan(x) || isnan(y)) ? (isnan(x) ? x : y) : (y < x ? y : x);
-}
 
 __global__ void bd__k_reduce(float *d, const float *a, int64_t n, int kind) {
   __shared__ double acc[BD_RED_THREADS];
@@ -29,10 +25,10 @@ __global__ void bd__k_reduce(float *d, const float *a, int64_t n, int kind) {
         s += (double)v * v;
         break;
       case BD_RED_MAX:
-        hi = bd__max_nan(hi, v);
+        hi = bd_max_nan(hi, v);
         break;
       case BD_RED_MIN:
-        lo = bd__min_nan(lo, v);
+        lo = bd_min_nan(lo, v);
         break;
       default:
         s += v;
@@ -46,8 +42,8 @@ __global__ void bd__k_reduce(float *d, const float *a, int64_t n, int kind) {
   for (unsigned w = blockDim.x / 2; w > 0; w /= 2) {
     if (threadIdx.x < w) {
       acc[threadIdx.x] += acc[threadIdx.x + w];
-      mx[threadIdx.x] = bd__max_nan(mx[threadIdx.x], mx[threadIdx.x + w]);
-      mn[threadIdx.x] = bd__min_nan(mn[threadIdx.x], mn[threadIdx.x + w]);
+      mx[threadIdx.x] = bd_max_nan(mx[threadIdx.x], mx[threadIdx.x + w]);
+      mn[threadIdx.x] = bd_min_nan(mn[threadIdx.x], mn[threadIdx.x + w]);
     }
     __syncthreads();
   }
@@ -82,19 +78,55 @@ __global__ void bd__k_sum_rows(float *d, const float *a, int64_t rows,
   }
 }
 
+__global__ void bd__k_reduce_dim(float *d, const float *a, int64_t outer,
+                                 int64_t dim, int64_t inner, int kind) {
+  for (int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+       r < outer * inner; r += (int64_t)gridDim.x * blockDim.x) {
+    int64_t o = r / inner, in = r % inner;
+    d[r] = bd_reduce_line(a + o * dim * inner + in, dim, inner, kind);
+  }
+}
+
+__global__ void bd__k_broadcast_dim(float *d, const float *a, int64_t outer,
+                                    int64_t dim, int64_t inner, float alpha) {
+  int64_t n = outer * dim * inner;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    int64_t o = i / (dim * inner), in = i % inner;
+    d[i] = alpha * a[o * inner + in];
+  }
+}
+
 bd_status bd_gpu_op_reduce(bd_gpu_ctx *ctx, const bd_op *op) {
   float *d = bd_gpu_f32(op->dst);
   switch (op->kind) {
     case BD_OP_REDUCE:
       bd__k_reduce<<<1, BD_RED_THREADS, 0, ctx->stream>>>(
-          d, bd_gpu_f32(op->a), bd_tensor_numel(op->a), (int)op->i[0]);
+          d, bd_gpu_f32(op->a), bd_tensor_numel(op->a),
+          (int)op->reduce.kind);
       return bd_gpu_launched(ctx, "reduce");
     case BD_OP_SUM_ROWS: {
-      int64_t rows = op->i[0], cols = op->i[1];
+      int64_t rows = op->sum_rows.rows, cols = op->sum_rows.cols;
       if (cols == 0) return BD_OK;
       bd__k_sum_rows<<<bd_gpu_grid(cols), BD_GPU_THREADS, 0, ctx->stream>>>(
-          d, bd_gpu_f32(op->a), rows, cols, op->f[0]);
+          d, bd_gpu_f32(op->a), rows, cols, op->sum_rows.beta);
       return bd_gpu_launched(ctx, "sum_rows");
+    }
+    case BD_OP_REDUCE_DIM: {
+      const bd_dim_params *p = &op->dim;
+      if (p->outer * p->inner == 0) return BD_OK;
+      bd__k_reduce_dim<<<bd_gpu_grid(p->outer * p->inner), BD_GPU_THREADS, 0,
+                         ctx->stream>>>(d, bd_gpu_f32(op->a), p->outer, p->dim,
+                                        p->inner, (int)p->kind);
+      return bd_gpu_launched(ctx, "reduce_dim");
+    }
+    case BD_OP_BROADCAST_DIM: {
+      const bd_dim_params *p = &op->dim;
+      int64_t n = p->outer * p->dim * p->inner;
+      if (n == 0) return BD_OK;
+      bd__k_broadcast_dim<<<bd_gpu_grid(n), BD_GPU_THREADS, 0, ctx->stream>>>(
+          d, bd_gpu_f32(op->a), p->outer, p->dim, p->inner, p->alpha);
+      return bd_gpu_launched(ctx, "broadcast_dim");
     }
     default:
       return bd_fail(BD_EUNSUPPORTED, "reduce: op %d", (int)op->kind);

@@ -1,5 +1,5 @@
-/* reduce.cuh - the CUDA backend's reduce op family: BD_OP_REDUCE and
- * BD_OP_SUM_ROWS. */
+/* reduce.cuh - the CUDA backend's reduce op family: BD_OP_REDUCE,
+ * BD_OP_SUM_ROWS, BD_OP_REDUCE_DIM and BD_OP_BROADCAST_DIM. */
 #ifndef BD_GPU_REDUCE_CUH
 #define BD_GPU_REDUCE_CUH
 

@@ -1,12 +1,13 @@
 /* rng.cu - BD_OP_RNG on the GPU: element i of a draw is computed from
  * (seed, offset, i) with engine/philox.h exactly as on the CPU. One thread
- * per 128-bit Philox block (four elements). Uniform and Bernoulli draws are
- * bit-identical to the CPU (explicitly rounded multiply and add); normal
+ * per 128-bit Philox block (four elements); the transforms are
+ * engine/opmath.h's. Uniform and Bernoulli draws are bit-identical to the
+ * CPU (compiled without multiply-add contraction); normal
  * draws use the CPU's double-precision Box-Muller and may differ in the
  * last bit where CUDA's log/cos/sin round differently from glibc's. */
 #include <math.h>
 
-#include "engine/philox.h"
+#include "engine/opmath.h"
 #include "rng.cuh"
 
 __global__ void bd__k_rng(float *d, int64_t n, int kind, uint64_t seed,
@@ -18,11 +19,10 @@ __global__ void bd__k_rng(float *d, int64_t n, int kind, uint64_t seed,
     int64_t i0 = b * 4;
     if (kind == BD_RNG_NORMAL) {
       for (int w = 0; w < 4 && i0 + w < n; w += 2) {
-        double u1 = bd_u32_to_unit_open0(r.v[w]);
-        double u2 = bd_u32_to_unit(r.v[w + 1]);
-        double rad = sqrt(-2.0 * log(u1)), th = 6.283185307179586 * u2;
-        d[i0 + w] = (float)(p0 + p1 * rad * cos(th));
-        if (i0 + w + 1 < n) d[i0 + w + 1] = (float)(p0 + p1 * rad * sin(th));
+        float z0, z1;
+        bd_box_muller(r.v[w], r.v[w + 1], p0, p1, &z0, &z1);
+        d[i0 + w] = z0;
+        if (i0 + w + 1 < n) d[i0 + w + 1] = z1;
       }
     } else {
       for (int w = 0; w < 4 && i0 + w < n; w++) {
@@ -30,7 +30,7 @@ __global__ void bd__k_rng(float *d, int64_t n, int kind, uint64_t seed,
         if (kind == BD_RNG_BERNOULLI)
           d[i0 + w] = u < p0 ? 1.0f : 0.0f;
         else
-          d[i0 + w] = __fadd_rn(p0, __fmul_rn(__fsub_rn(p1, p0), u));
+          d[i0 + w] = bd_uniform_from(u, p0, p1);
       }
     }
   }
@@ -41,11 +41,8 @@ bd_status bd_gpu_op_rng(bd_gpu_ctx *ctx, const bd_op *op) {
     return bd_fail(BD_EUNSUPPORTED, "rng: op %d", (int)op->kind);
   int64_t n = bd_tensor_numel(op->dst);
   if (n == 0) return BD_OK;
-  int kind = (int)op->i[0];
-  if (kind != BD_RNG_UNIFORM && kind != BD_RNG_NORMAL &&
-      kind != BD_RNG_BERNOULLI)
-    return bd_fail(BD_EINVAL, "rng: unknown distribution %d", kind);
+  const bd_rng_params *p = &op->rng;
   bd__k_rng<<<bd_gpu_grid((n + 3) / 4), BD_GPU_THREADS, 0, ctx->stream>>>(
-      bd_gpu_f32(op->dst), n, kind, op->u[0], op->u[1], op->f[0], op->f[1]);
+      bd_gpu_f32(op->dst), n, (int)p->kind, p->seed, p->offset, p->p0, p->p1);
   return bd_gpu_launched(ctx, "rng");
 }

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "engine/opmath.h"
 #include "softmax.cuh"
 
 #define BD_CE_THREADS 256
@@ -16,36 +17,12 @@ __global__ void bd__k_softmax(float *d, const float *a, const float *g,
   for (int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; r < rows;
        r += (int64_t)gridDim.x * blockDim.x) {
     int64_t o = r / inner, in = r % inner;
-    const float *ap = a + o * dim * inner + in;
-    float *dp = d + o * dim * inner + in;
-    if (!g) {
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < dim; j++) mx = fmaxf(mx, ap[j * inner]);
-      double sum = 0;
-      for (int64_t j = 0; j < dim; j++) {
-        float e = expf(ap[j * inner] - mx);
-        dp[j * inner] = e;
-        sum += e;
-      }
-      for (int64_t j = 0; j < dim; j++)
-        dp[j * inner] = (float)(dp[j * inner] / sum);
-    } else {
-      const float *gp = g + o * dim * inner + in;
-      double dot = 0;
-      for (int64_t j = 0; j < dim; j++)
-        dot += (double)ap[j * inner] * gp[j * inner];
-      for (int64_t j = 0; j < dim; j++)
-        dp[j * inner] = ap[j * inner] * (gp[j * inner] - (float)dot);
-    }
+    int64_t at = o * dim * inner + in;
+    if (g)
+      bd_softmax_bwd_line(d + at, a + at, g + at, dim, inner);
+    else
+      bd_softmax_line(d + at, a + at, dim, inner);
   }
-}
-
-__device__ double bd__row_lse(const float *row, int64_t c) {
-  float mx = -INFINITY;
-  for (int64_t j = 0; j < c; j++) mx = fmaxf(mx, row[j]);
-  double sum = 0;
-  for (int64_t j = 0; j < c; j++) sum += exp((double)row[j] - mx);
-  return log(sum) + mx;
 }
 
 __global__ void bd__k_ce(float *d, const float *a, const int64_t *t,
@@ -54,7 +31,7 @@ __global__ void bd__k_ce(float *d, const float *a, const int64_t *t,
   double s = 0;
   for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) {
     const float *row = a + r * c;
-    s += bd__row_lse(row, c) - row[t[r]];
+    s += bd_logsumexp_row(row, c) - row[t[r]];
   }
   acc[threadIdx.x] = s;
   __syncthreads();
@@ -70,12 +47,9 @@ __global__ void bd__k_ce_bwd(float *d, const float *a, const int64_t *t,
   for (int64_t r = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; r < rows;
        r += (int64_t)gridDim.x * blockDim.x) {
     const float *row = a + r * c;
-    double lse = bd__row_lse(row, c);
-    for (int64_t j = 0; j < c; j++) {
-      double p = exp((double)row[j] - lse);
-      d[r * c + j] =
-          (float)(scale * (p - (j == t[r] ? 1.0 : 0.0)) / (double)rows);
-    }
+    double lse = bd_logsumexp_row(row, c);
+    for (int64_t j = 0; j < c; j++)
+      d[r * c + j] = bd_ce_grad(row[j], lse, j == t[r], scale, rows);
   }
 }
 
@@ -108,7 +82,7 @@ bd_status bd_gpu_op_softmax(bd_gpu_ctx *ctx, const bd_op *op) {
   switch (op->kind) {
     case BD_OP_SOFTMAX:
     case BD_OP_SOFTMAX_BACKWARD: {
-      int64_t outer = op->i[0], dim = op->i[1], inner = op->i[2];
+      int64_t outer = op->dim.outer, dim = op->dim.dim, inner = op->dim.inner;
       if (outer * inner == 0) return BD_OK;
       bd__k_softmax<<<bd_gpu_grid(outer * inner), BD_GPU_THREADS, 0, s>>>(
           d, bd_gpu_f32(op->a),
@@ -118,9 +92,7 @@ bd_status bd_gpu_op_softmax(bd_gpu_ctx *ctx, const bd_op *op) {
     }
     case BD_OP_CROSS_ENTROPY:
     case BD_OP_CROSS_ENTROPY_BACKWARD: {
-      int64_t rows = op->i[0], c = op->i[1];
-      if (op->b->dtype != BD_I64)
-        return bd_fail(BD_EDTYPE, "cross entropy targets must be int64");
+      int64_t rows = op->ce.rows, c = op->ce.classes;
       bd_status st = bd__check_targets(ctx, op->b, rows, c);
       if (st) return st;
       const int64_t *t = (const int64_t *)bd_tensor_data(op->b);
@@ -130,7 +102,7 @@ bd_status bd_gpu_op_softmax(bd_gpu_ctx *ctx, const bd_op *op) {
       }
       if (rows == 0) return BD_OK;
       bd__k_ce_bwd<<<bd_gpu_grid(rows), BD_GPU_THREADS, 0, s>>>(
-          d, bd_gpu_f32(op->a), t, rows, c, op->f[0]);
+          d, bd_gpu_f32(op->a), t, rows, c, op->ce.scale);
       return bd_gpu_launched(ctx, "cross_entropy_backward");
     }
     default:

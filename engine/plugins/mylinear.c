@@ -72,12 +72,11 @@ static bd_status mylinear_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   /* out = relu(x @ W + b): seed the rows with the bias, accumulate the
    * product, then clamp at zero in place. */
   bd_op ops[4] = {
-      {.kind = BD_OP_FILL, .dst = out, .f = {0.0f}},
-      {.kind = BD_OP_BINARY, .dst = out, .a = out, .b = b->params[1]->value,
-       .i = {BD_BIN_ADD}},
-      {.kind = BD_OP_GEMM, .dst = out, .a = x, .b = b->params[0]->value,
-       .i = {rows, l->units, l->in, 0, 0}, .f = {1.0f, 1.0f}},
-      {.kind = BD_OP_UNARY, .dst = out, .a = out, .i = {BD_UN_RELU}},
+      bd_op_fill(out, 0.0f),
+      bd_op_binary(out, out, BD_BIN_ADD, b->params[1]->value),
+      bd_op_gemm(out, x, false, b->params[0]->value, false, rows, l->units,
+                 l->in, 1.0f, 1.0f),
+      bd_op_unary(out, out, BD_UN_RELU, 0, 0),
   };
   for (int i = 0; i < 4 && !s; i++)
     if (rows || i == 0) s = bd_op_run(&ops[i]);
@@ -101,7 +100,7 @@ static bd_status mylinear_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
 
 /* dst (+)= the op's result: overwrite when the gradient does not exist
  * yet, accumulate otherwise. */
-static bd_status mylinear_accum(bd_param *p, bd_op *op, int beta_slot) {
+static bd_status mylinear_accum(bd_param *p, bd_op *op) {
   float beta = 1.0f;
   if (!p->grad) {
     bd_status s = bd_tensor_new(bd_tensor_device(p->value), BD_F32,
@@ -110,7 +109,10 @@ static bd_status mylinear_accum(bd_param *p, bd_op *op, int beta_slot) {
     beta = 0.0f;
   }
   op->dst = p->grad;
-  op->f[beta_slot] = beta;
+  if (op->kind == BD_OP_GEMM)
+    op->gemm.beta = beta;
+  else
+    op->sum_rows.beta = beta;
   return bd_op_run(op);
 }
 
@@ -124,24 +126,23 @@ static bd_status mylinear_backward(bd_block *b, bd_exec *ex, void *saved,
   bd_tensor *dz;
   bd_status s = bd_tensor_new(ex->dev, BD_F32, dy->ndim, dy->shape, &dz);
   if (s) return s;
-  bd_op relu = {.kind = BD_OP_UNARY_BACKWARD, .dst = dz, .a = ms->y, .b = dy,
-                .i = {BD_UN_RELU}};
+  bd_op relu = bd_op_unary_backward(dz, ms->y, dy, BD_UN_RELU, 0, 0);
   s = bd_op_run(&relu);
   bd_param *w = b->params[0], *bias = b->params[1];
   if (!s && w->requires_grad) {
-    bd_op op = {.kind = BD_OP_GEMM, .a = ms->x, .b = dz,
-                .i = {l->in, l->units, rows, 1, 0}, .f = {1.0f, 0.0f}};
-    s = mylinear_accum(w, &op, 1);
+    bd_op op = bd_op_gemm(NULL, ms->x, true, dz, false, l->in, l->units, rows,
+                          1.0f, 0.0f);
+    s = mylinear_accum(w, &op);
   }
   if (!s && bias->requires_grad) {
-    bd_op op = {.kind = BD_OP_SUM_ROWS, .a = dz, .i = {rows, l->units}};
-    s = mylinear_accum(bias, &op, 0);
+    bd_op op = bd_op_sum_rows(NULL, dz, rows, l->units, 0.0f);
+    s = mylinear_accum(bias, &op);
   }
   if (!s && dx) {
     s = bd_tensor_new(ex->dev, BD_F32, ms->x->ndim, ms->x->shape, dx);
     if (!s) {
-      bd_op op = {.kind = BD_OP_GEMM, .dst = *dx, .a = dz, .b = w->value,
-                  .i = {rows, l->in, l->units, 0, 1}, .f = {1.0f, 0.0f}};
+      bd_op op = bd_op_gemm(*dx, dz, false, w->value, true, rows, l->in,
+                            l->units, 1.0f, 0.0f);
       s = bd_op_run(&op);
       if (s) {
         bd_tensor_release(*dx);

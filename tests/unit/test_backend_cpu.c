@@ -86,12 +86,7 @@ START_TEST(test_gemm_random_shapes) {
     for (int64_t i = 0; i < m * n; i++) want[i] = bd_tensor_f32(c)[i] = frand();
     ref_gemm(m, n, k, ta, tb, alpha, bd_tensor_f32(a), bd_tensor_f32(b), beta,
              want);
-    bd_op op = {.kind = BD_OP_GEMM,
-                .dst = c,
-                .a = a,
-                .b = b,
-                .i = {m, n, k, ta, tb},
-                .f = {alpha, beta}};
+    bd_op op = bd_op_gemm(c, a, ta, b, tb, m, n, k, alpha, beta);
     ck_assert_int_eq(bd_op_run(&op), BD_OK);
     for (int64_t i = 0; i < m * n; i++)
       ck_assert_msg(
@@ -121,18 +116,13 @@ START_TEST(test_gemm_all_transposes_hand) {
     for (int tb = 0; tb < 2; tb++) {
       bd_tensor *a = vec(6, ta ? At : A), *b = vec(6, tb ? Bt : B);
       bd_tensor *c = mat(2, 2);
-      bd_op op = {.kind = BD_OP_GEMM,
-                  .dst = c,
-                  .a = a,
-                  .b = b,
-                  .i = {2, 2, 3, ta, tb},
-                  .f = {1.0f, 0.0f}};
+      bd_op op = bd_op_gemm(c, a, ta, b, tb, 2, 2, 3, 1.0f, 0.0f);
       /* beta = 0 must ignore garbage (even NaN) in dst. */
       for (int i = 0; i < 4; i++) bd_tensor_f32(c)[i] = NAN;
       ck_assert_int_eq(bd_op_run(&op), BD_OK);
       assert_close(bd_tensor_f32(c), want, 4, 0);
       /* beta = 1 accumulates: twice the product. */
-      op.f[1] = 1.0f;
+      op.gemm.beta = 1.0f;
       ck_assert_int_eq(bd_op_run(&op), BD_OK);
       const float twice[4] = {116, 128, 278, 308};
       assert_close(bd_tensor_f32(c), twice, 4, 0);
@@ -162,12 +152,7 @@ START_TEST(test_gemm_single_row) {
         }
         ref_gemm(1, n, k, ta, tb, 0.5f, bd_tensor_f32(a), bd_tensor_f32(b),
                  beta, want);
-        bd_op op = {.kind = BD_OP_GEMM,
-                    .dst = c,
-                    .a = a,
-                    .b = b,
-                    .i = {1, n, k, ta, tb},
-                    .f = {0.5f, beta}};
+        bd_op op = bd_op_gemm(c, a, ta, b, tb, 1, n, k, 0.5f, beta);
         ck_assert_int_eq(bd_op_run(&op), BD_OK);
         for (int64_t i = 0; i < n; i++)
           ck_assert_msg(fabs(bd_tensor_f32(c)[i] - want[i]) < 1e-5,
@@ -183,19 +168,14 @@ END_TEST
 
 START_TEST(test_gemm_k_zero) {
   bd_tensor *c = mat(2, 2);
-  bd_tensor *a = vec(1, NULL), *b = vec(1, NULL);
+  bd_tensor *a = vec(0, NULL), *b = vec(0, NULL);
   const float init[4] = {1, 2, 3, 4};
   memcpy(bd_tensor_f32(c), init, 16);
-  bd_op op = {.kind = BD_OP_GEMM,
-              .dst = c,
-              .a = a,
-              .b = b,
-              .i = {2, 2, 0, 0, 0},
-              .f = {1.0f, 0.5f}};
+  bd_op op = bd_op_gemm(c, a, false, b, false, 2, 2, 0, 1.0f, 0.5f);
   ck_assert_int_eq(bd_op_run(&op), BD_OK);
   const float half[4] = {0.5f, 1, 1.5f, 2};
   assert_close(bd_tensor_f32(c), half, 4, 0);
-  op.f[1] = 0;
+  op.gemm.beta = 0;
   ck_assert_int_eq(bd_op_run(&op), BD_OK);
   const float zero[4] = {0, 0, 0, 0};
   assert_close(bd_tensor_f32(c), zero, 4, 0);
@@ -207,13 +187,13 @@ END_TEST
 
 START_TEST(test_fill_copy) {
   bd_tensor *d = vec(5, NULL);
-  bd_op op = {.kind = BD_OP_FILL, .dst = d, .f = {2.5f}};
+  bd_op op = bd_op_fill(d, 2.5f);
   ck_assert_int_eq(bd_op_run(&op), BD_OK);
   const float f[5] = {2.5f, 2.5f, 2.5f, 2.5f, 2.5f};
   assert_close(bd_tensor_f32(d), f, 5, 0);
   const float src[5] = {1, -2, 3, -4, 5};
   bd_tensor *a = vec(5, src);
-  bd_op cp = {.kind = BD_OP_COPY, .dst = d, .a = a};
+  bd_op cp = bd_op_copy(d, a);
   ck_assert_int_eq(bd_op_run(&cp), BD_OK);
   assert_close(bd_tensor_f32(d), src, 5, 0);
   bd_tensor_release(a);
@@ -243,17 +223,12 @@ START_TEST(test_binary_broadcast) {
       {BD_BIN_DIV, t1, {0.5f, 1, 1.5f, 2, 2.5f, 3}},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    bd_op op = {.kind = BD_OP_BINARY,
-                .dst = d,
-                .a = ta,
-                .b = cases[i].b,
-                .i = {cases[i].kind}};
+    bd_op op = bd_op_binary(d, ta, cases[i].kind, cases[i].b);
     ck_assert_int_eq(bd_op_run(&op), BD_OK);
     assert_close(bd_tensor_f32(d), cases[i].want, 6, 1e-7);
   }
   /* In place (dst == a), as bias accumulation does. */
-  bd_op inplace = {
-      .kind = BD_OP_BINARY, .dst = ta, .a = ta, .b = tr, .i = {BD_BIN_ADD}};
+  bd_op inplace = bd_op_binary(ta, ta, BD_BIN_ADD, tr);
   ck_assert_int_eq(bd_op_run(&inplace), BD_OK);
   const float w[6] = {11, 22, 33, 14, 25, 36};
   assert_close(bd_tensor_f32(ta), w, 6, 0);
@@ -300,11 +275,7 @@ START_TEST(test_unary_forward) {
        {0.1353352832366127f, 0.6065306597126334f, 1.0f, 4.4816890703380645f}},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    bd_op op = {.kind = BD_OP_UNARY,
-                .dst = d,
-                .a = a,
-                .i = {cases[i].kind},
-                .f = {cases[i].p0, cases[i].p1}};
+    bd_op op = bd_op_unary(d, a, cases[i].kind, cases[i].p0, cases[i].p1);
     ck_assert_int_eq(bd_op_run(&op), BD_OK);
     assert_close(bd_tensor_f32(d), cases[i].want, 4, 2e-6);
   }
@@ -353,12 +324,7 @@ START_TEST(test_unary_backward) {
         -4.4816890703380645f}},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    bd_op op = {.kind = BD_OP_UNARY_BACKWARD,
-                .dst = d,
-                .a = a,
-                .b = g,
-                .i = {cases[i].kind},
-                .f = {cases[i].p0}};
+    bd_op op = bd_op_unary_backward(d, a, g, cases[i].kind, cases[i].p0, 0);
     ck_assert_int_eq(bd_op_run(&op), BD_OK);
     assert_close(bd_tensor_f32(d), cases[i].want, 4, 2e-6);
   }
@@ -374,17 +340,13 @@ START_TEST(test_relu_nan_and_negative_zero) {
   const float x[4] = {NAN, -0.0f, 0.0f, -1.0f};
   const float dy[4] = {1, 1, 1, 1};
   bd_tensor *a = vec(4, x), *g = vec(4, dy), *d = vec(4, NULL);
-  bd_op op = {.kind = BD_OP_UNARY, .dst = d, .a = a, .i = {BD_UN_RELU}};
+  bd_op op = bd_op_unary(d, a, BD_UN_RELU, 0, 0);
   ck_assert_int_eq(bd_op_run(&op), BD_OK);
   ck_assert(isnan(bd_tensor_f32(d)[0]));
   ck_assert(bd_tensor_f32(d)[1] == 0.0f && signbit(bd_tensor_f32(d)[1]));
   ck_assert(bd_tensor_f32(d)[2] == 0.0f && !signbit(bd_tensor_f32(d)[2]));
   ck_assert(bd_tensor_f32(d)[3] == 0.0f && !signbit(bd_tensor_f32(d)[3]));
-  bd_op bw = {.kind = BD_OP_UNARY_BACKWARD,
-              .dst = d,
-              .a = a,
-              .b = g,
-              .i = {BD_UN_RELU}};
+  bd_op bw = bd_op_unary_backward(d, a, g, BD_UN_RELU, 0, 0);
   ck_assert_int_eq(bd_op_run(&bw), BD_OK);
   const float want[4] = {1, 0, 0, 0};
   assert_close(bd_tensor_f32(d), want, 4, 0);
@@ -406,18 +368,18 @@ START_TEST(test_reduce) {
       {BD_RED_MIN, -4},     {BD_RED_NORM, 5.8309518948453f}, /* sqrt(34) */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    bd_op op = {.kind = BD_OP_REDUCE, .dst = d, .a = a, .i = {cases[i].kind}};
+    bd_op op = bd_op_reduce(d, a, cases[i].kind);
     ck_assert_int_eq(bd_op_run(&op), BD_OK);
     assert_close(bd_tensor_f32(d), &cases[i].want, 1, 1e-7);
   }
   const float y[4] = {1, 2, 3, 4.5f};
   bd_tensor *b = vec(4, y);
-  bd_op mean = {.kind = BD_OP_REDUCE, .dst = d, .a = b, .i = {BD_RED_MEAN}};
+  bd_op mean = bd_op_reduce(d, b, BD_RED_MEAN);
   ck_assert_int_eq(bd_op_run(&mean), BD_OK);
   ck_assert(bd_tensor_f32(d)[0] == 2.625f);
   /* max propagates NaN, as torch.max does. */
   bd_tensor_f32(b)[1] = NAN;
-  bd_op mx = {.kind = BD_OP_REDUCE, .dst = d, .a = b, .i = {BD_RED_MAX}};
+  bd_op mx = bd_op_reduce(d, b, BD_RED_MAX);
   ck_assert_int_eq(bd_op_run(&mx), BD_OK);
   ck_assert(isnan(bd_tensor_f32(d)[0]));
   bd_tensor_release(a);
@@ -430,11 +392,11 @@ START_TEST(test_sum_rows) {
   const float x[6] = {1, 2, 3, 4, 5, 6}; /* [2, 3] */
   bd_tensor *a = vec(6, x), *d = vec(3, NULL);
   bd_tensor_f32(d)[0] = NAN;
-  bd_op op = {.kind = BD_OP_SUM_ROWS, .dst = d, .a = a, .i = {2, 3}, .f = {0}};
+  bd_op op = bd_op_sum_rows(d, a, 2, 3, 0);
   ck_assert_int_eq(bd_op_run(&op), BD_OK);
   const float w[3] = {5, 7, 9};
   assert_close(bd_tensor_f32(d), w, 3, 0);
-  op.f[0] = 1; /* accumulate */
+  op.sum_rows.beta = 1; /* accumulate */
   ck_assert_int_eq(bd_op_run(&op), BD_OK);
   const float w2[3] = {10, 14, 18};
   assert_close(bd_tensor_f32(d), w2, 3, 0);
@@ -447,7 +409,7 @@ START_TEST(test_softmax) {
   /* Rows [1,2,3] and [1000,1000,1000] (overflow-safe). */
   const float x[6] = {1, 2, 3, 1000, 1000, 1000};
   bd_tensor *a = vec(6, x), *d = vec(6, NULL);
-  bd_op op = {.kind = BD_OP_SOFTMAX, .dst = d, .a = a, .i = {2, 3, 1}};
+  bd_op op = bd_op_softmax(d, a, 2, 3, 1);
   ck_assert_int_eq(bd_op_run(&op), BD_OK);
   const float w[6] = {0.09003057317038046f,
                       0.24472847105479764f,
@@ -461,7 +423,7 @@ START_TEST(test_softmax) {
    * softmax([1, 0]). */
   const float y[6] = {0, 0, 1, 0, 0, 0};
   bd_tensor *b = vec(6, y);
-  bd_op op2 = {.kind = BD_OP_SOFTMAX, .dst = d, .a = b, .i = {1, 2, 3}};
+  bd_op op2 = bd_op_softmax(d, b, 1, 2, 3);
   ck_assert_int_eq(bd_op_run(&op2), BD_OK);
   const float w2[6] = {0.5f, 0.5f, 0.7310585786300049f,
                        0.5f, 0.5f, 0.2689414213699951f};
@@ -470,11 +432,7 @@ START_TEST(test_softmax) {
    * dy = [1, 0, 0]: dot = 0.2, dx = [0.16, -0.06, -0.1]. */
   const float yy[3] = {0.2f, 0.3f, 0.5f}, dy[3] = {1, 0, 0};
   bd_tensor *ty = vec(3, yy), *tdy = vec(3, dy), *dx = vec(3, NULL);
-  bd_op bw = {.kind = BD_OP_SOFTMAX_BACKWARD,
-              .dst = dx,
-              .a = ty,
-              .b = tdy,
-              .i = {1, 3, 1}};
+  bd_op bw = bd_op_softmax_backward(dx, ty, tdy, 1, 3, 1);
   ck_assert_int_eq(bd_op_run(&bw), BD_OK);
   const float wdx[3] = {0.16f, -0.06f, -0.1f};
   assert_close(bd_tensor_f32(dx), wdx, 3, 1e-6);
@@ -498,18 +456,12 @@ START_TEST(test_cross_entropy) {
   int64_t *tp = bd_tensor_data(t);
   tp[0] = 2;
   tp[1] = 0;
-  bd_op op = {
-      .kind = BD_OP_CROSS_ENTROPY, .dst = d, .a = a, .b = t, .i = {2, 3}};
+  bd_op op = bd_op_cross_entropy(d, a, t, 2, 3);
   ck_assert_int_eq(bd_op_run(&op), BD_OK);
   const float want = 0.7531091254f;
   assert_close(bd_tensor_f32(d), &want, 1, 1e-6);
   /* Gradient, scale 1: (softmax - onehot) / 2. */
-  bd_op bw = {.kind = BD_OP_CROSS_ENTROPY_BACKWARD,
-              .dst = g,
-              .a = a,
-              .b = t,
-              .i = {2, 3},
-              .f = {1.0f}};
+  bd_op bw = bd_op_cross_entropy_backward(g, a, t, 2, 3, 1.0f);
   ck_assert_int_eq(bd_op_run(&bw), BD_OK);
   const float wg[6] = {0.09003057317038046f / 2,
                        0.24472847105479764f / 2,
@@ -535,28 +487,26 @@ START_TEST(test_sgd) {
   /* Plain SGD: p -= lr * g. */
   const float p0[3] = {1, 2, 3}, g0[3] = {0.5f, -1, 2};
   bd_tensor *p = vec(3, p0), *g = vec(3, g0), *buf = vec(3, NULL);
-  bd_op op = {.kind = BD_OP_SGD, .dst = p, .a = g, .f = {0.1f}};
+  bd_op op = bd_op_sgd(p, g, NULL, &(bd_sgd_params){.lr = 0.1f});
   ck_assert_int_eq(bd_op_run(&op), BD_OK);
   const float w1[3] = {0.95f, 2.1f, 2.8f};
   assert_close(bd_tensor_f32(p), w1, 3, 1e-7);
   /* Weight decay 0.5: dp = g + 0.5 p. */
   memcpy(bd_tensor_f32(p), p0, 12);
-  bd_op wd = {.kind = BD_OP_SGD, .dst = p, .a = g, .f = {0.1f, 0, 0.5f}};
+  bd_op wd = bd_op_sgd(p, g, NULL,
+                       &(bd_sgd_params){.lr = 0.1f, .weight_decay = 0.5f});
   ck_assert_int_eq(bd_op_run(&wd), BD_OK);
   const float w2[3] = {1 - 0.1f * 1.0f, 2 - 0.1f * 0.0f, 3 - 0.1f * 3.5f};
   assert_close(bd_tensor_f32(p), w2, 3, 1e-6);
   /* Momentum 0.9: first step buf = g; second step buf = 0.9 buf + g. */
   memcpy(bd_tensor_f32(p), p0, 12);
-  bd_op mo = {.kind = BD_OP_SGD,
-              .dst = p,
-              .a = g,
-              .b = buf,
-              .f = {0.1f, 0.9f},
-              .i = {0, 1}};
+  bd_op mo = bd_op_sgd(
+      p, g, buf,
+      &(bd_sgd_params){.lr = 0.1f, .momentum = 0.9f, .first_step = true});
   ck_assert_int_eq(bd_op_run(&mo), BD_OK);
   assert_close(bd_tensor_f32(buf), g0, 3, 0);
   assert_close(bd_tensor_f32(p), w1, 3, 1e-7);
-  mo.i[1] = 0;
+  mo.sgd.first_step = false;
   ck_assert_int_eq(bd_op_run(&mo), BD_OK);
   const float b2[3] = {0.95f, -1.9f, 3.8f};
   assert_close(bd_tensor_f32(buf), b2, 3, 1e-6);
@@ -565,12 +515,11 @@ START_TEST(test_sgd) {
   /* Nesterov: dp = g + mom * buf. From p0 with buf = g (first step):
    * dp = g + 0.9 g = 1.9 g. */
   memcpy(bd_tensor_f32(p), p0, 12);
-  bd_op ne = {.kind = BD_OP_SGD,
-              .dst = p,
-              .a = g,
-              .b = buf,
-              .f = {0.1f, 0.9f},
-              .i = {1, 1}};
+  bd_op ne = bd_op_sgd(p, g, buf,
+                       &(bd_sgd_params){.lr = 0.1f,
+                                        .momentum = 0.9f,
+                                        .nesterov = true,
+                                        .first_step = true});
   ck_assert_int_eq(bd_op_run(&ne), BD_OK);
   const float w4[3] = {1 - 0.095f, 2 + 0.19f, 3 - 0.38f};
   assert_close(bd_tensor_f32(p), w4, 3, 1e-6);
@@ -583,11 +532,11 @@ END_TEST
 START_TEST(test_mask_and_clamp) {
   const float x[5] = {-6, -4.9f, 0, 5, 7};
   bd_tensor *a = vec(5, x), *d = vec(5, NULL);
-  bd_op m = {.kind = BD_OP_MASK_ABS_BELOW, .dst = d, .a = a, .f = {5}};
+  bd_op m = bd_op_mask_abs_below(d, a, 5);
   ck_assert_int_eq(bd_op_run(&m), BD_OK);
   const float wm[5] = {-6, 0, 0, 5, 7};
   assert_close(bd_tensor_f32(d), wm, 5, 0);
-  bd_op c = {.kind = BD_OP_CLAMP, .dst = d, .a = a, .f = {-5, 5}};
+  bd_op c = bd_op_clamp(d, a, -5, 5);
   ck_assert_int_eq(bd_op_run(&c), BD_OK);
   const float wc[5] = {-5, -4.9f, 0, 5, 5};
   assert_close(bd_tensor_f32(d), wc, 5, 0);
@@ -598,19 +547,11 @@ END_TEST
 
 START_TEST(test_rng_op) {
   bd_tensor *d = vec(1001, NULL);
-  bd_op u = {.kind = BD_OP_RNG,
-             .dst = d,
-             .i = {BD_RNG_UNIFORM},
-             .u = {5, 0},
-             .f = {-2, 3}};
+  bd_op u = bd_op_rng(d, BD_RNG_UNIFORM, 5, 0, -2, 3);
   ck_assert_int_eq(bd_op_run(&u), BD_OK);
   for (int i = 0; i < 1001; i++)
     ck_assert(bd_tensor_f32(d)[i] >= -2 && bd_tensor_f32(d)[i] < 3);
-  bd_op b = {.kind = BD_OP_RNG,
-             .dst = d,
-             .i = {BD_RNG_BERNOULLI},
-             .u = {5, 0},
-             .f = {0.25f}};
+  bd_op b = bd_op_rng(d, BD_RNG_BERNOULLI, 5, 0, 0.25f, 0);
   ck_assert_int_eq(bd_op_run(&b), BD_OK);
   int ones = 0;
   for (int i = 0; i < 1001; i++) {

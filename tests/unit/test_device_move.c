@@ -44,17 +44,10 @@ static void add_grads(bd_model *m) {
     bd_param *p = l.v[i].param;
     bd_device d = bd_tensor_device(p->value);
     ck_assert_int_eq(bd_tensor_to(p->value, d, &p->grad), BD_OK);
-    bd_op sq = {.kind = BD_OP_UNARY,
-                .dst = p->grad,
-                .a = p->value,
-                .i = {BD_UN_AFFINE},
-                .f = {3.0f, 0.25f}};
+    bd_op sq = bd_op_unary(p->grad, p->value, BD_UN_AFFINE, 3.0f, 0.25f);
     ck_assert_int_eq(bd_op_run(&sq), BD_OK);
     ck_assert_int_eq(bd_tensor_to(p->value, d, &p->momentum), BD_OK);
-    bd_op ex = {.kind = BD_OP_UNARY,
-                .dst = p->momentum,
-                .a = p->value,
-                .i = {BD_UN_EXP}};
+    bd_op ex = bd_op_unary(p->momentum, p->value, BD_UN_EXP, 0, 0);
     ck_assert_int_eq(bd_op_run(&ex), BD_OK);
   }
   bd_state_list_free(&l);
