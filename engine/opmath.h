@@ -145,7 +145,8 @@ BD_HD float bd_ce_grad(float logit, double lse, bool is_target, float scale,
 }
 
 /* torch.optim.SGD for one element: returns the new parameter and updates
- * *buf when momentum != 0 (buf may be NULL otherwise). */
+ * the momentum buffer element *buf when momentum != 0 (buf must point to a
+ * float either way; it is not touched when momentum == 0). */
 BD_HD float bd_sgd_update(float p, float g, float *buf, float lr, float mom,
                           float wd, float damp, bool nesterov, bool first) {
   float dp = g;

@@ -70,11 +70,12 @@ bd_status bd_cpu_op_elementwise(const bd_op *op) {
     return BD_OK;
   }
   float *d = bd_tensor_f32(op->dst);
-  const float *a = op->a ? bd_tensor_f32(op->a) : NULL;
+  if (op->kind == BD_OP_FILL) { /* the only kind without an input */
+    for (int64_t i = 0; i < n; i++) d[i] = op->fill.value;
+    return BD_OK;
+  }
+  const float *a = bd_tensor_f32(op->a);
   switch (op->kind) {
-    case BD_OP_FILL:
-      for (int64_t i = 0; i < n; i++) d[i] = op->fill.value;
-      return BD_OK;
     case BD_OP_BINARY:
       bd__binary(d, a, bd_tensor_f32(op->b), n, bd_tensor_numel(op->b),
                  op->binary.kind);

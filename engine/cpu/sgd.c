@@ -12,9 +12,10 @@ bd_status bd_cpu_op_sgd(const bd_op *op) {
   /* bd_op_run requires buf whenever momentum != 0. */
   float *buf = op->buf ? bd_tensor_f32(op->buf) : NULL;
   int64_t n = bd_tensor_numel(op->dst);
+  float unused = 0; /* stands in for buf when momentum == 0 */
   for (int64_t i = 0; i < n; i++)
-    d[i] = bd_sgd_update(d[i], g[i], buf ? &buf[i] : NULL, p->lr, p->momentum,
-                         p->weight_decay, p->dampening, p->nesterov,
-                         p->first_step);
+    d[i] = bd_sgd_update(d[i], g[i], buf ? &buf[i] : &unused, p->lr,
+                         p->momentum, p->weight_decay, p->dampening,
+                         p->nesterov, p->first_step);
   return BD_OK;
 }

@@ -10,8 +10,11 @@ __global__ void bd__k_sgd(float *p, const float *g, float *buf, int64_t n,
                           bool nesterov, bool first) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x)
-    p[i] = bd_sgd_update(p[i], g[i], buf ? &buf[i] : NULL, lr, mom, wd, damp,
-                         nesterov, first);
+  {
+    float unused = 0; /* stands in for buf when momentum == 0 */
+    p[i] = bd_sgd_update(p[i], g[i], buf ? &buf[i] : &unused, lr, mom, wd,
+                         damp, nesterov, first);
+  }
 }
 
 bd_status bd_gpu_op_sgd(bd_gpu_ctx *ctx, const bd_op *op) {
