@@ -15,6 +15,7 @@
 #include "engine/backend.h"
 #include "proto/checkpoint_json.h"
 #include "proto/safetensors.h"
+#include "proto/spec_json.h"
 #include "proto/tformat.h"
 #include "proto/torchzip.h"
 
@@ -112,7 +113,7 @@ int main(int argc, char **argv) {
   }
   bd_build_limits lim = {.max_depth = 64, .max_bytes = 0, .max_blocks = 0};
   bd_model *m;
-  if (bd_model_create("bench", spec, 1, BD_CPU, &lim, &m)) die("create");
+  if (proto_model_create("bench", spec, 1, BD_CPU, &lim, &m)) die("create");
   cJSON_Delete(spec);
   proto_tfile f;
   if (proto_checkpoint_export(m, false, &f)) die("export");

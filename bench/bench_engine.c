@@ -12,6 +12,7 @@
 
 #include "engine/model.h"
 #include "engine/rng.h"
+#include "proto/spec_json.h"
 
 static double now(void) {
   struct timespec ts;
@@ -95,7 +96,7 @@ static void run_case(const char *name, const int *dims, int n, int batch,
   bd_blocks_init();
   cJSON *spec = mlp_spec(dims, n);
   bd_model *m;
-  if (bd_model_create("bench", spec, 1, BD_CPU, NULL, &m)) {
+  if (proto_model_create("bench", spec, 1, BD_CPU, NULL, &m)) {
     fprintf(stderr, "create failed: %s\n", bd_errmsg());
     exit(1);
   }

@@ -14,6 +14,7 @@
 #include "engine/backend.h"
 #include "engine/model.h"
 #include "engine/rng.h"
+#include "proto/spec_json.h"
 
 static double now(void) {
   struct timespec ts;
@@ -79,7 +80,7 @@ int main(int argc, char **argv) {
   }
   bd_model *m;
   bd_build_limits lim = {.max_depth = 64, .max_bytes = 0, .max_blocks = 0};
-  if (bd_model_create("bench", spec, 1, dev, &lim, &m)) {
+  if (proto_model_create("bench", spec, 1, dev, &lim, &m)) {
     fprintf(stderr, "bench_gpu_mlp: %s\n", bd_errmsg());
     return 1;
   }

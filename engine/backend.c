@@ -75,6 +75,12 @@ int bd_backend_cuda_count(void) {
   return bd__ncuda;
 }
 
+void *bd_backend_native_stream(bd_device dev) {
+  bd_backend *be = bd_backend_get(dev);
+  if (!be || !be->iface->native_stream) return NULL;
+  return be->iface->native_stream(be->ctx);
+}
+
 bool bd_backend_cuda_compiled(void) {
 #ifdef BLOCKD_HAVE_CUDA
   return true;

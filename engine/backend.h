@@ -37,6 +37,10 @@ typedef struct bd_backend_i {
   /* Device name and compute capability (optional). */
   void (*describe)(void *ctx, char *name, size_t n, int *cc_major,
                    int *cc_minor);
+  /* The native queue every op of this device runs on, as an opaque
+   * pointer (CUDA: the cudaStream_t), for code outside the backend that
+   * launches its own work, such as a plugin's forward_cuda (optional). */
+  void *(*native_stream)(void *ctx);
 } bd_backend_i;
 
 typedef struct bd_backend {
@@ -65,6 +69,10 @@ bool bd_backend_cuda_compiled(void);
 /* Resolves "auto" / "cpu" / "cuda" / "cuda:N" to an existing device;
  * BD_EINVAL for a malformed string, BD_ENOTFOUND for a missing device. */
 bd_status bd_device_resolve(const char *s, bd_device *out);
+
+/* The native stream of dev's backend (a cudaStream_t for a CUDA device),
+ * or NULL for a device without one (the CPU) or that does not exist. */
+void *bd_backend_native_stream(bd_device dev);
 
 /* Registration hook for the CUDA backend (engine/gpu). */
 typedef struct bd_cuda_probe {

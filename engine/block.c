@@ -1,6 +1,7 @@
-/* block.c - the block base: type registry, building from a spec (ids and
- * refs), canonical specs, traversal (state_dict, named_parameters),
- * parameter bookkeeping. */
+/* block.c - the block base: type registry, block objects, forward and
+ * backward dispatch, traversal (state_dict, named_parameters), parameter
+ * bookkeeping. Building from a spec and the canonical spec live in
+ * block_build.c. */
 #include "block.h"
 
 #include <pthread.h>
@@ -53,8 +54,11 @@ static int bd__ntypes;
 static pthread_mutex_t bd__types_mu = PTHREAD_MUTEX_INITIALIZER;
 
 bd_status bd_block_type_register(const bd_block_type *t) {
-  if (!t || !t->name || !t->name[0] || !t->create || !t->forward)
-    return bd_fail(BD_EINVAL, "a block type needs a name, create and forward");
+  if (!t || !t->name || !t->name[0] || !t->forward)
+    return bd_fail(BD_EINVAL, "a block type needs a name and a forward");
+  bd_status s = bd_fields_validate(t->name, t->fields, t->nfields,
+                                  t->impl_size, false);
+  if (s) return s;
   pthread_mutex_lock(&bd__types_mu);
   for (int i = 0; i < bd__ntypes; i++)
     if (strcmp(bd__types[i]->name, t->name) == 0) {
@@ -71,6 +75,14 @@ bd_status bd_block_type_register(const bd_block_type *t) {
   return BD_OK;
 }
 
+const bd_block_type *bd_block_type_at(int i) {
+  const bd_block_type *r = NULL;
+  pthread_mutex_lock(&bd__types_mu);
+  if (i >= 0 && i < bd__ntypes) r = bd__types[i];
+  pthread_mutex_unlock(&bd__types_mu);
+  return r;
+}
+
 const bd_block_type *bd_block_type_find(const char *name) {
   const bd_block_type *r = NULL;
   pthread_mutex_lock(&bd__types_mu);
@@ -80,27 +92,9 @@ const bd_block_type *bd_block_type_find(const char *name) {
   return r;
 }
 
-/* ---- building ---------------------------------------------------------- */
+/* ---- block objects ---------------------------------------------------- */
 
-typedef struct bd__idrec {
-  const char *id;
-  bd_block *block; /* NULL while its spec is being built */
-} bd__idrec;
-
-struct bd_build_ctx {
-  bd_device dev;
-  bd_build_limits lim;
-  int depth;
-  int64_t bytes, blocks;
-  char path[1024];
-  bd__idrec *ids;
-  size_t nids, capids;
-};
-
-const char *bd_build_path(const bd_build_ctx *ctx) { return ctx->path; }
-bd_device bd_build_device(const bd_build_ctx *ctx) { return ctx->dev; }
-
-static bd_block *bd__block_new(const bd_block_type *t) {
+bd_block *bd__block_new(const bd_block_type *t) {
   bd_block *b = calloc(1, sizeof *b);
   if (!b) return NULL;
   b->type = t;
@@ -122,6 +116,7 @@ void bd_block_release(bd_block *b) {
             "bd_block_release: block released more often than retained");
   if (left) return;
   if (b->type && b->type->free_impl) b->type->free_impl(b);
+  if (b->type && b->type->impl_size) free(b->impl);
   for (int i = 0; i < b->nchildren; i++) {
     bd_block_release(b->children[i]);
     free(b->child_names[i]);
@@ -164,332 +159,6 @@ bd_status bd_block_add_child(bd_block *b, const char *name, bd_block *child) {
   b->child_names[b->nchildren] = dup;
   b->nchildren++;
   return BD_OK;
-}
-
-bd_status bd_block_add_param(bd_block *b, bd_build_ctx *ctx, const char *name,
-                             int ndim, const int64_t *shape, bool is_buffer,
-                             bd_param **out) {
-  int64_t numel;
-  bd_status s = bd_shape_numel(ndim, shape, &numel);
-  if (s) return bd_fail_prefix(s, "%s: ", ctx->path);
-  int64_t bytes = numel * 4;
-  if (ctx->lim.max_bytes > 0 && ctx->bytes + bytes > ctx->lim.max_bytes)
-    return bd_fail(BD_ETOOLARGE,
-                   "%s: parameters would take %lld bytes, more than the "
-                   "limit of %lld (--max-model-bytes)",
-                   ctx->path, (long long)(ctx->bytes + bytes),
-                   (long long)ctx->lim.max_bytes);
-  bd_param *p = calloc(1, sizeof *p);
-  if (!p) return bd_fail(BD_ENOMEM, "out of host memory");
-  p->refcnt = 1;
-  p->is_buffer = is_buffer;
-  p->requires_grad = !is_buffer;
-  s = bd_tensor_zeros(ctx->dev, BD_F32, ndim, shape, &p->value);
-  if (s) {
-    free(p);
-    return s;
-  }
-  bd_param **ps = realloc(b->params, (size_t)(b->nparams + 1) * sizeof *ps);
-  if (ps) b->params = ps;
-  char **nm = realloc(b->param_names, (size_t)(b->nparams + 1) * sizeof *nm);
-  if (nm) b->param_names = nm;
-  char *dup = strdup(name);
-  if (!ps || !nm || !dup) {
-    free(dup);
-    bd_param_release(p);
-    return bd_fail(BD_ENOMEM, "out of host memory");
-  }
-  /* Parameters are listed before buffers, as PyTorch's state_dict does. */
-  int at = b->nparams;
-  if (!is_buffer)
-    while (at > 0 && b->params[at - 1]->is_buffer) at--;
-  memmove(b->params + at + 1, b->params + at,
-          (size_t)(b->nparams - at) * sizeof *ps);
-  memmove(b->param_names + at + 1, b->param_names + at,
-          (size_t)(b->nparams - at) * sizeof *nm);
-  b->params[at] = p;
-  b->param_names[at] = dup;
-  b->nparams++;
-  ctx->bytes += bytes;
-  if (out) *out = p;
-  return BD_OK;
-}
-
-static bd__idrec *bd__id_find(bd_build_ctx *ctx, const char *id) {
-  for (size_t i = 0; i < ctx->nids; i++)
-    if (strcmp(ctx->ids[i].id, id) == 0) return &ctx->ids[i];
-  return NULL;
-}
-
-static bool bd__is_common_key(const char *k) {
-  return strcmp(k, "type") == 0 || strcmp(k, "name") == 0 ||
-         strcmp(k, "id") == 0;
-}
-
-bd_status bd_block_build(bd_build_ctx *ctx, const cJSON *spec,
-                         const char *key, bd_block **out) {
-  size_t plen = strlen(ctx->path);
-  snprintf(ctx->path + plen, sizeof ctx->path - plen, "%s", key);
-  bd_status s = BD_OK;
-  bd_block *b = NULL;
-  bd__idrec *rec = NULL;
-  size_t recidx = 0;
-  if (!cJSON_IsObject(spec)) {
-    s = bd_fail(BD_EINVAL, "%s: a block spec must be a JSON object",
-                ctx->path);
-    goto done;
-  }
-  if (++ctx->depth > ctx->lim.max_depth) {
-    s = bd_fail(BD_ELIMIT, "%s: blocks nested deeper than %d", ctx->path,
-                ctx->lim.max_depth);
-    goto done_depth;
-  }
-  const cJSON *ref = cJSON_GetObjectItemCaseSensitive(spec, "ref");
-  if (ref) {
-    if (!cJSON_IsString(ref)) {
-      s = bd_fail(BD_EINVAL, "%s.ref: must be a string", ctx->path);
-      goto done_depth;
-    }
-    for (const cJSON *it = spec->child; it; it = it->next)
-      if (strcmp(it->string, "ref") != 0 && strcmp(it->string, "name") != 0) {
-        s = bd_fail(BD_EINVAL, "%s.%s: a {\"ref\"} may only carry a name",
-                    ctx->path, it->string);
-        goto done_depth;
-      }
-    bd__idrec *r = bd__id_find(ctx, ref->valuestring);
-    if (!r)
-      s = bd_fail(BD_EINVAL, "%s.ref: undefined ref '%s' (an id must be "
-                  "defined before it is referenced)", ctx->path,
-                  ref->valuestring);
-    else if (!r->block)
-      s = bd_fail(BD_EINVAL, "%s.ref: ref cycle: '%s' refers to a block "
-                  "that contains it", ctx->path, ref->valuestring);
-    else
-      *out = bd_block_retain(r->block);
-    goto done_depth;
-  }
-  const cJSON *type = cJSON_GetObjectItemCaseSensitive(spec, "type");
-  if (!type) {
-    s = bd_fail(BD_EINVAL, "%s.type: missing (or give {\"ref\": id})",
-                ctx->path);
-    goto done_depth;
-  }
-  if (!cJSON_IsString(type)) {
-    s = bd_fail(BD_EINVAL, "%s.type: must be a string", ctx->path);
-    goto done_depth;
-  }
-  const bd_block_type *t = bd_block_type_find(type->valuestring);
-  if (!t) {
-    s = bd_fail(BD_EINVAL, "%s.type: unknown block type '%s'", ctx->path,
-                type->valuestring);
-    goto done_depth;
-  }
-  const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
-  if (name && !cJSON_IsString(name)) {
-    s = bd_fail(BD_EINVAL, "%s.name: must be a string", ctx->path);
-    goto done_depth;
-  }
-  if (ctx->lim.max_blocks > 0 && ++ctx->blocks > ctx->lim.max_blocks) {
-    s = bd_fail(BD_ELIMIT, "%s: more than %lld blocks", ctx->path,
-                (long long)ctx->lim.max_blocks);
-    goto done_depth;
-  }
-  b = bd__block_new(t);
-  if (!b) {
-    s = bd_fail(BD_ENOMEM, "out of host memory");
-    goto done_depth;
-  }
-  const cJSON *id = cJSON_GetObjectItemCaseSensitive(spec, "id");
-  if (id) {
-    if (!cJSON_IsString(id) || !id->valuestring[0]) {
-      s = bd_fail(BD_EINVAL, "%s.id: must be a non-empty string", ctx->path);
-      goto done_depth;
-    }
-    if (bd__id_find(ctx, id->valuestring)) {
-      s = bd_fail(BD_EINVAL, "%s.id: duplicate id '%s'", ctx->path,
-                  id->valuestring);
-      goto done_depth;
-    }
-    if (ctx->nids == ctx->capids) {
-      size_t cap = ctx->capids ? ctx->capids * 2 : 8;
-      bd__idrec *n = realloc(ctx->ids, cap * sizeof *n);
-      if (!n) {
-        s = bd_fail(BD_ENOMEM, "out of host memory");
-        goto done_depth;
-      }
-      ctx->ids = n;
-      ctx->capids = cap;
-    }
-    b->id = strdup(id->valuestring);
-    recidx = ctx->nids;
-    ctx->ids[ctx->nids++] = (bd__idrec){b->id, NULL};
-    rec = &ctx->ids[recidx];
-  }
-  s = t->create(b, spec, ctx);
-  if (s == BD_OK && rec) ctx->ids[recidx].block = b;
-  if (s == BD_OK) {
-    *out = b;
-    b = NULL;
-  }
-done_depth:
-  ctx->depth--;
-done:
-  if (b) {
-    /* Drop ids registered by the failed subtree (they point into it). */
-    if (rec) ctx->nids = recidx;
-    bd_block_release(b);
-  }
-  ctx->path[plen] = '\0';
-  return s;
-}
-
-bd_status bd_block_build_tree(const cJSON *spec, bd_device dev,
-                              const bd_build_limits *lim,
-                              const char *root_path, bd_block **out) {
-  bd_build_ctx ctx;
-  memset(&ctx, 0, sizeof ctx);
-  ctx.dev = dev;
-  if (lim) ctx.lim = *lim;
-  if (ctx.lim.max_depth <= 0) ctx.lim.max_depth = 64;
-  bd_status s = bd_block_build(&ctx, spec, root_path ? root_path : "block",
-                               out);
-  free(ctx.ids);
-  return s;
-}
-
-/* ---- spec field helpers ---------------------------------------------- */
-
-bd_status bd_spec_int(bd_build_ctx *ctx, const cJSON *spec, const char *key,
-                      bool required, int64_t def, int64_t min, int64_t max,
-                      int64_t *out) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
-  if (!v) {
-    if (required)
-      return bd_fail(BD_EINVAL, "%s.%s: missing", ctx->path, key);
-    *out = def;
-    return BD_OK;
-  }
-  double d = v->valuedouble;
-  if (!cJSON_IsNumber(v))
-    return bd_fail(BD_EINVAL, "%s.%s: must be an integer", ctx->path, key);
-  /* Range first: casting a double outside int64 (1e300) is undefined. */
-  if (d < (double)min || d > (double)max || d >= 9223372036854775807.0)
-    return bd_fail(BD_EINVAL, "%s.%s: %.15g is outside [%lld, %lld]",
-                   ctx->path, key, d, (long long)min, (long long)max);
-  if (d != (double)(int64_t)d)
-    return bd_fail(BD_EINVAL, "%s.%s: must be an integer", ctx->path, key);
-  *out = (int64_t)d;
-  return BD_OK;
-}
-
-bd_status bd_spec_num(bd_build_ctx *ctx, const cJSON *spec, const char *key,
-                      bool required, double def, double *out) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
-  if (!v) {
-    if (required)
-      return bd_fail(BD_EINVAL, "%s.%s: missing", ctx->path, key);
-    *out = def;
-    return BD_OK;
-  }
-  if (!cJSON_IsNumber(v))
-    return bd_fail(BD_EINVAL, "%s.%s: must be a number", ctx->path, key);
-  *out = v->valuedouble;
-  return BD_OK;
-}
-
-bd_status bd_spec_bool(bd_build_ctx *ctx, const cJSON *spec, const char *key,
-                       bool def, bool *out) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
-  if (!v) {
-    *out = def;
-    return BD_OK;
-  }
-  if (!cJSON_IsBool(v))
-    return bd_fail(BD_EINVAL, "%s.%s: must be true or false", ctx->path, key);
-  *out = cJSON_IsTrue(v);
-  return BD_OK;
-}
-
-bd_status bd_spec_str(bd_build_ctx *ctx, const cJSON *spec, const char *key,
-                      const char *def, const char **out) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(spec, key);
-  if (!v) {
-    *out = def;
-    return BD_OK;
-  }
-  if (!cJSON_IsString(v))
-    return bd_fail(BD_EINVAL, "%s.%s: must be a string", ctx->path, key);
-  *out = v->valuestring;
-  return BD_OK;
-}
-
-bd_status bd_spec_check_keys(bd_build_ctx *ctx, const cJSON *spec,
-                             const char *const *allowed) {
-  for (const cJSON *it = spec->child; it; it = it->next) {
-    if (bd__is_common_key(it->string)) continue;
-    bool ok = false;
-    for (const char *const *a = allowed; a && *a && !ok; a++)
-      ok = strcmp(*a, it->string) == 0;
-    if (!ok)
-      return bd_fail(BD_EINVAL, "%s.%s: unknown field for a '%s' block",
-                     ctx->path, it->string,
-                     cJSON_GetStringValue(
-                         cJSON_GetObjectItemCaseSensitive(spec, "type")));
-  }
-  return BD_OK;
-}
-
-/* ---- canonical spec ---------------------------------------------------- */
-
-typedef struct bd__spec_ctx {
-  const bd_block **seen;
-  size_t n, cap;
-  bool failed;
-} bd__spec_ctx;
-
-cJSON *bd_block_spec_child(const bd_block *b, void *vctx) {
-  bd__spec_ctx *sc = vctx;
-  for (size_t i = 0; i < sc->n; i++)
-    if (sc->seen[i] == b) {
-      cJSON *r = cJSON_CreateObject();
-      if (!r || !cJSON_AddStringToObject(r, "ref", b->id ? b->id : "?"))
-        sc->failed = true;
-      return r;
-    }
-  if (b->id) {
-    if (sc->n == sc->cap) {
-      size_t cap = sc->cap ? sc->cap * 2 : 8;
-      const bd_block **s = realloc(sc->seen, cap * sizeof *s);
-      if (!s) {
-        sc->failed = true;
-        return NULL;
-      }
-      sc->seen = s;
-      sc->cap = cap;
-    }
-    sc->seen[sc->n++] = b;
-  }
-  cJSON *o = cJSON_CreateObject();
-  if (!o) {
-    sc->failed = true;
-    return NULL;
-  }
-  cJSON_AddStringToObject(o, "type", b->type->name);
-  if (b->id) cJSON_AddStringToObject(o, "id", b->id);
-  if (b->type->to_spec && b->type->to_spec(b, o, sc) != BD_OK)
-    sc->failed = true;
-  return o;
-}
-
-cJSON *bd_block_to_spec(const bd_block *root) {
-  bd__spec_ctx sc = {0};
-  cJSON *o = bd_block_spec_child(root, &sc);
-  free(sc.seen);
-  if (sc.failed) {
-    cJSON_Delete(o);
-    return NULL;
-  }
-  return o;
 }
 
 /* ---- forward / backward ------------------------------------------------ */

@@ -21,11 +21,11 @@
 #ifndef BD_BLOCK_H
 #define BD_BLOCK_H
 
-#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "exec.h"
+#include "spec.h"
 #include "tensor.h"
 
 typedef struct bd_block bd_block;
@@ -61,16 +61,35 @@ struct bd_block {
   void *impl;
 };
 
-/* The interface of a block type. Optional slots may be NULL. */
+/* The interface of a block type. Optional slots may be NULL.
+ *
+ * Building a block from a bd_spec: the engine allocates impl (impl_size
+ * zeroed bytes) and copies the configuration the field table describes
+ * into it, builds the children of the BLOCK and BLOCKS fields in table
+ * order (a BLOCK child is named after its field; a BLOCKS child goes
+ * through adopt), then calls init. Releasing: free_impl, then the engine
+ * frees impl. The canonical spec is read back from impl through the same
+ * table, so a type with a table needs no printing code. */
 struct bd_block_type {
   const char *name;
-  /* Parses spec (fields of this type; children through bd_block_build) and
-   * fills b: impl, children, parameters (bd_block_add_param). Errors name
-   * the offending JSON path through bd_build_path(ctx). */
-  bd_status (*create)(bd_block *b, const cJSON *spec, bd_build_ctx *ctx);
-  /* Adds this type's canonical fields (defaults filled in) to out; children
-   * through bd_block_spec_child. */
-  bd_status (*to_spec)(const bd_block *b, cJSON *out, void *spec_ctx);
+  const char *doc;          /* one line, for the JSON Schema */
+  const bd_field *fields;   /* the configuration; may be NULL */
+  int nfields;
+  size_t impl_size;         /* the impl struct the field offsets point
+                               into; 0 = the engine allocates none (init
+                               may set impl, free_impl then frees it) */
+  /* Optional: cross-field checks and parameters (bd_block_add_param)
+   * once the configuration is in impl and the children are built. Errors
+   * name the JSON path through bd_build_path(ctx). */
+  bd_status (*init)(bd_block *b, bd_build_ctx *ctx);
+  /* Optional: takes child i of the BLOCKS field built from item (default:
+   * bd_block_add_child under item->name or "i"). Owns child also on
+   * failure. Sequential uses it to reuse a child named by a ref. */
+  bd_status (*adopt)(bd_block *b, int i, const bd_spec *item,
+                     bd_block *child);
+  /* Optional: the child indexes the canonical BLOCKS list shows, in order
+   * (default: every child once). Returns the count; *idx borrowed. */
+  int (*steps)(const bd_block *b, const int **idx);
   bd_status (*forward)(bd_block *b, bd_exec *ex, bd_tensor *x, bd_tensor **y,
                        void **saved);
   bd_status (*backward)(bd_block *b, bd_exec *ex, void *saved, bd_tensor *dy,
@@ -78,6 +97,8 @@ struct bd_block_type {
   /* PyTorch's reset_parameters for this block's own parameters and
    * buffers (children are reset by the caller). */
   bd_status (*reset)(bd_block *b, uint64_t seed, uint64_t *rng_offset);
+  /* Optional: frees what impl points to (not impl itself when impl_size
+   * is set). */
   void (*free_impl)(bd_block *b);
 };
 
@@ -85,8 +106,13 @@ struct bd_block_type {
  * theirs. BD_EEXIST when the name is taken. */
 bd_status bd_block_type_register(const bd_block_type *t);
 const bd_block_type *bd_block_type_find(const char *name);
+/* The i-th registered type in registration order (built-ins first), or
+ * NULL past the end. */
+const bd_block_type *bd_block_type_at(int i);
 /* Registers every built-in block type; idempotent. */
 void bd_blocks_init(void);
+/* How many of the registered types are built-ins (they come first). */
+int bd_blocks_builtin_count(void);
 
 /* Limits and state while building a tree from a spec. */
 typedef struct bd_build_limits {
@@ -97,51 +123,37 @@ typedef struct bd_build_limits {
 
 /* Builds a block tree from spec on dev. *out is a new reference. On
  * failure nothing is left allocated and the message names the JSON path
- * ("block.layers[2].in_features"). root_path is the name of spec's place
- * in the request ("block"). */
-bd_status bd_block_build_tree(const cJSON *spec, bd_device dev,
+ * the spec came from ("block.layers[2].in_features"); root_path is the
+ * name of spec's place in the request ("block"). Refs are resolved here:
+ * an id must be defined before it is used, and a ref inside the block
+ * carrying that id is a cycle. Errors: EINVAL (bad spec), ELIMIT (depth,
+ * block count, element count), ETOOLARGE (max_bytes), ENOMEM. */
+bd_status bd_block_build_tree(const bd_spec *spec, bd_device dev,
                               const bd_build_limits *lim,
                               const char *root_path, bd_block **out);
 
-/* For create(): builds a child from spec under JSON key `key` (".body",
- * "[2]"), resolving {"ref": id} and registering "id". */
-bd_status bd_block_build(bd_build_ctx *ctx, const cJSON *spec,
-                         const char *key, bd_block **out);
-/* The JSON path being parsed, for messages: "block.layers[2]". */
+/* The JSON path being built, for messages: "block.layers[2]". */
 const char *bd_build_path(const bd_build_ctx *ctx);
 bd_device bd_build_device(const bd_build_ctx *ctx);
-/* Adds a child with a name (copied). Takes ownership of child. */
+/* Adds a child with a name (copied). Takes ownership of child. EINVAL for
+ * an empty name, one with a '.', or a duplicate. */
 bd_status bd_block_add_child(bd_block *b, const char *name, bd_block *child);
 /* Allocates and registers a parameter (or buffer) of the given shape on
  * the build device, counting it against the byte limit. *out borrowed. */
 bd_status bd_block_add_param(bd_block *b, bd_build_ctx *ctx, const char *name,
                              int ndim, const int64_t *shape, bool is_buffer,
                              bd_param **out);
-/* Field helpers for create(): each fails with EINVAL naming path.key. */
-bd_status bd_spec_int(bd_build_ctx *ctx, const cJSON *spec, const char *key,
-                      bool required, int64_t def, int64_t min, int64_t max,
-                      int64_t *out);
-bd_status bd_spec_num(bd_build_ctx *ctx, const cJSON *spec, const char *key,
-                      bool required, double def, double *out);
-bd_status bd_spec_bool(bd_build_ctx *ctx, const cJSON *spec, const char *key,
-                       bool def, bool *out);
-/* Returns the string (borrowed) or def; EINVAL when present but not a
- * string. */
-bd_status bd_spec_str(bd_build_ctx *ctx, const cJSON *spec, const char *key,
-                      const char *def, const char **out);
-/* Rejects keys of spec not in the NULL-terminated allowed list (the common
- * keys type/name/id are always allowed). */
-bd_status bd_spec_check_keys(bd_build_ctx *ctx, const cJSON *spec,
-                             const char *const *allowed);
 
-/* Canonical spec of a tree: types, fields with defaults filled in, the
- * first use of a shared block carries "id", later uses are {"ref": id}.
- * Caller frees with cJSON_Delete. */
-cJSON *bd_block_to_spec(const bd_block *root);
-/* For to_spec(): the canonical spec of a child (ref-aware). */
-cJSON *bd_block_spec_child(const bd_block *child, void *spec_ctx);
+/* The canonical spec of a tree: types, every field (defaults included),
+ * BLOCKS children carrying their names; the first use of a shared block
+ * carries its id, later uses are refs. *out: caller frees with
+ * bd_spec_free. ENOMEM only. */
+bd_status bd_block_to_spec(const bd_block *root, bd_spec **out);
 
 bd_block *bd_block_retain(bd_block *b);
+/* Engine-internal: a fresh block of type t (refcount 1, nothing else),
+ * NULL on ENOMEM. */
+bd_block *bd__block_new(const bd_block_type *t);
 void bd_block_release(bd_block *b);
 
 /* Runs forward/backward with error context (the child's path pushed on

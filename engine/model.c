@@ -19,7 +19,7 @@ bool bd_model_name_ok(const char *name) {
   return true;
 }
 
-bd_status bd_model_create(const char *name, const cJSON *spec, uint64_t seed,
+bd_status bd_model_create(const char *name, const bd_spec *spec, uint64_t seed,
                           bd_device dev, const bd_build_limits *lim,
                           bd_model **out) {
   if (!bd_model_name_ok(name))
@@ -109,4 +109,6 @@ bd_status bd_model_forward(bd_model *m, bd_tensor *x, bd_tensor **y) {
   return BD_OK;
 }
 
-cJSON *bd_model_spec(const bd_model *m) { return bd_block_to_spec(m->root); }
+bd_status bd_model_spec(const bd_model *m, bd_spec **out) {
+  return bd_block_to_spec(m->root, out);
+}

@@ -14,7 +14,6 @@
 #ifndef BD_MODEL_H
 #define BD_MODEL_H
 
-#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -25,9 +24,11 @@ typedef struct bd_model bd_model;
 /* Model names: 1-128 chars of [A-Za-z0-9._-], not starting with '.'. */
 bool bd_model_name_ok(const char *name);
 
-/* Builds a model from a block spec, resets its parameters from seed.
- * *out is a new reference (not yet in any registry). */
-bd_status bd_model_create(const char *name, const cJSON *spec, uint64_t seed,
+/* Builds a model from a typed block spec (borrowed; proto/spec_json.h
+ * makes one from JSON), resets its parameters from seed. Build errors
+ * name the JSON path under "block". *out is a new reference (not yet in
+ * any registry). */
+bd_status bd_model_create(const char *name, const bd_spec *spec, uint64_t seed,
                           bd_device dev, const bd_build_limits *lim,
                           bd_model **out);
 bd_model *bd_model_retain(bd_model *m);
@@ -43,10 +44,11 @@ const char *bd_model_name(const bd_model *m);
  * reservation). */
 bd_status bd_model_forward(bd_model *m, bd_tensor *x, bd_tensor **y);
 
-/* Canonical spec of the model's tree (caller frees; NULL when out of
- * memory). Takes no lock: a model's tree and block configuration are fixed
- * when it is created (edits, loads and moves change tensors only). */
-cJSON *bd_model_spec(const bd_model *m);
+/* Canonical spec of the model's tree into *out (caller frees with
+ * bd_spec_free). Takes no lock: a model's tree and block configuration
+ * are fixed when it is created (edits, loads and moves change tensors
+ * only). ENOMEM only. */
+bd_status bd_model_spec(const bd_model *m, bd_spec **out);
 
 /* ---- snapshots ------------------------------------------------------- */
 

@@ -38,10 +38,12 @@ static bd_status bd__plugin_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
 bd_status bd_plugin_add_layer(bd_plugin_host *host,
                               const bd_plugin_layer *layer) {
   bd_status s = BD_OK;
-  if (!layer || !layer->name || !layer->name[0] || !layer->create ||
-      !layer->forward)
-    s = bd_fail(BD_EINVAL, "plugin %s: a layer needs a name, create and "
-                "forward", host->path);
+  if (!layer || !layer->name || !layer->name[0] || !layer->forward)
+    s = bd_fail(BD_EINVAL, "plugin %s: a layer needs a name and a forward",
+                host->path);
+  else if ((s = bd_fields_validate(layer->name, layer->fields,
+                                   layer->nfields, layer->impl_size, false)))
+    s = bd_fail_prefix(s, "plugin %s: ", host->path);
   else if (bd_block_type_find(layer->name))
     s = bd_fail(BD_EEXIST, "plugin %s: block type '%s' is already "
                 "registered (by blockd or an earlier plugin)", host->path,
@@ -77,9 +79,8 @@ bd_status bd_plugin_load(const char *path) {
     unsigned v = info ? info->abi_version : 0;
     dlclose(h);
     return bd_fail(BD_EUNSUPPORTED, "plugin %s: built for plugin ABI "
-                   "version %u, this blockd has version %u; rebuild it "
-                   "against this blockd's engine/blockd_plugin.h", path, v,
-                   BLOCKD_PLUGIN_ABI_VERSION);
+                   "version %u, this blockd speaks ABI version %u; rebuild "
+                   "it against blockd_plugin.h", path, v, BLOCKD_PLUGIN_ABI_VERSION);
   }
   if (!info->register_types) {
     dlclose(h);
@@ -106,8 +107,11 @@ bd_status bd_plugin_load(const char *path) {
     types[i].layer = l;
     types[i].type = (bd_block_type){
         .name = l->name,
-        .create = l->create,
-        .to_spec = l->to_spec,
+        .doc = l->doc,
+        .fields = l->fields,
+        .nfields = l->nfields,
+        .impl_size = l->impl_size,
+        .init = l->init,
         .forward = l->forward_cuda ? bd__plugin_forward : l->forward,
         .backward = l->backward,
         .reset = l->reset,

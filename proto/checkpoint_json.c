@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spec_json.h"
+
 char *proto_model_spec_string(const bd_model *m) {
-  cJSON *spec = bd_model_spec(m);
-  char *txt = spec ? cJSON_PrintUnformatted(spec) : NULL;
-  cJSON_Delete(spec);
+  bd_spec *spec = NULL;
+  char *txt = bd_model_spec(m, &spec) ? NULL : proto_spec_print(spec);
+  bd_spec_free(spec);
   return txt;
 }
 

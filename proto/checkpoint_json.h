@@ -11,9 +11,10 @@
 #include "../engine/checkpoint.h"
 #include "tfile.h"
 
-/* The model's canonical block spec as compact JSON text (caller frees);
- * NULL when out of memory. The caller holds a lock on m. This is the one
- * place a checkpoint's "blockd.spec" metadata is produced. */
+/* The model's canonical block spec as compact JSON text (proto_spec_print
+ * of bd_model_spec; caller frees); NULL when out of memory. Takes no lock
+ * (a model's tree is fixed at creation). This is the one place a
+ * checkpoint's "blockd.spec" metadata is produced. */
 char *proto_model_spec_string(const bd_model *m);
 
 /* bd_checkpoint_export into a tensor file value: kind state_dict, spec =

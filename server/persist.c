@@ -15,6 +15,7 @@
 #include "../engine/checkpoint.h"
 #include "../proto/checkpoint_json.h"
 #include "../proto/safetensors.h"
+#include "../proto/spec_json.h"
 #include "log.h"
 #include "routes.h"
 
@@ -83,7 +84,7 @@ static bd_status save_cb(bd_model *m, const bd_model_info *info, void *ctx) {
   char dev[16], steps[32], off[32];
   bd_status s = proto_checkpoint_export(m, true, &tf);
   cJSON *j = cJSON_CreateObject();
-  cJSON *spec = bd_model_spec(m);
+  cJSON *spec = proto_model_spec_json(m);
   if (spec) cJSON_AddItemToObject(j, "block", spec);
   cJSON_AddNumberToObject(j, "seed", (double)info->seed);
   cJSON_AddStringToObject(j, "device",
@@ -187,7 +188,8 @@ static int restore_one(srv_app *app, const char *name, const char *dir) {
                          .max_bytes = app->cfg.max_model_bytes,
                          .max_blocks = 100000};
   bd_model *m = NULL;
-  s = bd_model_create(name, block, (uint64_t)seed->valuedouble, dev, &lim, &m);
+  s = proto_model_create(name, block, (uint64_t)seed->valuedouble, dev, &lim,
+                         &m);
   if (!s && cJSON_IsString(mode))
     bd_model_set_mode(m, strcmp(mode->valuestring, "eval") != 0);
   cJSON_Delete(j);

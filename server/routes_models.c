@@ -9,6 +9,7 @@
 #include "../engine/checkpoint.h"
 #include "../proto/device_bytes_json.h"
 #include "../proto/json_tensor.h"
+#include "../proto/spec_json.h"
 #include "files.h"
 #include "log.h"
 #include "persist.h"
@@ -41,8 +42,12 @@ bd_status srv_model_describe(bd_model *m, bool with_spec, cJSON **out) {
   cJSON_AddStringToObject(j, "mode", in.training ? "train" : "eval");
   cJSON_AddNumberToObject(j, "seed", (double)in.seed);
   if (with_spec) {
-    cJSON *spec = bd_model_spec(m);
-    if (spec) cJSON_AddItemToObject(j, "block", spec);
+    cJSON *sj = proto_model_spec_json(m);
+    if (!sj || !cJSON_AddItemToObject(j, "block", sj)) {
+      cJSON_Delete(sj);
+      cJSON_Delete(j);
+      return bd_fail(BD_ENOMEM, "out of host memory");
+    }
   }
   cJSON_AddNumberToObject(j, "parameter_count", (double)in.param_count);
   cJSON_AddNumberToObject(j, "bytes", (double)in.bytes);
@@ -80,7 +85,8 @@ int srv_models_create(srv_req *r) {
   cJSON *j = srv_json_body(r, false);
   if (!j) return 0;
   bd_model *m = NULL, *like = NULL;
-  cJSON *like_spec = NULL;
+  cJSON *like_spec = NULL; /* "file": the checkpoint's spec */
+  bd_spec *spec = NULL;
   proto_tfile ckpt = {0}; /* "file": a self-describing checkpoint */
   srv_fmap ckpt_map = {0};
   if (!srv_json_check_keys(r, j, "", keys)) goto out;
@@ -152,12 +158,11 @@ int srv_models_create(srv_req *r) {
                likej->valuestring);
       goto out;
     }
-    like_spec = bd_model_spec(like);
-    if (!like_spec) {
-      srv_fail(r, BD_ENOMEM, "out of host memory");
+    bd_status ls = bd_model_spec(like, &spec);
+    if (ls) {
+      srv_reply_status(r, ls);
       goto out;
     }
-    block = like_spec;
   } else if (!block) {
     srv_fail(r, BD_EINVAL,
              "block: missing (give a block spec, or like: <model>)");
@@ -182,7 +187,8 @@ int srv_models_create(srv_req *r) {
   bd_build_limits lim = {.max_depth = r->app->cfg.max_depth,
                          .max_bytes = r->app->cfg.max_model_bytes,
                          .max_blocks = 100000};
-  st = bd_model_create(name->valuestring, block, s, dev, &lim, &m);
+  if (!spec) st = proto_spec_from_json(block, &lim, "block", &spec);
+  if (!st) st = bd_model_create(name->valuestring, spec, s, dev, &lim, &m);
   if (st) {
     srv_reply_status(r, st);
     goto out;
@@ -210,6 +216,7 @@ out:
   srv_fmap_release(&ckpt_map);
   bd_model_release(m);
   bd_model_release(like);
+  bd_spec_free(spec);
   cJSON_Delete(like_spec);
   cJSON_Delete(j);
   return 0;

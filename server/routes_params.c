@@ -5,6 +5,7 @@
 
 #include "../proto/json_tensor.h"
 #include "../proto/npy.h"
+#include "../proto/spec_json.h"
 #include "files.h"
 #include "routes.h"
 
@@ -234,8 +235,9 @@ static bd_status blocks_get_cb(bd_model *m, const bd_model_info *info,
     s = bd_fail(BD_ENOTFOUND, "model '%s' has no block at path '%s'",
                 info->name, c->path);
   if (!s) s = bd_block_state_dict(blk, "", &l);
-  cJSON *spec = s ? NULL : bd_block_to_spec(blk);
-  char *spec_txt = spec ? cJSON_PrintUnformatted(spec) : NULL;
+  bd_spec *spec = NULL;
+  if (!s) s = bd_block_to_spec(blk, &spec);
+  char *spec_txt = s ? NULL : proto_spec_print(spec);
   if (!s && !spec_txt) s = bd_fail(BD_ENOMEM, "out of host memory");
   proto_buf *b = &c->b;
   if (!s) {
@@ -257,7 +259,7 @@ static bd_status blocks_get_cb(bd_model *m, const bd_model_info *info,
     proto_buf_puts(b, "}");
   }
   bd_state_list_free(&l);
-  cJSON_Delete(spec);
+  bd_spec_free(spec);
   free(spec_txt);
   return s;
 }

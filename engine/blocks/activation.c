@@ -12,12 +12,6 @@ static bd_unary_kind act_kind(const bd_block *b) {
   return BD_UN_RELU;
 }
 
-static bd_status act_create(bd_block *b, const cJSON *spec,
-                            bd_build_ctx *ctx) {
-  (void)b;
-  return bd_spec_check_keys(ctx, spec, NULL);
-}
-
 static bd_status act_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
                              bd_tensor **y, void **saved) {
   bd_status s = bd_tensor_new(ex->dev, BD_F32, x->ndim, x->shape, y);
@@ -52,13 +46,16 @@ static bd_status act_backward(bd_block *b, bd_exec *ex, void *saved,
   return s;
 }
 
-#define BD_ACTIVATION(var, nm)                                         \
+#define BD_ACTIVATION(var, nm, help)                                   \
   const bd_block_type var = {.name = nm,                               \
-                             .create = act_create,                     \
+                             .doc = help,                              \
                              .forward = act_forward,                   \
                              .backward = act_backward}
 
-BD_ACTIVATION(bd_block_relu, "relu");
-BD_ACTIVATION(bd_block_sigmoid, "sigmoid");
-BD_ACTIVATION(bd_block_tanh, "tanh");
-BD_ACTIVATION(bd_block_gelu, "gelu");
+BD_ACTIVATION(bd_block_relu, "relu", "nn.ReLU.");
+BD_ACTIVATION(bd_block_sigmoid, "sigmoid", "nn.Sigmoid.");
+BD_ACTIVATION(bd_block_tanh, "tanh", "nn.Tanh.");
+BD_ACTIVATION(bd_block_gelu, "gelu", "nn.GELU (exact, erf).");
+
+BD_BLOCKS_FILE_TYPES(activation, &bd_block_relu, &bd_block_sigmoid,
+                     &bd_block_tanh, &bd_block_gelu);

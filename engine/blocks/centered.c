@@ -4,12 +4,6 @@
 #include "../block.h"
 #include "blocks.h"
 
-static bd_status centered_create(bd_block *b, const cJSON *spec,
-                                 bd_build_ctx *ctx) {
-  (void)b;
-  return bd_spec_check_keys(ctx, spec, NULL);
-}
-
 /* out = a - mean(a), a new tensor on dev. */
 static bd_status center(bd_device dev, bd_tensor *a, bd_tensor **out) {
   bd_tensor *mean = NULL;
@@ -51,7 +45,9 @@ static bd_status centered_backward(bd_block *b, bd_exec *ex, void *saved,
 
 const bd_block_type bd_block_centered = {
     .name = "centered",
-    .create = centered_create,
+    .doc = "the seed's CenteredLayer: x - x.mean() over all elements.",
     .forward = centered_forward,
     .backward = centered_backward,
 };
+
+BD_BLOCKS_FILE_TYPES(centered, &bd_block_centered);

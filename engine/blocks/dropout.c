@@ -19,27 +19,11 @@ typedef struct dropout_saved {
   bd_tensor *mask; /* scaled keep mask; NULL = identity (eval, p == 0) */
 } dropout_saved;
 
-static const char *const dropout_keys[] = {"p", NULL};
-
-static bd_status dropout_create(bd_block *b, const cJSON *spec,
-                                bd_build_ctx *ctx) {
-  dropout *d = calloc(1, sizeof *d);
-  if (!d) return bd_fail(BD_ENOMEM, "out of host memory");
-  b->impl = d;
-  bd_status s = bd_spec_check_keys(ctx, spec, dropout_keys);
-  if (!s) s = bd_spec_num(ctx, spec, "p", false, 0.5, &d->p);
-  if (!s && !(d->p >= 0.0 && d->p <= 1.0))
-    s = bd_fail(BD_EINVAL, "%s.p: dropout probability has to be between 0 "
-                "and 1, got %g", bd_build_path(ctx), d->p);
-  return s;
-}
-
-static bd_status dropout_to_spec(const bd_block *b, cJSON *o, void *sc) {
-  (void)sc;
-  const dropout *d = b->impl;
-  cJSON_AddNumberToObject(o, "p", d->p);
-  return BD_OK;
-}
+static const bd_field dropout_fields[] = {
+    {.name = "p", .kind = BD_FIELD_NUM, .offset = offsetof(dropout, p),
+     .def = 0.5, .ranged = true, .min = 0, .max = 1,
+     .doc = "probability of an element to be zeroed in train mode"},
+};
 
 /* A new scaled keep mask shaped like x, drawn from the model's stream. */
 static bd_status dropout_mask(const dropout *d, bd_exec *ex, bd_tensor *x,
@@ -125,13 +109,15 @@ static bd_status dropout_backward(bd_block *b, bd_exec *ex, void *saved,
   return s;
 }
 
-static void dropout_free(bd_block *b) { free(b->impl); }
-
 const bd_block_type bd_block_dropout = {
     .name = "dropout",
-    .create = dropout_create,
-    .to_spec = dropout_to_spec,
+    .doc = "nn.Dropout(p): identity in eval mode; in train mode the mask "
+           "comes from the model's RNG.",
+    .fields = dropout_fields,
+    .nfields = BD_NFIELDS(dropout_fields),
+    .impl_size = sizeof(dropout),
     .forward = dropout_forward,
     .backward = dropout_backward,
-    .free_impl = dropout_free,
 };
+
+BD_BLOCKS_FILE_TYPES(dropout, &bd_block_dropout);

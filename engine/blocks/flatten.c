@@ -15,30 +15,14 @@ typedef struct flatten_saved {
   int64_t shape[BD_MAX_DIMS];
 } flatten_saved;
 
-static const char *const flatten_keys[] = {"start_dim", "end_dim", NULL};
-
-static bd_status flatten_create(bd_block *b, const cJSON *spec,
-                                bd_build_ctx *ctx) {
-  flatten *f = calloc(1, sizeof *f);
-  if (!f) return bd_fail(BD_ENOMEM, "out of host memory");
-  b->impl = f;
-  bd_status s = bd_spec_check_keys(ctx, spec, flatten_keys);
-  if (!s)
-    s = bd_spec_int(ctx, spec, "start_dim", false, 1, -BD_MAX_DIMS,
-                    BD_MAX_DIMS - 1, &f->start);
-  if (!s)
-    s = bd_spec_int(ctx, spec, "end_dim", false, -1, -BD_MAX_DIMS,
-                    BD_MAX_DIMS - 1, &f->end);
-  return s;
-}
-
-static bd_status flatten_to_spec(const bd_block *b, cJSON *o, void *sc) {
-  (void)sc;
-  const flatten *f = b->impl;
-  cJSON_AddNumberToObject(o, "start_dim", (double)f->start);
-  cJSON_AddNumberToObject(o, "end_dim", (double)f->end);
-  return BD_OK;
-}
+static const bd_field flatten_fields[] = {
+    {.name = "start_dim", .kind = BD_FIELD_INT,
+     .offset = offsetof(flatten, start), .def = 1, .min = -BD_MAX_DIMS,
+     .max = BD_MAX_DIMS - 1, .doc = "first dim to flatten"},
+    {.name = "end_dim", .kind = BD_FIELD_INT, .offset = offsetof(flatten, end),
+     .def = -1, .min = -BD_MAX_DIMS, .max = BD_MAX_DIMS - 1,
+     .doc = "last dim to flatten"},
+};
 
 static bd_status flatten_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
                                  bd_tensor **y, void **saved) {
@@ -88,13 +72,14 @@ static bd_status flatten_backward(bd_block *b, bd_exec *ex, void *saved,
   return bd_tensor_reshape(dy, fs->ndim, fs->shape, dx);
 }
 
-static void flatten_free(bd_block *b) { free(b->impl); }
-
 const bd_block_type bd_block_flatten = {
     .name = "flatten",
-    .create = flatten_create,
-    .to_spec = flatten_to_spec,
+    .doc = "nn.Flatten(start_dim, end_dim).",
+    .fields = flatten_fields,
+    .nfields = BD_NFIELDS(flatten_fields),
+    .impl_size = sizeof(flatten),
     .forward = flatten_forward,
     .backward = flatten_backward,
-    .free_impl = flatten_free,
 };
+
+BD_BLOCKS_FILE_TYPES(flatten, &bd_block_flatten);

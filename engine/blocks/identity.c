@@ -3,12 +3,6 @@
 #include "../block.h"
 #include "blocks.h"
 
-static bd_status identity_create(bd_block *b, const cJSON *spec,
-                                 bd_build_ctx *ctx) {
-  (void)b;
-  return bd_spec_check_keys(ctx, spec, NULL);
-}
-
 static bd_status identity_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
                                   bd_tensor **y, void **saved) {
   (void)b;
@@ -29,7 +23,9 @@ static bd_status identity_backward(bd_block *b, bd_exec *ex, void *saved,
 
 const bd_block_type bd_block_identity = {
     .name = "identity",
-    .create = identity_create,
+    .doc = "nn.Identity.",
     .forward = identity_forward,
     .backward = identity_backward,
 };
+
+BD_BLOCKS_FILE_TYPES(identity, &bd_block_identity);

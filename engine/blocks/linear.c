@@ -12,36 +12,24 @@ typedef struct linear {
   bool bias;
 } linear;
 
-static const char *const linear_keys[] = {"in_features", "out_features",
-                                          "bias", NULL};
+static const bd_field linear_fields[] = {
+    {.name = "in_features", .kind = BD_FIELD_INT, .required = true,
+     .offset = offsetof(linear, in), .min = 1, .max = (double)BD_MAX_NUMEL,
+     .doc = "size of each input sample (the last dim)"},
+    {.name = "out_features", .kind = BD_FIELD_INT, .required = true,
+     .offset = offsetof(linear, out), .min = 1, .max = (double)BD_MAX_NUMEL,
+     .doc = "size of each output sample"},
+    {.name = "bias", .kind = BD_FIELD_BOOL, .offset = offsetof(linear, bias),
+     .def = 1, .doc = "whether the layer learns an additive bias"},
+};
 
-static bd_status linear_create(bd_block *b, const cJSON *spec,
-                               bd_build_ctx *ctx) {
-  linear *l = calloc(1, sizeof *l);
-  if (!l) return bd_fail(BD_ENOMEM, "out of host memory");
-  b->impl = l;
-  bd_status s = bd_spec_check_keys(ctx, spec, linear_keys);
-  if (!s)
-    s = bd_spec_int(ctx, spec, "in_features", true, 0, 1, BD_MAX_NUMEL,
-                    &l->in);
-  if (!s)
-    s = bd_spec_int(ctx, spec, "out_features", true, 0, 1, BD_MAX_NUMEL,
-                    &l->out);
-  if (!s) s = bd_spec_bool(ctx, spec, "bias", true, &l->bias);
+static bd_status linear_init(bd_block *b, bd_build_ctx *ctx) {
+  const linear *l = b->impl;
   int64_t wshape[2] = {l->out, l->in};
-  if (!s) s = bd_block_add_param(b, ctx, "weight", 2, wshape, false, NULL);
+  bd_status s = bd_block_add_param(b, ctx, "weight", 2, wshape, false, NULL);
   if (!s && l->bias)
     s = bd_block_add_param(b, ctx, "bias", 1, &l->out, false, NULL);
   return s;
-}
-
-static bd_status linear_to_spec(const bd_block *b, cJSON *o, void *sc) {
-  (void)sc;
-  const linear *l = b->impl;
-  cJSON_AddNumberToObject(o, "in_features", (double)l->in);
-  cJSON_AddNumberToObject(o, "out_features", (double)l->out);
-  cJSON_AddBoolToObject(o, "bias", l->bias);
-  return BD_OK;
 }
 
 static bd_status linear_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
@@ -156,14 +144,17 @@ static bd_status linear_reset(bd_block *b, uint64_t seed, uint64_t *off) {
   return s;
 }
 
-static void linear_free(bd_block *b) { free(b->impl); }
-
 const bd_block_type bd_block_linear = {
     .name = "linear",
-    .create = linear_create,
-    .to_spec = linear_to_spec,
+    .doc = "nn.Linear(in_features, out_features, bias): y = x W^T + b; "
+           "weight [out, in], bias [out].",
+    .fields = linear_fields,
+    .nfields = BD_NFIELDS(linear_fields),
+    .impl_size = sizeof(linear),
+    .init = linear_init,
     .forward = linear_forward,
     .backward = linear_backward,
     .reset = linear_reset,
-    .free_impl = linear_free,
 };
+
+BD_BLOCKS_FILE_TYPES(linear, &bd_block_linear);

@@ -23,73 +23,36 @@ static const char *const matmul_init_names[] = {"uniform", "normal", "zeros",
                                                 "ones", NULL};
 
 typedef struct matmul {
-  int64_t k, n;
-  matmul_init init;
+  union {
+    int64_t shape[2]; /* where the field table lands weight.shape */
+    struct {
+      int64_t k, n;
+    };
+  };
+  int init; /* a matmul_init */
 } matmul;
 
-static const char *const matmul_keys[] = {"weight", NULL};
-static const char *const matmul_weight_keys[] = {"shape", "init", NULL};
+static const bd_field matmul_weight_fields[] = {
+    {.name = "shape", .kind = BD_FIELD_INTS, .required = true,
+     .offset = offsetof(matmul, shape), .count = 2, .min = 1,
+     .max = (double)BD_MAX_NUMEL, .example = "[k, n]",
+     .doc = "[k, n]: x [..., k] becomes [..., n]"},
+    {.name = "init", .kind = BD_FIELD_ENUM, .offset = offsetof(matmul, init),
+     .choices = matmul_init_names,
+     .doc = "uniform = U[0,1) like torch.rand; normal = N(0,1) like "
+            "torch.randn"},
+};
 
-static bd_status matmul_create(bd_block *b, const cJSON *spec,
-                               bd_build_ctx *ctx) {
-  matmul *m = calloc(1, sizeof *m);
-  if (!m) return bd_fail(BD_ENOMEM, "out of host memory");
-  b->impl = m;
-  const char *path = bd_build_path(ctx);
-  bd_status s = bd_spec_check_keys(ctx, spec, matmul_keys);
-  if (s) return s;
-  const cJSON *w = cJSON_GetObjectItemCaseSensitive(spec, "weight");
-  if (!w) return bd_fail(BD_EINVAL, "%s.weight: missing", path);
-  if (!cJSON_IsObject(w))
-    return bd_fail(BD_EINVAL, "%s.weight: must be an object "
-                   "{\"shape\":[k,n],\"init\":\"uniform\"}", path);
-  for (const cJSON *it = w->child; it; it = it->next) {
-    bool ok = false;
-    for (const char *const *k = matmul_weight_keys; *k && !ok; k++)
-      ok = strcmp(*k, it->string) == 0;
-    if (!ok)
-      return bd_fail(BD_EINVAL, "%s.weight.%s: unknown field", path,
-                     it->string);
-  }
-  const cJSON *shape = cJSON_GetObjectItemCaseSensitive(w, "shape");
-  if (!shape) return bd_fail(BD_EINVAL, "%s.weight.shape: missing", path);
-  if (!cJSON_IsArray(shape) || cJSON_GetArraySize(shape) != 2)
-    return bd_fail(BD_EINVAL, "%s.weight.shape: must be [k, n]", path);
-  int64_t dims[2];
-  for (int i = 0; i < 2; i++) {
-    const cJSON *d = cJSON_GetArrayItem(shape, i);
-    double v = cJSON_IsNumber(d) ? d->valuedouble : -1;
-    /* Range before the cast: (int64_t)1e120 is undefined. */
-    if (!cJSON_IsNumber(d) || !(v >= 1 && v <= (double)BD_MAX_NUMEL) ||
-        v != (double)(int64_t)v)
-      return bd_fail(BD_EINVAL, "%s.weight.shape[%d]: must be a positive "
-                     "integer", path, i);
-    dims[i] = (int64_t)v;
-  }
-  m->k = dims[0];
-  m->n = dims[1];
-  const cJSON *init = cJSON_GetObjectItemCaseSensitive(w, "init");
-  if (init) {
-    int found = -1;
-    for (int i = 0; cJSON_IsString(init) && matmul_init_names[i]; i++)
-      if (strcmp(matmul_init_names[i], init->valuestring) == 0) found = i;
-    if (found < 0)
-      return bd_fail(BD_EINVAL, "%s.weight.init: must be one of uniform, "
-                     "normal, zeros, ones", path);
-    m->init = (matmul_init)found;
-  }
-  return bd_block_add_param(b, ctx, "weight", 2, dims, true, NULL);
-}
+static const bd_field matmul_fields[] = {
+    {.name = "weight", .kind = BD_FIELD_OBJECT, .required = true,
+     .sub = matmul_weight_fields, .nsub = BD_NFIELDS(matmul_weight_fields),
+     .example = "{\"shape\":[k,n],\"init\":\"uniform\"}",
+     .doc = "the constant matrix, a buffer"},
+};
 
-static bd_status matmul_to_spec(const bd_block *b, cJSON *o, void *sc) {
-  (void)sc;
+static bd_status matmul_setup(bd_block *b, bd_build_ctx *ctx) {
   const matmul *m = b->impl;
-  cJSON *w = cJSON_AddObjectToObject(o, "weight");
-  if (!w) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
-  const double dims[2] = {(double)m->k, (double)m->n};
-  cJSON_AddItemToObject(w, "shape", cJSON_CreateDoubleArray(dims, 2));
-  cJSON_AddStringToObject(w, "init", matmul_init_names[m->init]);
-  return BD_OK;
+  return bd_block_add_param(b, ctx, "weight", 2, m->shape, true, NULL);
 }
 
 static bd_status matmul_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
@@ -166,14 +129,17 @@ static bd_status matmul_reset(bd_block *b, uint64_t seed, uint64_t *off) {
   }
 }
 
-static void matmul_free(bd_block *b) { free(b->impl); }
-
 const bd_block_type bd_block_matmul = {
     .name = "matmul",
-    .create = matmul_create,
-    .to_spec = matmul_to_spec,
+    .doc = "x @ weight with weight a fixed, non-trainable buffer (in the "
+           "state_dict as <path>.weight).",
+    .fields = matmul_fields,
+    .nfields = BD_NFIELDS(matmul_fields),
+    .impl_size = sizeof(matmul),
+    .init = matmul_setup,
     .forward = matmul_forward,
     .backward = matmul_backward,
     .reset = matmul_reset,
-    .free_impl = matmul_free,
 };
+
+BD_BLOCKS_FILE_TYPES(matmul, &bd_block_matmul);

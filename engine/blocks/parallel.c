@@ -12,7 +12,8 @@
 #include "blocks.h"
 
 typedef struct parallel {
-  bool concat;
+  int combine; /* index into parallel_combine */
+  bool concat; /* combine == concat, for the hot path */
 } parallel;
 
 typedef struct parallel_saved {
@@ -21,55 +22,20 @@ typedef struct parallel_saved {
   int64_t rows;    /* concat: product of the leading dims */
 } parallel_saved;
 
-static const char *const parallel_keys[] = {"branches", "combine", NULL};
+static const char *const parallel_combine[] = {"concat", "add", NULL};
 
-static bd_status parallel_create(bd_block *b, const cJSON *spec,
-                                 bd_build_ctx *ctx) {
-  parallel *p = calloc(1, sizeof *p);
-  if (!p) return bd_fail(BD_ENOMEM, "out of host memory");
-  b->impl = p;
-  const char *path = bd_build_path(ctx);
-  bd_status s = bd_spec_check_keys(ctx, spec, parallel_keys);
-  const char *combine = "concat";
-  if (!s) s = bd_spec_str(ctx, spec, "combine", "concat", &combine);
-  if (s) return s;
-  if (strcmp(combine, "concat") != 0 && strcmp(combine, "add") != 0)
-    return bd_fail(BD_EINVAL, "%s.combine: must be \"concat\" or \"add\"",
-                   path);
-  p->concat = strcmp(combine, "concat") == 0;
-  const cJSON *br = cJSON_GetObjectItemCaseSensitive(spec, "branches");
-  if (!br) return bd_fail(BD_EINVAL, "%s.branches: missing", path);
-  if (!cJSON_IsArray(br) || cJSON_GetArraySize(br) < 1)
-    return bd_fail(BD_EINVAL, "%s.branches: must be a non-empty array", path);
-  int i = 0;
-  for (const cJSON *it = br->child; it; it = it->next, i++) {
-    char key[32], defname[24];
-    snprintf(key, sizeof key, ".branches[%d]", i);
-    snprintf(defname, sizeof defname, "%d", i);
-    bd_block *child;
-    s = bd_block_build(ctx, it, key, &child);
-    if (s) return s;
-    const char *name =
-        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
-    s = bd_block_add_child(b, name ? name : defname, child);
-    if (s)
-      return bd_fail_prefix(s, "%s.branches[%d].name: ", bd_build_path(ctx),
-                            i);
-  }
-  return BD_OK;
-}
+static const bd_field parallel_fields[] = {
+    {.name = "branches", .kind = BD_FIELD_BLOCKS, .required = true,
+     .count = 1, .doc = "the branches, named by \"name\" or position"},
+    {.name = "combine", .kind = BD_FIELD_ENUM,
+     .offset = offsetof(parallel, combine), .choices = parallel_combine,
+     .doc = "concat: along the last dim; add: element-wise"},
+};
 
-static bd_status parallel_to_spec(const bd_block *b, cJSON *o, void *sc) {
-  const parallel *p = b->impl;
-  cJSON *arr = cJSON_AddArrayToObject(o, "branches");
-  if (!arr) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
-  for (int i = 0; i < b->nchildren; i++) {
-    cJSON *c = bd_block_spec_child(b->children[i], sc);
-    if (!c) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
-    cJSON_AddStringToObject(c, "name", b->child_names[i]);
-    cJSON_AddItemToArray(arr, c);
-  }
-  cJSON_AddStringToObject(o, "combine", p->concat ? "concat" : "add");
+static bd_status parallel_init(bd_block *b, bd_build_ctx *ctx) {
+  (void)ctx;
+  parallel *p = b->impl;
+  p->concat = p->combine == 0;
   return BD_OK;
 }
 
@@ -211,13 +177,16 @@ static bd_status parallel_backward(bd_block *b, bd_exec *ex, void *saved,
   return BD_OK;
 }
 
-static void parallel_free(bd_block *b) { free(b->impl); }
-
 const bd_block_type bd_block_parallel = {
     .name = "parallel",
-    .create = parallel_create,
-    .to_spec = parallel_to_spec,
+    .doc = "Branches on the same input, combined by concatenation along the "
+           "last dim or by addition.",
+    .fields = parallel_fields,
+    .nfields = BD_NFIELDS(parallel_fields),
+    .impl_size = sizeof(parallel),
+    .init = parallel_init,
     .forward = parallel_forward,
     .backward = parallel_backward,
-    .free_impl = parallel_free,
 };
+
+BD_BLOCKS_FILE_TYPES(parallel, &bd_block_parallel);

@@ -12,12 +12,6 @@ typedef struct reduce_saved {
 
 static bool is_mean(const bd_block *b) { return b->type == &bd_block_mean; }
 
-static bd_status reduce_create(bd_block *b, const cJSON *spec,
-                               bd_build_ctx *ctx) {
-  (void)b;
-  return bd_spec_check_keys(ctx, spec, NULL);
-}
-
 static bd_status reduce_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
                                 bd_tensor **y, void **saved) {
   if (is_mean(b) && bd_tensor_numel(x) == 0)
@@ -72,14 +66,16 @@ static bd_status reduce_backward(bd_block *b, bd_exec *ex, void *saved,
 
 const bd_block_type bd_block_sum = {
     .name = "sum",
-    .create = reduce_create,
+    .doc = "x.sum() over all elements: a 0-d result.",
     .forward = reduce_forward,
     .backward = reduce_backward,
 };
 
 const bd_block_type bd_block_mean = {
     .name = "mean",
-    .create = reduce_create,
+    .doc = "x.mean() over all elements: a 0-d result.",
     .forward = reduce_forward,
     .backward = reduce_backward,
 };
+
+BD_BLOCKS_FILE_TYPES(reduce, &bd_block_sum, &bd_block_mean);

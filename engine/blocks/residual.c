@@ -5,27 +5,10 @@
 #include "../block.h"
 #include "blocks.h"
 
-static const char *const residual_keys[] = {"body", NULL};
-
-static bd_status residual_create(bd_block *b, const cJSON *spec,
-                                 bd_build_ctx *ctx) {
-  bd_status s = bd_spec_check_keys(ctx, spec, residual_keys);
-  if (s) return s;
-  const cJSON *body = cJSON_GetObjectItemCaseSensitive(spec, "body");
-  if (!body)
-    return bd_fail(BD_EINVAL, "%s.body: missing", bd_build_path(ctx));
-  bd_block *child;
-  s = bd_block_build(ctx, body, ".body", &child);
-  if (s) return s;
-  return bd_block_add_child(b, "body", child);
-}
-
-static bd_status residual_to_spec(const bd_block *b, cJSON *o, void *sc) {
-  cJSON *c = bd_block_spec_child(b->children[0], sc);
-  if (!c) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
-  cJSON_AddItemToObject(o, "body", c);
-  return BD_OK;
-}
+static const bd_field residual_fields[] = {
+    {.name = "body", .kind = BD_FIELD_BLOCK, .required = true,
+     .doc = "the block whose output is added to its input"},
+};
 
 static bd_status residual_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
                                   bd_tensor **y, void **saved) {
@@ -75,8 +58,11 @@ static bd_status residual_backward(bd_block *b, bd_exec *ex, void *saved,
 
 const bd_block_type bd_block_residual = {
     .name = "residual",
-    .create = residual_create,
-    .to_spec = residual_to_spec,
+    .doc = "x + body(x); the body is the child \"body\".",
+    .fields = residual_fields,
+    .nfields = BD_NFIELDS(residual_fields),
     .forward = residual_forward,
     .backward = residual_backward,
 };
+
+BD_BLOCKS_FILE_TYPES(residual, &bd_block_residual);

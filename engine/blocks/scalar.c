@@ -12,27 +12,19 @@ typedef struct scalar {
   double value;
 } scalar;
 
-static const char *const scalar_keys[] = {"value", NULL};
+static const bd_field scalar_fields[] = {
+    {.name = "value", .kind = BD_FIELD_NUM, .required = true,
+     .offset = offsetof(scalar, value), .doc = "the constant"},
+};
 
 static bool is_add(const bd_block *b) { return b->type == &bd_block_add; }
 
-static bd_status scalar_create(bd_block *b, const cJSON *spec,
-                               bd_build_ctx *ctx) {
-  scalar *c = calloc(1, sizeof *c);
-  if (!c) return bd_fail(BD_ENOMEM, "out of host memory");
-  b->impl = c;
-  bd_status s = bd_spec_check_keys(ctx, spec, scalar_keys);
-  if (!s) s = bd_spec_num(ctx, spec, "value", true, 0, &c->value);
-  if (!s && !isfinite((float)c->value))
-    s = bd_fail(BD_EINVAL, "%s.value: must be a finite float32",
-                bd_build_path(ctx));
-  return s;
-}
-
-static bd_status scalar_to_spec(const bd_block *b, cJSON *o, void *sc) {
-  (void)sc;
+/* The constant is applied in float32: one that overflows it is refused. */
+static bd_status scalar_init(bd_block *b, bd_build_ctx *ctx) {
   const scalar *c = b->impl;
-  cJSON_AddNumberToObject(o, "value", c->value);
+  if (!isfinite((float)c->value))
+    return bd_fail(BD_EINVAL, "%s.value: must be a finite float32",
+                   bd_build_path(ctx));
   return BD_OK;
 }
 
@@ -69,22 +61,26 @@ static bd_status scalar_backward(bd_block *b, bd_exec *ex, void *saved,
   return scalar_run(ex->dev, dy, BD_UN_SCALE, (float)c->value, dx);
 }
 
-static void scalar_free(bd_block *b) { free(b->impl); }
-
 const bd_block_type bd_block_add = {
     .name = "add",
-    .create = scalar_create,
-    .to_spec = scalar_to_spec,
+    .doc = "x + value.",
+    .fields = scalar_fields,
+    .nfields = BD_NFIELDS(scalar_fields),
+    .impl_size = sizeof(scalar),
+    .init = scalar_init,
     .forward = scalar_forward,
     .backward = scalar_backward,
-    .free_impl = scalar_free,
 };
 
 const bd_block_type bd_block_scale = {
     .name = "scale",
-    .create = scalar_create,
-    .to_spec = scalar_to_spec,
+    .doc = "value * x.",
+    .fields = scalar_fields,
+    .nfields = BD_NFIELDS(scalar_fields),
+    .impl_size = sizeof(scalar),
+    .init = scalar_init,
     .forward = scalar_forward,
     .backward = scalar_backward,
-    .free_impl = scalar_free,
 };
+
+BD_BLOCKS_FILE_TYPES(scalar, &bd_block_add, &bd_block_scale);

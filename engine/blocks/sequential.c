@@ -14,13 +14,16 @@
 #include "../block.h"
 #include "blocks.h"
 
-static const char *const seq_keys[] = {"layers", NULL};
-
 /* The run order: child indices, one per spec step. */
 typedef struct seq_order {
   int n;
   int *step;
 } seq_order;
+
+static const bd_field seq_fields[] = {
+    {.name = "layers", .kind = BD_FIELD_BLOCKS, .required = true,
+     .doc = "the blocks, run in order"},
+};
 
 /* Index of an existing child named name holding block c, or -1. */
 static int seq_reused(const bd_block *b, const char *name,
@@ -33,76 +36,48 @@ static int seq_reused(const bd_block *b, const char *name,
 
 static int seq_nsteps(const bd_block *b) {
   const seq_order *o = b->impl;
-  return o ? o->n : b->nchildren;
+  return o->n;
 }
 
 static int seq_step(const bd_block *b, int i) {
   const seq_order *o = b->impl;
-  return o ? o->step[i] : i;
+  return o->step[i];
+}
+
+static int seq_steps(const bd_block *b, const int **idx) {
+  const seq_order *o = b->impl;
+  *idx = o->step;
+  return o->n;
 }
 
 static void seq_free(bd_block *b) {
   seq_order *o = b->impl;
-  if (o) free(o->step);
-  free(o);
+  free(o->step);
 }
 
-static bd_status seq_create(bd_block *b, const cJSON *spec,
-                            bd_build_ctx *ctx) {
-  bd_status s = bd_spec_check_keys(ctx, spec, seq_keys);
-  if (s) return s;
-  const cJSON *layers = cJSON_GetObjectItemCaseSensitive(spec, "layers");
-  if (!layers)
-    return bd_fail(BD_EINVAL, "%s.layers: missing", bd_build_path(ctx));
-  if (!cJSON_IsArray(layers))
-    return bd_fail(BD_EINVAL, "%s.layers: must be an array",
-                   bd_build_path(ctx));
-  seq_order *ord = calloc(1, sizeof *ord);
-  int nl = cJSON_GetArraySize(layers);
-  if (ord) ord->step = calloc((size_t)(nl ? nl : 1), sizeof *ord->step);
-  if (!ord || !ord->step) {
-    free(ord);
+/* Step i of the spec: a ref named like the earlier child holding that
+ * very block runs it again; anything else is a new child. */
+static bd_status seq_adopt(bd_block *b, int i, const bd_spec *item,
+                           bd_block *child) {
+  seq_order *ord = b->impl;
+  int *step = realloc(ord->step, (size_t)(ord->n + 1) * sizeof *step);
+  if (!step) {
+    bd_block_release(child);
     return bd_fail(BD_ENOMEM, "out of host memory");
   }
-  b->impl = ord;
-  int i = 0;
-  for (const cJSON *it = layers->child; it; it = it->next, i++) {
-    char key[32], defname[24];
-    snprintf(key, sizeof key, ".layers[%d]", i);
-    snprintf(defname, sizeof defname, "%d", i);
-    bd_block *child;
-    s = bd_block_build(ctx, it, key, &child);
-    if (s) return s;
-    const char *name = cJSON_GetStringValue(
-        cJSON_GetObjectItemCaseSensitive(it, "name"));
-    int again = cJSON_GetObjectItemCaseSensitive(it, "ref")
-                    ? seq_reused(b, name, child)
-                    : -1;
-    if (again >= 0) {
-      bd_block_release(child);
-      ord->step[ord->n++] = again;
-      continue;
-    }
-    s = bd_block_add_child(b, name ? name : defname, child);
-    if (s)
-      return bd_fail_prefix(s, "%s.layers[%d].name: ", bd_build_path(ctx),
-                            i);
-    ord->step[ord->n++] = b->nchildren - 1;
+  ord->step = step;
+  int again = item->ref ? seq_reused(b, item->name, child) : -1;
+  if (again >= 0) {
+    bd_block_release(child);
+    ord->step[ord->n++] = again;
+    return BD_OK;
   }
-  return BD_OK;
-}
-
-static bd_status seq_to_spec(const bd_block *b, cJSON *o, void *sc) {
-  cJSON *arr = cJSON_AddArrayToObject(o, "layers");
-  if (!arr) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
-  for (int i = 0; i < seq_nsteps(b); i++) {
-    int k = seq_step(b, i);
-    cJSON *c = bd_block_spec_child(b->children[k], sc);
-    if (!c) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
-    cJSON_AddStringToObject(c, "name", b->child_names[k]);
-    cJSON_AddItemToArray(arr, c);
-  }
-  return BD_OK;
+  char defname[24];
+  snprintf(defname, sizeof defname, "%d", i);
+  bd_status s = bd_block_add_child(b, item->name ? item->name : defname,
+                                   child);
+  if (!s) ord->step[ord->n++] = b->nchildren - 1;
+  return s;
 }
 
 static bd_status seq_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
@@ -160,9 +135,18 @@ static bd_status seq_backward(bd_block *b, bd_exec *ex, void *saved,
 
 const bd_block_type bd_block_sequential = {
     .name = "sequential",
-    .create = seq_create,
-    .to_spec = seq_to_spec,
+    .doc = "nn.Sequential: children run in order, named \"0\", \"1\", ... "
+           "unless they carry \"name\". A {\"ref\"} step with the name of "
+           "an earlier child holding that block reuses it without "
+           "registering it again.",
+    .fields = seq_fields,
+    .nfields = BD_NFIELDS(seq_fields),
+    .impl_size = sizeof(seq_order),
+    .adopt = seq_adopt,
+    .steps = seq_steps,
     .forward = seq_forward,
     .backward = seq_backward,
     .free_impl = seq_free,
 };
+
+BD_BLOCKS_FILE_TYPES(sequential, &bd_block_sequential);

@@ -11,26 +11,11 @@ typedef struct softmax {
   int64_t dim;
 } softmax;
 
-static const char *const softmax_keys[] = {"dim", NULL};
-
-static bd_status softmax_create(bd_block *b, const cJSON *spec,
-                                bd_build_ctx *ctx) {
-  softmax *m = calloc(1, sizeof *m);
-  if (!m) return bd_fail(BD_ENOMEM, "out of host memory");
-  b->impl = m;
-  bd_status s = bd_spec_check_keys(ctx, spec, softmax_keys);
-  if (!s)
-    s = bd_spec_int(ctx, spec, "dim", false, -1, -BD_MAX_DIMS,
-                    BD_MAX_DIMS - 1, &m->dim);
-  return s;
-}
-
-static bd_status softmax_to_spec(const bd_block *b, cJSON *o, void *sc) {
-  (void)sc;
-  const softmax *m = b->impl;
-  cJSON_AddNumberToObject(o, "dim", (double)m->dim);
-  return BD_OK;
-}
+static const bd_field softmax_fields[] = {
+    {.name = "dim", .kind = BD_FIELD_INT, .offset = offsetof(softmax, dim),
+     .def = -1, .min = -BD_MAX_DIMS, .max = BD_MAX_DIMS - 1,
+     .doc = "the dim along which the outputs sum to 1"},
+};
 
 /* Views t as [outer, dim, inner] for the block's dim. */
 static bd_status softmax_view(const bd_block *b, bd_exec *ex,
@@ -92,13 +77,14 @@ static bd_status softmax_backward(bd_block *b, bd_exec *ex, void *saved,
   return s;
 }
 
-static void softmax_free(bd_block *b) { free(b->impl); }
-
 const bd_block_type bd_block_softmax = {
     .name = "softmax",
-    .create = softmax_create,
-    .to_spec = softmax_to_spec,
+    .doc = "nn.Softmax(dim); negative dims count from the end.",
+    .fields = softmax_fields,
+    .nfields = BD_NFIELDS(softmax_fields),
+    .impl_size = sizeof(softmax),
     .forward = softmax_forward,
     .backward = softmax_backward,
-    .free_impl = softmax_free,
 };
+
+BD_BLOCKS_FILE_TYPES(softmax, &bd_block_softmax);

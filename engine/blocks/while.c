@@ -8,6 +8,7 @@
  * condition is piecewise constant, so backward runs the body's backward
  * through the recorded iterations in reverse. */
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "../backend.h"
@@ -25,7 +26,7 @@ static const bd_reduce_kind while_reduce_ops[] = {
 
 typedef struct bd_while {
   int reduce; /* index into while_reduce_names */
-  while_cmp cmp;
+  int cmp;    /* a while_cmp */
   double threshold;
   int64_t max_iters;
 } bd_while;
@@ -35,82 +36,27 @@ typedef struct while_saved {
   void **rec; /* body records, one per iteration */
 } while_saved;
 
-static const char *const while_keys[] = {"cond", "body", "max_iters", NULL};
+static const bd_field while_cond_fields[] = {
+    {.name = "reduce", .kind = BD_FIELD_ENUM, .required = true,
+     .offset = offsetof(bd_while, reduce), .choices = while_reduce_names,
+     .doc = "the reduction of x the condition tests"},
+    {.name = "comparison", .kind = BD_FIELD_PICK, .required = true,
+     .offset = offsetof(bd_while, cmp),
+     .offset2 = offsetof(bd_while, threshold), .choices = while_cmp_names,
+     .doc = "reduce(x) > (gt), >= (ge), < (lt) or <= (le) the number"},
+};
 
-static int name_index(const char *const *names, const char *s) {
-  for (int i = 0; names[i]; i++)
-    if (strcmp(names[i], s) == 0) return i;
-  return -1;
-}
-
-static bd_status while_parse_cond(bd_while *w, const cJSON *cond,
-                                  const char *path) {
-  if (!cond) return bd_fail(BD_EINVAL, "%s.cond: missing", path);
-  if (!cJSON_IsObject(cond))
-    return bd_fail(BD_EINVAL, "%s.cond: must be an object like "
-                   "{\"reduce\":\"abs_sum\",\"gt\":1}", path);
-  const cJSON *red = cJSON_GetObjectItemCaseSensitive(cond, "reduce");
-  if (!red) return bd_fail(BD_EINVAL, "%s.cond.reduce: missing", path);
-  w->reduce = cJSON_IsString(red)
-                  ? name_index(while_reduce_names, red->valuestring)
-                  : -1;
-  if (w->reduce < 0)
-    return bd_fail(BD_EINVAL, "%s.cond.reduce: must be one of abs_sum, sum, "
-                   "max, min, mean, norm", path);
-  int ncmp = 0;
-  for (const cJSON *it = cond->child; it; it = it->next) {
-    if (strcmp(it->string, "reduce") == 0) continue;
-    int c = name_index(while_cmp_names, it->string);
-    if (c < 0)
-      return bd_fail(BD_EINVAL, "%s.cond.%s: unknown field (a comparison is "
-                     "one of gt, ge, lt, le)", path, it->string);
-    if (!cJSON_IsNumber(it))
-      return bd_fail(BD_EINVAL, "%s.cond.%s: must be a number", path,
-                     it->string);
-    w->cmp = (while_cmp)c;
-    w->threshold = it->valuedouble;
-    ncmp++;
-  }
-  if (ncmp != 1)
-    return bd_fail(BD_EINVAL, "%s.cond: needs exactly one comparison (gt, "
-                   "ge, lt or le)", path);
-  return BD_OK;
-}
-
-static bd_status while_create(bd_block *b, const cJSON *spec,
-                              bd_build_ctx *ctx) {
-  bd_while *w = calloc(1, sizeof *w);
-  if (!w) return bd_fail(BD_ENOMEM, "out of host memory");
-  b->impl = w;
-  const char *path = bd_build_path(ctx);
-  bd_status s = bd_spec_check_keys(ctx, spec, while_keys);
-  if (!s)
-    s = while_parse_cond(w, cJSON_GetObjectItemCaseSensitive(spec, "cond"),
-                         path);
-  if (!s)
-    s = bd_spec_int(ctx, spec, "max_iters", false, 1000, 0, 1000000000,
-                    &w->max_iters);
-  if (s) return s;
-  const cJSON *body = cJSON_GetObjectItemCaseSensitive(spec, "body");
-  if (!body) return bd_fail(BD_EINVAL, "%s.body: missing", path);
-  bd_block *child;
-  s = bd_block_build(ctx, body, ".body", &child);
-  if (s) return s;
-  return bd_block_add_child(b, "body", child);
-}
-
-static bd_status while_to_spec(const bd_block *b, cJSON *o, void *sc) {
-  const bd_while *w = b->impl;
-  cJSON *cond = cJSON_AddObjectToObject(o, "cond");
-  if (!cond) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
-  cJSON_AddStringToObject(cond, "reduce", while_reduce_names[w->reduce]);
-  cJSON_AddNumberToObject(cond, while_cmp_names[w->cmp], w->threshold);
-  cJSON *c = bd_block_spec_child(b->children[0], sc);
-  if (!c) return bd_fail(BD_ENOMEM, "out of host memory printing a spec");
-  cJSON_AddItemToObject(o, "body", c);
-  cJSON_AddNumberToObject(o, "max_iters", (double)w->max_iters);
-  return BD_OK;
-}
+static const bd_field while_fields[] = {
+    {.name = "cond", .kind = BD_FIELD_OBJECT, .required = true,
+     .sub = while_cond_fields, .nsub = BD_NFIELDS(while_cond_fields),
+     .example = "like {\"reduce\":\"abs_sum\",\"gt\":1}",
+     .doc = "loop while reduce(x) compares true with the number"},
+    {.name = "body", .kind = BD_FIELD_BLOCK, .required = true,
+     .doc = "the block applied to x each iteration"},
+    {.name = "max_iters", .kind = BD_FIELD_INT,
+     .offset = offsetof(bd_while, max_iters), .def = 1000, .min = 0,
+     .max = 1000000000, .doc = "more iterations than this is an error"},
+};
 
 /* Evaluates the condition on x (reduction on x's device, then compared on
  * the host in double precision, as PyTorch compares a 0-d tensor). */
@@ -212,13 +158,15 @@ static bd_status while_backward(bd_block *b, bd_exec *ex, void *saved,
   return BD_OK;
 }
 
-static void while_free(bd_block *b) { free(b->impl); }
-
 const bd_block_type bd_block_while = {
     .name = "while",
-    .create = while_create,
-    .to_spec = while_to_spec,
+    .doc = "while cond(x): x = body(x); more than max_iters iterations is "
+           "an error (max_iters_exceeded).",
+    .fields = while_fields,
+    .nfields = BD_NFIELDS(while_fields),
+    .impl_size = sizeof(bd_while),
     .forward = while_forward,
     .backward = while_backward,
-    .free_impl = while_free,
 };
+
+BD_BLOCKS_FILE_TYPES(while, &bd_block_while);

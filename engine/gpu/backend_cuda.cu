@@ -212,6 +212,12 @@ static void gpu_describe(void *vctx, char *name, size_t n, int *maj, int *min) {
   *min = ctx->cc_minor;
 }
 
+/* The stream every op of this device is queued on (non-blocking, with
+ * stream-ordered allocations): work launched elsewhere must use it. */
+static void *gpu_native_stream(void *vctx) {
+  return (void *)((bd_gpu_ctx *)vctx)->stream;
+}
+
 static const bd_backend_i bd__gpu_iface = {
     /* .name = */ "cuda",
     /* .alloc = */ gpu_alloc,
@@ -222,6 +228,7 @@ static const bd_backend_i bd__gpu_iface = {
     /* .synchronize = */ gpu_synchronize,
     /* .mem_info = */ gpu_mem_info,
     /* .describe = */ gpu_describe,
+    /* .native_stream = */ gpu_native_stream,
 };
 
 /* ---- the probe the backend registry calls ---------------------------- */

@@ -13,7 +13,7 @@
  * layer runs on CPU and GPU models alike, and it has a backward, so it
  * trains. (The seed's forward reads .data, which hides the parameters from
  * autograd in PyTorch; blockd's MyLinear is the trainable version.) */
-#include <stdlib.h>
+#include <stddef.h>
 
 #include "engine/blockd_plugin.h"
 
@@ -25,31 +25,24 @@ typedef struct mylinear_saved {
   bd_tensor *x, *y; /* input and (post-relu) output */
 } mylinear_saved;
 
-static const char *const mylinear_keys[] = {"in_units", "units", NULL};
+/* The configuration: where each JSON field lands in struct mylinear.
+ * blockd parses, checks (required, range) and prints these for us. */
+static const bd_field mylinear_fields[] = {
+    {.name = "in_units", .kind = BD_FIELD_INT, .required = true,
+     .offset = offsetof(mylinear, in), .min = 1, .max = (double)BD_MAX_NUMEL,
+     .doc = "input features (the last dim of x)"},
+    {.name = "units", .kind = BD_FIELD_INT, .required = true,
+     .offset = offsetof(mylinear, units), .min = 1,
+     .max = (double)BD_MAX_NUMEL, .doc = "output features"},
+};
 
-static bd_status mylinear_create(bd_block *b, const cJSON *spec,
-                                 bd_build_ctx *ctx) {
-  mylinear *l = calloc(1, sizeof *l);
-  if (!l) return bd_fail(BD_ENOMEM, "out of host memory");
-  b->impl = l;
-  bd_status s = bd_spec_check_keys(ctx, spec, mylinear_keys);
-  if (!s)
-    s = bd_spec_int(ctx, spec, "in_units", true, 0, 1, BD_MAX_NUMEL,
-                    &l->in);
-  if (!s)
-    s = bd_spec_int(ctx, spec, "units", true, 0, 1, BD_MAX_NUMEL, &l->units);
+/* b->impl already holds the configuration: declare the parameters. */
+static bd_status mylinear_init(bd_block *b, bd_build_ctx *ctx) {
+  const mylinear *l = b->impl;
   int64_t wshape[2] = {l->in, l->units};
-  if (!s) s = bd_block_add_param(b, ctx, "weight", 2, wshape, false, NULL);
+  bd_status s = bd_block_add_param(b, ctx, "weight", 2, wshape, false, NULL);
   if (!s) s = bd_block_add_param(b, ctx, "bias", 1, &l->units, false, NULL);
   return s;
-}
-
-static bd_status mylinear_to_spec(const bd_block *b, cJSON *o, void *sc) {
-  (void)sc;
-  const mylinear *l = b->impl;
-  cJSON_AddNumberToObject(o, "in_units", (double)l->in);
-  cJSON_AddNumberToObject(o, "units", (double)l->units);
-  return BD_OK;
 }
 
 static bd_status mylinear_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
@@ -162,16 +155,16 @@ static bd_status mylinear_reset(bd_block *b, uint64_t seed, uint64_t *off) {
   return s;
 }
 
-static void mylinear_free(bd_block *b) { free(b->impl); }
-
 static const bd_plugin_layer mylinear_layer = {
     .name = "mylinear",
-    .create = mylinear_create,
-    .to_spec = mylinear_to_spec,
+    .doc = "the seed's MyLinear: relu(x @ weight + bias)",
+    .fields = mylinear_fields,
+    .nfields = BD_NFIELDS(mylinear_fields),
+    .impl_size = sizeof(mylinear),
+    .init = mylinear_init,
     .forward = mylinear_forward,
     .backward = mylinear_backward,
     .reset = mylinear_reset,
-    .free_impl = mylinear_free,
 };
 
 static bd_status mylinear_register(bd_plugin_host *host) {

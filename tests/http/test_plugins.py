@@ -93,6 +93,14 @@ class Plugins(unittest.TestCase):
         err = start_fails(env={"BLOCKD_PLUGINS": lib("bad_abi")})
         self.assertIn("ABI version", err)
 
+    def test_abi_1_plugin_is_refused(self):
+        """A plugin built against the cJSON-based ABI 1 is refused at
+        start-up with a message that says what to do."""
+        err = start_fails("--plugin", lib("old_abi"))
+        self.assertIn("libtest_plugin_old_abi.so: built for plugin ABI "
+                      "version 1, this blockd speaks ABI version 2; rebuild "
+                      "it against blockd_plugin.h", err)
+
 
 if __name__ == "__main__":
     unittest.main()

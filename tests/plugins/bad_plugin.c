@@ -1,6 +1,7 @@
 /* bad_plugin.c - deliberately broken plugins for the loader's tests,
  * selected at compile time:
  *   BAD_ABI     exports the entry with a wrong ABI version;
+ *   OLD_ABI     claims plugin ABI 1 (the cJSON-based one ABI 2 replaced);
  *   NO_ENTRY    exports no entry function;
  *   TAKEN_NAME  registers a layer named "linear" (a built-in);
  *   NO_BACKWARD a valid layer "badlayer" (identity forward) that declares
@@ -8,12 +9,6 @@
 #include "engine/blockd_plugin.h"
 
 #ifndef NO_ENTRY
-static bd_status bad_create(bd_block *b, const cJSON *spec,
-                            bd_build_ctx *ctx) {
-  (void)b;
-  return bd_spec_check_keys(ctx, spec, NULL);
-}
-
 static bd_status bad_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
                              bd_tensor **y, void **saved) {
   (void)b;
@@ -29,7 +24,6 @@ static const bd_plugin_layer bad_layer = {
 #else
     .name = "badlayer",
 #endif
-    .create = bad_create,
     .forward = bad_forward,
 };
 
@@ -38,8 +32,10 @@ static bd_status bad_register(bd_plugin_host *host) {
 }
 
 static const bd_plugin_info bad_info = {
-#ifdef BAD_ABI
-    .abi_version = BLOCKD_PLUGIN_ABI_VERSION + 998,
+#if defined(BAD_ABI)
+    .abi_version = 999, /* a future ABI */
+#elif defined(OLD_ABI)
+    .abi_version = 1,
 #else
     .abi_version = BLOCKD_PLUGIN_ABI_VERSION,
 #endif

@@ -7,6 +7,7 @@
 
 #include "engine/backend.h"
 #include "engine/checkpoint.h"
+#include "proto/spec_json.h"
 
 static bd_model *make(void) {
   bd_blocks_init();
@@ -15,7 +16,7 @@ static bd_model *make(void) {
       "{\"type\":\"linear\",\"in_features\":3,\"out_features\":2},"
       "{\"type\":\"linear\",\"in_features\":2,\"out_features\":1}]}");
   bd_model *m = NULL;
-  ck_assert_int_eq(bd_model_create("m", j, 1, BD_CPU, NULL, &m), BD_OK);
+  ck_assert_int_eq(proto_model_create("m", j, 1, BD_CPU, NULL, &m), BD_OK);
   cJSON_Delete(j);
   return m;
 }

@@ -8,6 +8,7 @@
 
 #include "engine/backend.h"
 #include "proto/checkpoint_json.h"
+#include "proto/spec_json.h"
 
 START_TEST(report_json_shape) {
   char *missing[] = {"out.weight", "out.bias"}, *unexp[] = {"extra"};
@@ -48,7 +49,7 @@ START_TEST(export_carries_spec) {
       "{\"type\":\"linear\",\"in_features\":3,\"out_features\":2}";
   cJSON *j = cJSON_Parse(spec);
   bd_model *m = NULL;
-  ck_assert_int_eq(bd_model_create("m", j, 1, BD_CPU, NULL, &m), BD_OK);
+  ck_assert_int_eq(proto_model_create("m", j, 1, BD_CPU, NULL, &m), BD_OK);
   cJSON_Delete(j);
   proto_tfile f;
   ck_assert_int_eq(proto_checkpoint_export(m, false, &f), BD_OK);

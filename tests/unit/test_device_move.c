@@ -13,6 +13,7 @@
 #include "engine/backend.h"
 #include "engine/device_move.h"
 #include "engine/model_internal.h"
+#include "proto/spec_json.h"
 
 static bd_model *make_model(bd_device dev, bool tied) {
   const char *txt =
@@ -28,7 +29,7 @@ static bd_model *make_model(bd_device dev, bool tied) {
   ck_assert_ptr_nonnull(spec);
   bd_build_limits lim = {.max_depth = 64, .max_bytes = 0, .max_blocks = 0};
   bd_model *m = NULL;
-  ck_assert_msg(bd_model_create("mv", spec, 3, dev, &lim, &m) == BD_OK, "%s",
+  ck_assert_msg(proto_model_create("mv", spec, 3, dev, &lim, &m) == BD_OK, "%s",
                 bd_errmsg());
   cJSON_Delete(spec);
   return m;

@@ -14,6 +14,7 @@
 #include "proto/json_tensor.h"
 #include "proto/npy.h"
 #include "proto/safetensors.h"
+#include "proto/spec_json.h"
 #include "proto/torchzip.h"
 
 /* tests/fuzz/corpus/<fmt>/<name>, from this file's own path. */
@@ -72,7 +73,7 @@ static bd_status read_one(const char *fmt, const char *data, size_t len) {
       bd_build_limits lim = {.max_depth = 16, .max_bytes = 16 << 20,
                              .max_blocks = 256};
       bd_block *b = NULL;
-      first = bd_block_build_tree(j, BD_CPU, &lim, "block", &b);
+      first = proto_spec_build_tree(j, BD_CPU, &lim, "block", &b);
       bd_block_release(b);
     }
     cJSON_Delete(j);

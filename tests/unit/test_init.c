@@ -14,6 +14,7 @@
 #include "engine/model.h"
 #include "engine/model_internal.h"
 #include "proto/init_json.h"
+#include "proto/spec_json.h"
 
 static bd_tensor *mat(int64_t r, int64_t c) {
   int64_t shape[2] = {r, c};
@@ -232,7 +233,7 @@ static bd_model *make(const char *spec) {
   cJSON *j = cJSON_Parse(spec);
   ck_assert_ptr_nonnull(j);
   bd_model *m = NULL;
-  bd_status s = bd_model_create("m", j, 1, BD_CPU, NULL, &m);
+  bd_status s = proto_model_create("m", j, 1, BD_CPU, NULL, &m);
   ck_assert_msg(s == BD_OK, "create: %s", bd_errmsg());
   cJSON_Delete(j);
   return m;

@@ -9,6 +9,7 @@
 #include "engine/block.h"
 #include "engine/model.h"
 #include "engine/model_internal.h"
+#include "proto/spec_json.h"
 
 static cJSON *parse(const char *s) {
   cJSON *j = cJSON_Parse(s);
@@ -20,7 +21,7 @@ static bd_model *make(const char *spec) {
   bd_blocks_init();
   cJSON *j = parse(spec);
   bd_model *m = NULL;
-  bd_status s = bd_model_create("m", j, 1, BD_CPU, NULL, &m);
+  bd_status s = proto_model_create("m", j, 1, BD_CPU, NULL, &m);
   ck_assert_msg(s == BD_OK, "create: %s", bd_errmsg());
   cJSON_Delete(j);
   return m;

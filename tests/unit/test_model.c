@@ -12,13 +12,15 @@
 #include "engine/init.h"
 #include "engine/model.h"
 #include "engine/param_edit.h"
+#include "proto/spec_json.h"
 
 static bd_model *model(const char *json, uint64_t seed) {
   cJSON *spec = cJSON_Parse(json);
   ck_assert_ptr_nonnull(spec);
   bd_model *m;
-  ck_assert_msg(bd_model_create("m", spec, seed, BD_CPU, NULL, &m) == BD_OK,
-                "%s", bd_errmsg());
+  ck_assert_msg(
+      proto_model_create("m", spec, seed, BD_CPU, NULL, &m) == BD_OK, "%s",
+      bd_errmsg());
   cJSON_Delete(spec);
   return m;
 }

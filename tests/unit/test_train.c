@@ -9,12 +9,11 @@
 #include "engine/backend.h"
 #include "engine/model_internal.h"
 #include "engine/train.h"
+#include "proto/spec_json.h"
 
 /* ---- a block type without backward: y = x, one parameter "w" ---------- */
 
-static bd_status nobwd_create(bd_block *b, const cJSON *spec,
-                              bd_build_ctx *ctx) {
-  (void)spec;
+static bd_status nobwd_init(bd_block *b, bd_build_ctx *ctx) {
   int64_t one = 1;
   bd_param *p;
   bd_status s = bd_block_add_param(b, ctx, "w", 1, &one, false, &p);
@@ -31,7 +30,7 @@ static bd_status nobwd_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
 }
 
 static const bd_block_type nobwd_type = {
-    .name = "test_nobwd", .create = nobwd_create, .forward = nobwd_forward};
+    .name = "test_nobwd", .init = nobwd_init, .forward = nobwd_forward};
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -39,7 +38,7 @@ static bd_model *model(const char *json, uint64_t seed) {
   cJSON *spec = cJSON_Parse(json);
   ck_assert_ptr_nonnull(spec);
   bd_model *m;
-  ck_assert_msg(bd_model_create("t", spec, seed, BD_CPU, NULL, &m) == BD_OK,
+  ck_assert_msg(proto_model_create("t", spec, seed, BD_CPU, NULL, &m) == BD_OK,
                 "%s", bd_errmsg());
   cJSON_Delete(spec);
   return m;

@@ -1,0 +1,373 @@
+/* block_build.c - block trees from typed specs (engine/spec.h) and the
+ * canonical spec of a tree.
+ *
+ * Building walks the bd_spec: per node it resolves refs against the ids
+ * seen so far, lands the configuration in the block's impl (checked
+ * against the type's field table), builds the children of the block
+ * fields in table order, then lets the type's init declare parameters.
+ * Every message names the JSON path the node came from, built from field
+ * names ("block.layers[2].in_features"), so the engine speaks in the
+ * client's terms without knowing JSON. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block.h"
+
+typedef struct bd__idrec {
+  const char *id;
+  bd_block *block; /* NULL while its spec is being built */
+} bd__idrec;
+
+struct bd_build_ctx {
+  bd_device dev;
+  bd_build_limits lim;
+  int depth;
+  int64_t bytes, blocks;
+  char path[1024];
+  bd__idrec *ids;
+  size_t nids, capids;
+};
+
+const char *bd_build_path(const bd_build_ctx *ctx) { return ctx->path; }
+bd_device bd_build_device(const bd_build_ctx *ctx) { return ctx->dev; }
+
+/* Inserts p into b's list: parameters before buffers, as PyTorch's
+ * state_dict lists them. Takes ownership of p. */
+static bd_status bd__param_insert(bd_block *b, const char *name,
+                                  bd_param *p) {
+  bd_param **ps = realloc(b->params, (size_t)(b->nparams + 1) * sizeof *ps);
+  if (ps) b->params = ps;
+  char **nm = realloc(b->param_names, (size_t)(b->nparams + 1) * sizeof *nm);
+  if (nm) b->param_names = nm;
+  char *dup = strdup(name);
+  if (!ps || !nm || !dup) {
+    free(dup);
+    bd_param_release(p);
+    return bd_fail(BD_ENOMEM, "out of host memory");
+  }
+  int at = b->nparams;
+  if (!p->is_buffer)
+    while (at > 0 && b->params[at - 1]->is_buffer) at--;
+  memmove(b->params + at + 1, b->params + at,
+          (size_t)(b->nparams - at) * sizeof *ps);
+  memmove(b->param_names + at + 1, b->param_names + at,
+          (size_t)(b->nparams - at) * sizeof *nm);
+  b->params[at] = p;
+  b->param_names[at] = dup;
+  b->nparams++;
+  return BD_OK;
+}
+
+bd_status bd_block_add_param(bd_block *b, bd_build_ctx *ctx, const char *name,
+                             int ndim, const int64_t *shape, bool is_buffer,
+                             bd_param **out) {
+  int64_t numel;
+  bd_status s = bd_shape_numel(ndim, shape, &numel);
+  if (s) return bd_fail_prefix(s, "%s: ", ctx->path);
+  int64_t bytes = numel * 4;
+  if (ctx->lim.max_bytes > 0 && ctx->bytes + bytes > ctx->lim.max_bytes)
+    return bd_fail(BD_ETOOLARGE,
+                   "%s: parameters would take %lld bytes, more than the "
+                   "limit of %lld (--max-model-bytes)",
+                   ctx->path, (long long)(ctx->bytes + bytes),
+                   (long long)ctx->lim.max_bytes);
+  bd_param *p = calloc(1, sizeof *p);
+  if (!p) return bd_fail(BD_ENOMEM, "out of host memory");
+  p->refcnt = 1;
+  p->is_buffer = is_buffer;
+  p->requires_grad = !is_buffer;
+  s = bd_tensor_zeros(ctx->dev, BD_F32, ndim, shape, &p->value);
+  if (s) {
+    free(p);
+    return s;
+  }
+  s = bd__param_insert(b, name, p);
+  if (s) return s;
+  ctx->bytes += bytes;
+  if (out) *out = p;
+  return BD_OK;
+}
+
+static bd__idrec *bd__id_find(bd_build_ctx *ctx, const char *id) {
+  for (size_t i = 0; i < ctx->nids; i++)
+    if (strcmp(ctx->ids[i].id, id) == 0) return &ctx->ids[i];
+  return NULL;
+}
+
+/* Registers b's id (b->id set) as being built; *idx its record. */
+static bd_status bd__id_add(bd_build_ctx *ctx, bd_block *b, size_t *idx) {
+  if (!b->id[0])
+    return bd_fail(BD_EINVAL, "%s.id: must be a non-empty string", ctx->path);
+  if (bd__id_find(ctx, b->id))
+    return bd_fail(BD_EINVAL, "%s.id: duplicate id '%s'", ctx->path, b->id);
+  if (ctx->nids == ctx->capids) {
+    size_t cap = ctx->capids ? ctx->capids * 2 : 8;
+    bd__idrec *n = realloc(ctx->ids, cap * sizeof *n);
+    if (!n) return bd_fail(BD_ENOMEM, "out of host memory");
+    ctx->ids = n;
+    ctx->capids = cap;
+  }
+  *idx = ctx->nids;
+  ctx->ids[ctx->nids++] = (bd__idrec){b->id, NULL};
+  return BD_OK;
+}
+
+/* A {"ref": id} node: a new reference to the block carrying id. */
+static bd_status bd__build_ref(bd_build_ctx *ctx, const bd_spec *spec,
+                               bd_block **out) {
+  bd__idrec *r = bd__id_find(ctx, spec->ref);
+  if (!r)
+    return bd_fail(BD_EINVAL, "%s.ref: undefined ref '%s' (an id must be "
+                   "defined before it is referenced)", ctx->path, spec->ref);
+  if (!r->block)
+    return bd_fail(BD_EINVAL, "%s.ref: ref cycle: '%s' refers to a block "
+                   "that contains it", ctx->path, spec->ref);
+  *out = bd_block_retain(r->block);
+  return BD_OK;
+}
+
+static bd_status bd__build(bd_build_ctx *ctx, const bd_spec *spec,
+                           const char *key, bd_block **out);
+
+/* The children of block field i: one named after the field (BLOCK) or a
+ * list handed to the type's adopt (BLOCKS). */
+static bd_status bd__build_kids(bd_build_ctx *ctx, bd_block *b,
+                                const bd_spec *spec, int i) {
+  const bd_field *f = &b->type->fields[i];
+  bd_spec_list none = {0};
+  const bd_spec_list *l = spec->kids ? &spec->kids[i] : &none;
+  char key[96];
+  if (f->kind == BD_FIELD_BLOCK) {
+    if (l->n == 0 && !f->required) return BD_OK;
+    if (l->n != 1)
+      return bd_fail(BD_EINVAL, "%s.%s: %s", ctx->path, f->name,
+                     l->n ? "must be one block" : "missing");
+    bd_block *child;
+    snprintf(key, sizeof key, ".%s", f->name);
+    bd_status s = bd__build(ctx, l->v[0], key, &child);
+    return s ? s : bd_block_add_child(b, f->name, child);
+  }
+  if (l->n < f->count)
+    return bd_fail(BD_EINVAL, "%s.%s: must be a non-empty array", ctx->path,
+                   f->name);
+  for (int k = 0; k < l->n; k++) {
+    bd_block *child;
+    snprintf(key, sizeof key, ".%s[%d]", f->name, k);
+    bd_status s = bd__build(ctx, l->v[k], key, &child);
+    if (s) return s;
+    if (b->type->adopt) {
+      s = b->type->adopt(b, k, l->v[k], child);
+    } else {
+      char defname[24];
+      snprintf(defname, sizeof defname, "%d", k);
+      s = bd_block_add_child(b, l->v[k]->name ? l->v[k]->name : defname,
+                             child);
+    }
+    if (s)
+      return bd_fail_prefix(s, "%s.%s[%d].name: ", ctx->path, f->name, k);
+  }
+  return BD_OK;
+}
+
+/* Configuration, children and init of a new block b of spec's type. */
+static bd_status bd__build_body(bd_build_ctx *ctx, bd_block *b,
+                                const bd_spec *spec) {
+  const bd_block_type *t = b->type;
+  if (t->impl_size) {
+    b->impl = calloc(1, t->impl_size);
+    if (!b->impl) return bd_fail(BD_ENOMEM, "out of host memory");
+    if (spec->config) memcpy(b->impl, spec->config, t->impl_size);
+    bd_status s = bd_field_check_config(t->fields, t->nfields, b->impl,
+                                        ctx->path);
+    if (s) return s;
+  }
+  for (int i = 0; i < t->nfields; i++) {
+    if (t->fields[i].kind != BD_FIELD_BLOCK &&
+        t->fields[i].kind != BD_FIELD_BLOCKS)
+      continue;
+    bd_status s = bd__build_kids(ctx, b, spec, i);
+    if (s) return s;
+  }
+  return t->init ? t->init(b, ctx) : BD_OK;
+}
+
+/* Builds the node spec found under key (".body", "[2]") of the current
+ * path. */
+static bd_status bd__build(bd_build_ctx *ctx, const bd_spec *spec,
+                           const char *key, bd_block **out) {
+  size_t plen = strlen(ctx->path);
+  snprintf(ctx->path + plen, sizeof ctx->path - plen, "%s", key);
+  bd_status s = BD_OK;
+  bd_block *b = NULL;
+  size_t recidx = 0;
+  bool rec = false;
+  if (++ctx->depth > ctx->lim.max_depth) {
+    s = bd_fail(BD_ELIMIT, "%s: blocks nested deeper than %d", ctx->path,
+                ctx->lim.max_depth);
+  } else if (spec->ref) {
+    s = bd__build_ref(ctx, spec, out);
+  } else if (!spec->type) {
+    s = bd_fail(BD_EINVAL, "%s.type: missing (or give {\"ref\": id})",
+                ctx->path);
+  } else if (ctx->lim.max_blocks > 0 && ++ctx->blocks > ctx->lim.max_blocks) {
+    s = bd_fail(BD_ELIMIT, "%s: more than %lld blocks", ctx->path,
+                (long long)ctx->lim.max_blocks);
+  } else if (!(b = bd__block_new(spec->type))) {
+    s = bd_fail(BD_ENOMEM, "out of host memory");
+  } else if (spec->id && !(b->id = strdup(spec->id))) {
+    s = bd_fail(BD_ENOMEM, "out of host memory");
+  } else {
+    if (b->id) {
+      s = bd__id_add(ctx, b, &recidx);
+      rec = s == BD_OK;
+    }
+    if (!s) s = bd__build_body(ctx, b, spec);
+    if (!s) {
+      if (rec) ctx->ids[recidx].block = b;
+      *out = b;
+      b = NULL;
+    }
+  }
+  if (b) {
+    /* Drop ids registered by the failed subtree (they point into it). */
+    if (rec) ctx->nids = recidx;
+    bd_block_release(b);
+  }
+  ctx->depth--;
+  ctx->path[plen] = '\0';
+  return s;
+}
+
+bd_status bd_block_build_tree(const bd_spec *spec, bd_device dev,
+                              const bd_build_limits *lim,
+                              const char *root_path, bd_block **out) {
+  bd_build_ctx ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ctx.dev = dev;
+  if (lim) ctx.lim = *lim;
+  if (ctx.lim.max_depth <= 0) ctx.lim.max_depth = 64;
+  *out = NULL;
+  bd_status s = bd__build(&ctx, spec, root_path ? root_path : "block", out);
+  free(ctx.ids);
+  return s;
+}
+
+/* ---- canonical spec ---------------------------------------------------- */
+
+typedef struct bd__spec_ctx {
+  const bd_block **seen;
+  size_t n, cap;
+} bd__spec_ctx;
+
+/* Copies field f's value from src to dst (both impl-shaped). */
+static void bd__field_copy(const bd_field *f, void *dst, const void *src) {
+  size_t n = 0;
+  switch (f->kind) {
+    case BD_FIELD_INT: n = sizeof(int64_t); break;
+    case BD_FIELD_NUM: n = sizeof(double); break;
+    case BD_FIELD_BOOL: n = sizeof(bool); break;
+    case BD_FIELD_ENUM: n = sizeof(int); break;
+    case BD_FIELD_INTS: n = (size_t)f->count * sizeof(int64_t); break;
+    case BD_FIELD_PICK:
+      n = sizeof(int);
+      memcpy((char *)dst + f->offset2, (const char *)src + f->offset2,
+             sizeof(double));
+      break;
+    case BD_FIELD_OBJECT:
+      for (int i = 0; i < f->nsub; i++) bd__field_copy(&f->sub[i], dst, src);
+      break;
+    default: break;
+  }
+  if (n) memcpy((char *)dst + f->offset, (const char *)src + f->offset, n);
+}
+
+static bd_status bd__to_spec(const bd_block *b, bd__spec_ctx *sc,
+                             bd_spec **out);
+
+/* Index of b's child named name, or -1. */
+static int bd__child_index(const bd_block *b, const char *name) {
+  for (int i = 0; i < b->nchildren; i++)
+    if (strcmp(b->child_names[i], name) == 0) return i;
+  return -1;
+}
+
+/* Appends the canonical spec of child k (named when `named`) to field i. */
+static bd_status bd__spec_kid(const bd_block *b, bd__spec_ctx *sc,
+                              bd_spec *spec, int i, int k, bool named) {
+  bd_spec *c;
+  bd_status s = bd__to_spec(b->children[k], sc, &c);
+  if (!s && named) s = bd_spec_set_name(c, b->child_names[k]);
+  if (s) {
+    bd_spec_free(c);
+    return s;
+  }
+  return bd_spec_add_child(spec, i, c);
+}
+
+/* The children of b's block fields: BLOCK fields by their name, the
+ * BLOCKS field gets every other child (or the type's steps), named. */
+static bd_status bd__spec_kids(const bd_block *b, bd__spec_ctx *sc,
+                               bd_spec *spec) {
+  const bd_block_type *t = b->type;
+  for (int i = 0; i < t->nfields; i++) {
+    const bd_field *f = &t->fields[i];
+    bd_status s = BD_OK;
+    if (f->kind == BD_FIELD_BLOCK) {
+      int k = bd__child_index(b, f->name);
+      if (k >= 0) s = bd__spec_kid(b, sc, spec, i, k, false);
+    } else if (f->kind == BD_FIELD_BLOCKS) {
+      const int *idx = NULL;
+      int n = t->steps ? t->steps(b, &idx) : b->nchildren;
+      for (int j = 0; j < n && !s; j++) {
+        int k = idx ? idx[j] : j;
+        if (!idx && bd_field_find(t, b->child_names[k]) >= 0 &&
+            t->fields[bd_field_find(t, b->child_names[k])].kind ==
+                BD_FIELD_BLOCK)
+          continue; /* a BLOCK field's child */
+        s = bd__spec_kid(b, sc, spec, i, k, true);
+      }
+    }
+    if (s) return s;
+  }
+  return BD_OK;
+}
+
+static bd_status bd__to_spec(const bd_block *b, bd__spec_ctx *sc,
+                             bd_spec **out) {
+  *out = NULL;
+  for (size_t i = 0; i < sc->n; i++)
+    if (sc->seen[i] == b) {
+      *out = bd_spec_new_ref(b->id ? b->id : "?");
+      return *out ? BD_OK : BD_ENOMEM;
+    }
+  if (b->id) {
+    if (sc->n == sc->cap) {
+      size_t cap = sc->cap ? sc->cap * 2 : 8;
+      const bd_block **v = realloc(sc->seen, cap * sizeof *v);
+      if (!v) return bd_fail(BD_ENOMEM, "out of host memory");
+      sc->seen = v;
+      sc->cap = cap;
+    }
+    sc->seen[sc->n++] = b;
+  }
+  bd_spec *spec = bd_spec_new(b->type);
+  if (!spec) return BD_ENOMEM;
+  bd_status s = bd_spec_set_id(spec, b->id);
+  for (int i = 0; b->impl && spec->config && i < b->type->nfields; i++)
+    bd__field_copy(&b->type->fields[i], spec->config, b->impl);
+  if (!s) s = bd__spec_kids(b, sc, spec);
+  if (s) {
+    bd_spec_free(spec);
+    return s;
+  }
+  *out = spec;
+  return BD_OK;
+}
+
+bd_status bd_block_to_spec(const bd_block *root, bd_spec **out) {
+  bd__spec_ctx sc = {0};
+  bd_status s = bd__to_spec(root, &sc, out);
+  free(sc.seen);
+  return s;
+}
