@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../proto/spec_json.h"
+
 static const char usage[] =
     "Usage: blockd [options]\n"
     "Serve PyTorch-style neural-network blocks over HTTP.\n"
@@ -42,6 +44,8 @@ static const char usage[] =
     "                         (BLOCKD_PLUGINS, colon-separated)\n"
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version and exit\n"
+    "  --print-spec-schema    print the JSON Schema of block specs, generated\n"
+    "                         from the block types' field tables, and exit\n"
     "\n"
     "SIZE accepts K, M and G suffixes (powers of 1024).\n";
 
@@ -69,6 +73,20 @@ static bool parse_level(const char *s, srv_log_level *out) {
       return true;
     }
   return false;
+}
+
+/* --print-spec-schema: proto/block-spec.schema.json is this output. */
+static int print_spec_schema(void) {
+  cJSON *s = proto_spec_schema();
+  char *txt = s ? cJSON_Print(s) : NULL;
+  cJSON_Delete(s);
+  if (!txt) {
+    fprintf(stderr, "blockd: out of memory\n");
+    return -1;
+  }
+  puts(txt);
+  free(txt);
+  return 1;
 }
 
 enum {
@@ -208,6 +226,7 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
       {"device-budget", required_argument, 0, OPT_DEVICE_BUDGET},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
+      {"print-spec-schema", no_argument, 0, 'S'},
       {0, 0, 0, 0}};
   optind = 1;
   int c;
@@ -220,6 +239,7 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
       printf("blockd %s\n", SRV_VERSION);
       return 1;
     }
+    if (c == 'S') return print_spec_schema();
     if (c == '?') {
       fprintf(stderr, "Try 'blockd --help'.\n");
       return -1;
