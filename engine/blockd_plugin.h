@@ -36,9 +36,9 @@
  *
  * ABI history (the version changes whenever a struct in this header or in
  * the engine headers it includes changes layout):
- *   1 = first version: create/to_spec slots took cJSON trees.
+ *   1 = first version: create/to_spec slots took JSON parser trees.
  *   2 = configuration through a field table (fields, impl_size, init);
- *       no cJSON; bd_plugin_cuda_stream. A version-1 plugin is refused at
+ *       no JSON library types; bd_plugin_cuda_stream. A version-1 plugin is refused at
  *       start-up. */
 #ifndef BLOCKD_PLUGIN_H
 #define BLOCKD_PLUGIN_H
