@@ -7,7 +7,7 @@ DATA_DIR ?= ./blockd-data
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-build configure build run test bench asan clean
+.PHONY: all deps deps-build configure build run test bench asan clean FORCE
 
 all: build
 
@@ -17,10 +17,27 @@ deps:
 deps-build:
 	scripts/install-deps.sh --build
 
-$(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(TYPE) $(CMAKE_FLAGS)
+# $(BUILD)/.make-config records the TYPE and CMAKE_FLAGS the tree was
+# configured with; when either changes (or the cache is gone) the cache is
+# dropped and cmake runs again, so a flag removed from CMAKE_FLAGS does not
+# linger in CMakeCache.txt. Developers get -Werror (CMAKE_FLAGS can override
+# it: CMAKE_FLAGS=-DBLOCKD_WERROR=OFF); a plain cmake build does not.
+CONFIG_ID := TYPE=$(TYPE) CMAKE_FLAGS=$(strip $(CMAKE_FLAGS))
+ifneq ($(CONFIG_ID),$(strip $(shell cat $(BUILD)/.make-config 2>/dev/null)))
+$(BUILD)/.make-config: FORCE
+endif
+ifeq ($(wildcard $(BUILD)/CMakeCache.txt),)
+$(BUILD)/.make-config: FORCE
+endif
 
-configure: $(BUILD)/CMakeCache.txt
+$(BUILD)/.make-config:
+	rm -f $(BUILD)/CMakeCache.txt $@
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(TYPE) -DBLOCKD_WERROR=ON $(CMAKE_FLAGS)
+	printf '%s\n' '$(subst ','\'',$(CONFIG_ID))' > $@
+
+configure: $(BUILD)/.make-config
+
+FORCE:
 
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
