@@ -6,8 +6,11 @@ LISTEN   ?= 127.0.0.1:8080
 DATA_DIR ?= ./blockd-data
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+# Extra ctest arguments for `make test` / `make asan`, e.g. CTEST_ARGS='-R ^unit'
+CTEST_ARGS ?=
+FUZZ_SECONDS ?= 20
 
-.PHONY: all deps deps-build configure build run test bench asan clean FORCE
+.PHONY: all deps deps-build deps-ci configure build run test bench asan fuzz clean FORCE
 
 all: build
 
@@ -16,6 +19,9 @@ deps:
 
 deps-build:
 	scripts/install-deps.sh --build
+
+deps-ci:
+	scripts/install-deps.sh --ci
 
 # $(BUILD)/.make-config records the TYPE and CMAKE_FLAGS the tree was
 # configured with; when either changes (or the cache is gone) the cache is
@@ -49,7 +55,7 @@ run: deps-build
 
 test: deps
 	@$(MAKE) --no-print-directory build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 bench: deps
 	@$(MAKE) --no-print-directory build
@@ -61,7 +67,14 @@ bench: deps
 # does not run under ASan's default shadow layout.
 asan: deps
 	@$(MAKE) --no-print-directory build BUILD=build-asan TYPE=Debug CMAKE_FLAGS="-DBLOCKD_SANITIZE=ON -DBLOCKD_CUDA=OFF"
-	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# Every libFuzzer target (tests/fuzz) for FUZZ_SECONDS over its checked-in
+# corpus, in its own clang build tree (ASan + UBSan).
+fuzz: deps-ci
+	@$(MAKE) --no-print-directory configure BUILD=build-fuzz TYPE=RelWithDebInfo CMAKE_FLAGS="-DCMAKE_C_COMPILER=clang -DBLOCKD_CUDA=OFF -DBLOCKD_FUZZ=ON -DBLOCKD_FUZZ_SECONDS=$(FUZZ_SECONDS)"
+	cmake --build build-fuzz -j $(JOBS) --target blockd_fuzzers
+	cd build-fuzz && ctest --output-on-failure -j $(JOBS) -L fuzz
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

@@ -4,15 +4,32 @@
 # install and fails.
 #   scripts/install-deps.sh          build + test dependencies
 #   scripts/install-deps.sh --build  build dependencies only (make run)
+#   scripts/install-deps.sh --ci     build + test + what .ci/run adds: clang
+#                                    (Release build, libFuzzer targets, their
+#                                    sanitizer runtimes), clang-format, git
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev
             libuv1-dev libopenblas-dev zlib1g-dev libssl-dev curl)
 test_pkgs=(check python3 python3-numpy python3-torch python3-requests
            python3-venv python3-pip python3-jsonschema)
+ci_pkgs=(clang clang-format git)
+# Debian 12 ships clang's sanitizer and libFuzzer runtimes separately;
+# elsewhere (Ubuntu 22.04) they come with clang. Installed where it exists.
+ci_optional_pkgs=(libclang-rt-dev)
 
+mode=${1:-}
+case "$mode" in
+  ""|--build|--ci) ;;
+  *) echo "usage: $0 [--build|--ci]" >&2; exit 2 ;;
+esac
 pkgs=("${build_pkgs[@]}")
-if [ "${1:-}" != "--build" ]; then pkgs+=("${test_pkgs[@]}"); fi
+optional=()
+if [ "$mode" != "--build" ]; then pkgs+=("${test_pkgs[@]}"); fi
+if [ "$mode" = "--ci" ]; then
+  pkgs+=("${ci_pkgs[@]}")
+  optional=("${ci_optional_pkgs[@]}")
+fi
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-deps: this is not a Debian/Ubuntu system. Install these" >&2
@@ -21,23 +38,34 @@ if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>
   exit 1
 fi
 
+installed() {
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = \
+    "install ok installed" ]
+}
 missing=()
-for p in "${pkgs[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-  [ "$status" = "install ok installed" ] || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
+for p in "${pkgs[@]}"; do installed "$p" || missing+=("$p"); done
+missing_optional=()
+for p in "${optional[@]}"; do installed "$p" || missing_optional+=("$p"); done
+if [ ${#missing[@]} -eq 0 ] && [ ${#missing_optional[@]} -eq 0 ]; then
   exit 0
 fi
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+  if command -v sudo >/dev/null 2>&1; then sudo="sudo"
+  elif [ ${#missing[@]} -eq 0 ]; then exit 0  # only optional ones missing
+  else
     echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2
     exit 1
   fi
 fi
-echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
+for p in "${missing_optional[@]}"; do
+  if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "install-deps: installing ${missing[*]}"
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
