@@ -28,7 +28,11 @@ deps-ci:
 # dropped and cmake runs again, so a flag removed from CMAKE_FLAGS does not
 # linger in CMakeCache.txt. Developers get -Werror (CMAKE_FLAGS can override
 # it: CMAKE_FLAGS=-DBLOCKD_WERROR=OFF); a plain cmake build does not.
-CONFIG_ID := TYPE=$(TYPE) CMAKE_FLAGS=$(strip $(CMAKE_FLAGS))
+# CC=clang (environment or command line) picks the compiler of a new tree.
+ifneq ($(filter environment command,$(origin CC)),)
+CMAKE_CC := -DCMAKE_C_COMPILER=$(CC)
+endif
+CONFIG_ID := TYPE=$(TYPE) CMAKE_FLAGS=$(strip $(CMAKE_CC) $(CMAKE_FLAGS))
 ifneq ($(CONFIG_ID),$(strip $(shell cat $(BUILD)/.make-config 2>/dev/null)))
 $(BUILD)/.make-config: FORCE
 endif
@@ -38,7 +42,7 @@ endif
 
 $(BUILD)/.make-config:
 	rm -f $(BUILD)/CMakeCache.txt $@
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(TYPE) -DBLOCKD_WERROR=ON $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(TYPE) -DBLOCKD_WERROR=ON $(CMAKE_CC) $(CMAKE_FLAGS)
 	printf '%s\n' '$(subst ','\'',$(CONFIG_ID))' > $@
 
 configure: $(BUILD)/.make-config
