@@ -15,9 +15,9 @@ include(CMakePackageConfigHelpers)
 # The public headers, relative to the source root; the engine headers they
 # include with "..." are found and installed with them.
 set(BLOCKD_PLUGIN_HEADERS engine/blockd_plugin.h)
-# pkg-config modules of the third-party headers those headers include
-# (empty once the ABI includes none).
-set(BLOCKD_PLUGIN_REQUIRES libcjson)
+# pkg-config modules of third-party headers those headers include: none
+# since plugin ABI 2 (ABI 1 needed libcjson).
+set(BLOCKD_PLUGIN_REQUIRES "")
 
 # blockd_header_closure(<out-var> <header>...): the given headers plus every
 # header they include with "...", transitively, as paths relative to the

@@ -26,8 +26,12 @@
  *
  * Plugin code calls engine functions (bd_block_add_param, bd_op_run,
  * bd_tensor_new, bd_rng_fill, bd_fail, ...) directly: the blockd
- * executable exports them. Build a plugin with
- *   cc -shared -fPIC -I<blockd source root> mylayer.c -o libmylayer.so
+ * executable exports them. Build a plugin against an installed blockd
+ * (cmake --install) with
+ *   cc -shared -fPIC $(pkg-config --cflags blockd-plugin) mylayer.c \
+ *      -o libmylayer.so
+ * or find_package(blockd) and the CMake target blockd::plugin; inside the
+ * source tree, -I<blockd source root> does the same.
  * See engine/plugins/mylinear.c for a complete example (the seed's
  * MyLinear) and the README section "Writing a custom layer (plugin)".
  *
