@@ -321,22 +321,6 @@ bool bd_state_list_is_first(const bd_state_list *l, size_t i) {
   return true;
 }
 
-bd_block *bd_block_find(bd_block *b, const char *path) {
-  while (b && path[0]) {
-    const char *dot = strchr(path, '.');
-    size_t n = dot ? (size_t)(dot - path) : strlen(path);
-    bd_block *next = NULL;
-    for (int i = 0; i < b->nchildren; i++)
-      if (strlen(b->child_names[i]) == n &&
-          memcmp(b->child_names[i], path, n) == 0)
-        next = b->children[i];
-    b = next;
-    path = dot ? dot + 1 : path + n;
-    if (dot && !path[0]) return NULL; /* trailing dot */
-  }
-  return b;
-}
-
 bd_status bd_block_count(bd_block *root, int64_t *param_count, int64_t *bytes) {
   bd_state_list l = {0};
   *param_count = *bytes = 0;

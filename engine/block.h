@@ -202,9 +202,6 @@ long bd_state_list_find(const bd_state_list *l, const char *path);
  * named_parameters lists). */
 bool bd_state_list_is_first(const bd_state_list *l, size_t i);
 
-/* The sub-block at dotted path ("" = b itself); NULL when absent. */
-bd_block *bd_block_find(bd_block *b, const char *path);
-
 /* Parameter (non-buffer) element count and parameter+buffer bytes, each
  * shared tensor counted once. Errors: ENOMEM (listing the state); the
  * counts are 0 then. */

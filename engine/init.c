@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "path.h"
 #include "rng.h"
 
 static const char *const bd__method_names[BD_INIT_METHOD_COUNT] = {
@@ -241,12 +242,13 @@ static bd_status bd__init_select(bd__init_run *r, bd_block *root) {
   bd__blist all = {0}, sel = {0};
   bd_status s = bd__collect(root, &all);
   for (int i = 0; !s && i < req->nblocks; i++) {
-    bd_block *b = bd_block_find(root, req->blocks[i]);
-    if (!b)
-      s = bd_fail(BD_EINVAL, "blocks[%d]: the model has no block at path '%s'",
-                  i, req->blocks[i]);
-    else
-      s = bd__collect(b, &sel);
+    bd_block *b;
+    s = bd_path_block(root, req->blocks[i], &b, NULL);
+    if (s == BD_ENOTFOUND)
+      s = bd_fail_prefix(BD_EINVAL,
+                         "blocks[%d]: the model has no block at path '%s': ",
+                         i, req->blocks[i]);
+    if (!s) s = bd__collect(b, &sel);
   }
   for (size_t k = 0; !s && k < all.n; k++) {
     bd_block *b = all.v[k];

@@ -83,7 +83,8 @@ bd_status bd_init_apply(const bd_init_step *st, bd_tensor *t, uint64_t seed,
                         uint64_t *offset);
 
 /* What to initialise: the blocks of the subtrees at `blocks` (all of the
- * tree when nblocks is 0; net[0].apply(fn) is blocks = {"0"}) whose type
+ * tree when nblocks is 0; net[0].apply(fn) is blocks = {"0"}; paths as
+ * in path.h, so names or positions) whose type
  * is one of `types` (any when ntypes is 0), each shared block once; of
  * each, its own parameters named `target` ("all" = every parameter;
  * buffers are never touched). */

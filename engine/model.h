@@ -121,6 +121,8 @@ bd_status bd_model_set_sgd_steps(bd_model *m, int64_t steps);
 
 /* Metadata of one parameter or buffer, as an edit left it. */
 typedef struct bd_param_meta {
+  char *name; /* its state_dict key along the path given (positions
+                 replaced by names); the caller frees it */
   int ndim;
   int64_t shape[BD_MAX_DIMS];
   bd_dtype dtype;
@@ -129,11 +131,12 @@ typedef struct bd_param_meta {
   bool is_buffer;
 } bd_param_meta;
 
-/* w.data[:] = t for the parameter or buffer at state_dict path `path`
- * (any alias of a tied one). t is borrowed (any device). Checks shape and
- * dtype before anything changes. *out (may be NULL) receives the
- * parameter's metadata. Errors: ENOTFOUND (no such path), ESHAPE, EDTYPE,
- * ENOMEM / device errors. */
+/* w.data[:] = t for the parameter or buffer at `path` (a state_dict key,
+ * any alias of a tied one, or child positions: see path.h). t is borrowed
+ * (any device). Checks shape and dtype before anything changes. *out (may
+ * be NULL) receives the parameter's metadata on success (nothing to free
+ * on failure). Errors: ENOTFOUND (no such path, the message says which
+ * segment), ESHAPE, EDTYPE, ENOMEM / device errors. */
 bd_status bd_model_param_put(bd_model *m, const char *path,
                              const bd_tensor *t, bd_param_meta *out);
 
@@ -143,8 +146,8 @@ struct bd_param_edit;
  * see param_edit.h) and/or a requires_grad change (requires_grad < 0:
  * unchanged, 0 / 1: set; buffers refuse 1 with EINVAL and ignore 0). Both
  * are checked before either applies. *out (may be NULL) receives the
- * metadata afterwards. Errors: ENOTFOUND, EINVAL, ESHAPE, EDTYPE, device
- * errors. */
+ * metadata afterwards (out->name as for bd_model_param_put). Errors:
+ * ENOTFOUND, EINVAL, ESHAPE, EDTYPE, device errors. */
 bd_status bd_model_param_patch(bd_model *m, const char *path,
                                const struct bd_param_edit *e,
                                int requires_grad, bd_param_meta *out);

@@ -10,6 +10,7 @@
 #include "init.h"
 #include "model_internal.h"
 #include "param_edit.h"
+#include "path.h"
 
 bd_status bd_model_info_locked(bd_model *m, bd_model_info *out) {
   memset(out, 0, sizeof *out);
@@ -85,25 +86,27 @@ bd_status bd_model_set_sgd_steps(bd_model *m, int64_t steps) {
 
 /* ---- parameter edits --------------------------------------------------- */
 
-/* The parameter or buffer at any of its state_dict paths (aliases of a
- * tied parameter included). Caller holds the lock. */
+/* The parameter or buffer at path (names or positions, any alias of a
+ * tied parameter; see path.h); *canon gets its state_dict key (caller
+ * frees). Caller holds the lock. */
 static bd_status bd__find_param(bd_model *m, const char *path,
-                                bd_param **out) {
-  bd_state_list l = {0};
-  *out = NULL;
-  bd_status s = bd_block_state_dict(m->root, "", &l);
-  long i = s ? -1 : bd_state_list_find(&l, path);
-  if (i >= 0) *out = l.v[i].param;
-  bd_state_list_free(&l);
-  if (!s && !*out)
-    s = bd_fail(BD_ENOTFOUND, "model '%s' has no parameter or buffer '%s'",
-                m->name, path);
+                                bd_param **out, char **canon) {
+  bd_status s = bd_path_param(m->root, path, out, canon);
+  if (s == BD_ENOTFOUND)
+    s = bd_fail_prefix(s, "model '%s' has no parameter or buffer '%s': ",
+                       m->name, path);
   return s;
 }
 
-static void bd__meta(const bd_param *p, bd_param_meta *out) {
-  if (!out) return;
+/* Fills *out (may be NULL) from p, handing it name (freed when out is
+ * NULL). */
+static void bd__meta(const bd_param *p, char *name, bd_param_meta *out) {
+  if (!out) {
+    free(name);
+    return;
+  }
   memset(out, 0, sizeof *out);
+  out->name = name;
   out->ndim = p->value->ndim;
   memcpy(out->shape, p->value->shape, sizeof out->shape);
   out->dtype = p->value->dtype;
@@ -115,12 +118,14 @@ static void bd__meta(const bd_param *p, bd_param_meta *out) {
 bd_status bd_model_param_put(bd_model *m, const char *path,
                              const bd_tensor *t, bd_param_meta *out) {
   bd_param *p;
+  char *name = NULL;
   bd_model_wrlock(m);
-  bd_status s = bd__find_param(m, path, &p);
+  bd_status s = bd__find_param(m, path, &p, &name);
   if (!s) s = bd_param_replace_check(p, t, path);
   if (!s) s = bd_param_replace(p, t);
-  if (!s) bd__meta(p, out);
+  if (!s) bd__meta(p, name, out);
   bd_model_unlock(m);
+  if (s) free(name);
   return s;
 }
 
@@ -128,8 +133,9 @@ bd_status bd_model_param_patch(bd_model *m, const char *path,
                                const bd_param_edit *e, int requires_grad,
                                bd_param_meta *out) {
   bd_param *p;
+  char *name = NULL;
   bd_model_wrlock(m);
-  bd_status s = bd__find_param(m, path, &p);
+  bd_status s = bd__find_param(m, path, &p, &name);
   if (!s && requires_grad > 0 && p->is_buffer)
     s = bd_fail(BD_EINVAL, "%s: is a buffer; buffers cannot require grad",
                 path);
@@ -137,8 +143,9 @@ bd_status bd_model_param_patch(bd_model *m, const char *path,
   if (!s && e) s = bd_param_edit_apply(e, p);
   if (!s && requires_grad >= 0 && !p->is_buffer)
     p->requires_grad = requires_grad > 0;
-  if (!s) bd__meta(p, out);
+  if (!s) bd__meta(p, name, out);
   bd_model_unlock(m);
+  if (s) free(name);
   return s;
 }
 

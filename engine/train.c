@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "model_internal.h"
+#include "path.h"
 
 /* The distinct parameters and buffers of a tree (tied ones once), in
  * state_dict order. Caller frees *out. */
@@ -284,15 +285,12 @@ bd_status bd_optim_momentum_list(bd_model *m, bd_state_list *out) {
 
 bd_status bd_optim_momentum_set(bd_model *m, const char *path,
                                 const bd_tensor *buf) {
-  bd_state_list l = {0};
-  bd_status s = bd_block_state_dict(m->root, "", &l);
-  long i = s ? -1 : bd_state_list_find(&l, path);
-  bd_param *p = i >= 0 ? l.v[i].param : NULL;
-  bd_state_list_free(&l);
+  bd_param *p;
+  bd_status s = bd_path_param(m->root, path, &p, NULL);
+  if (s == BD_ENOTFOUND)
+    return bd_fail_prefix(s, "model '%s' has no parameter '%s': ", m->name,
+                          path);
   if (s) return s;
-  if (!p)
-    return bd_fail(BD_ENOTFOUND, "model '%s' has no parameter '%s'",
-                   m->name, path);
   if (p->is_buffer)
     return bd_fail(BD_EINVAL, "'%s' is a buffer and has no optimizer state",
                    path);

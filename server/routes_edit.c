@@ -63,7 +63,8 @@ int srv_params_put(srv_req *r) {
   }
   bd_param_meta meta;
   s = bd_model_param_put(m, r->args[1], t, &meta);
-  int rc = s ? srv_reply_status(r, s) : reply_param_meta(r, r->args[1], &meta);
+  int rc = s ? srv_reply_status(r, s) : reply_param_meta(r, meta.name, &meta);
+  if (!s) free(meta.name);
   bd_model_release(m);
   bd_tensor_release(t);
   return rc;
@@ -192,7 +193,8 @@ int srv_params_patch(srv_req *r) {
   bd_param_meta meta;
   s = bd_model_param_patch(m, r->args[1], op ? &e : NULL,
                            rg ? (int)want_rg : -1, &meta);
-  int rc = s ? srv_reply_status(r, s) : reply_param_meta(r, r->args[1], &meta);
+  int rc = s ? srv_reply_status(r, s) : reply_param_meta(r, meta.name, &meta);
+  if (!s) free(meta.name);
   bd_model_release(m);
   bd_tensor_release(e.tensor);
   return rc;

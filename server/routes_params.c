@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/path.h"
 #include "../proto/json_tensor.h"
 #include "../proto/npy.h"
 #include "../proto/spec_json.h"
@@ -134,14 +135,12 @@ static bool wants_npy(srv_req *r) {
 static bd_status params_get_cb(bd_model *m, const bd_model_info *info,
                                void *ctx) {
   read_ctx *c = ctx;
-  bd_state_list l = {0};
-  bd_status s = bd_block_state_dict(bd_model_root(m), "", &l);
-  long i = s ? -1 : bd_state_list_find(&l, c->path);
-  if (!s && i < 0)
-    s = bd_fail(BD_ENOTFOUND, "model '%s' has no parameter or buffer '%s'",
-                info->name, c->path);
-  bd_param *p = s ? NULL : l.v[i].param;
-  bd_state_list_free(&l);
+  bd_param *p;
+  char *name = NULL;
+  bd_status s = bd_path_param(bd_model_root(m), c->path, &p, &name);
+  if (s == BD_ENOTFOUND)
+    s = bd_fail_prefix(s, "model '%s' has no parameter or buffer '%s': ",
+                       info->name, c->path);
   bd_tensor *val = NULL, *grad = NULL;
   if (!s) s = bd_tensor_to(p->value, BD_CPU, &val);
   if (!s && p->grad) s = bd_tensor_to(p->grad, BD_CPU, &grad);
@@ -166,7 +165,7 @@ static bd_status params_get_cb(bd_model *m, const bd_model_info *info,
       proto_tensor_write(b, val, c->flat);
     } else {
       proto_buf_puts(b, "{\"name\":");
-      proto_buf_json_str(b, c->path);
+      proto_buf_json_str(b, name);
       proto_buf_puts(b, ",\"shape\":");
       proto_shape_write(b, val->ndim, val->shape);
       proto_buf_printf(b,
@@ -188,6 +187,7 @@ static bd_status params_get_cb(bd_model *m, const bd_model_info *info,
   }
   bd_tensor_release(val);
   bd_tensor_release(grad);
+  free(name);
   return s;
 }
 
@@ -229,11 +229,12 @@ static bd_status blocks_get_cb(bd_model *m, const bd_model_info *info,
                                void *ctx) {
   read_ctx *c = ctx;
   bd_state_list l = {0};
-  bd_status s = BD_OK;
-  bd_block *blk = bd_block_find(bd_model_root(m), c->path);
-  if (!blk)
-    s = bd_fail(BD_ENOTFOUND, "model '%s' has no block at path '%s'",
-                info->name, c->path);
+  bd_block *blk;
+  char *canon = NULL;
+  bd_status s = bd_path_block(bd_model_root(m), c->path, &blk, &canon);
+  if (s == BD_ENOTFOUND)
+    s = bd_fail_prefix(s, "model '%s' has no block at path '%s': ",
+                       info->name, c->path);
   if (!s) s = bd_block_state_dict(blk, "", &l);
   bd_spec *spec = NULL;
   if (!s) s = bd_block_to_spec(blk, &spec);
@@ -242,7 +243,7 @@ static bd_status blocks_get_cb(bd_model *m, const bd_model_info *info,
   proto_buf *b = &c->b;
   if (!s) {
     proto_buf_puts(b, "{\"path\":");
-    proto_buf_json_str(b, c->path);
+    proto_buf_json_str(b, canon);
     proto_buf_puts(b, ",\"type\":");
     proto_buf_json_str(b, blk->type->name);
     proto_buf_puts(b, ",\"spec\":");
@@ -261,6 +262,7 @@ static bd_status blocks_get_cb(bd_model *m, const bd_model_info *info,
   bd_state_list_free(&l);
   bd_spec_free(spec);
   free(spec_txt);
+  free(canon);
   return s;
 }
 

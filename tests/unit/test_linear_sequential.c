@@ -8,6 +8,7 @@
 
 #include "engine/block.h"
 #include "engine/model.h"
+#include "engine/path.h"
 #include "engine/model_internal.h"
 #include "proto/spec_json.h"
 
@@ -218,8 +219,12 @@ START_TEST(test_named_children_state_dict) {
   ck_assert_int_eq(bd_block_count(m->root, &count, &bytes), BD_OK);
   ck_assert_int_eq(count, 20 * 256 + 256 + 256 * 10 + 10); /* 7946 */
   ck_assert_int_eq(bytes, 4 * 7946);
-  ck_assert_ptr_eq(bd_block_find(m->root, "out"), m->root->children[2]);
-  ck_assert_ptr_null(bd_block_find(m->root, "nope"));
+  bd_block *found;
+  ck_assert_int_eq(bd_path_block(m->root, "out", &found, NULL), BD_OK);
+  ck_assert_ptr_eq(found, m->root->children[2]);
+  ck_assert_int_eq(bd_path_block(m->root, "nope", &found, NULL),
+                   BD_ENOTFOUND);
+  ck_assert_ptr_null(found);
   bd_model_release(m);
 }
 END_TEST

@@ -12,6 +12,7 @@
 #include "engine/init.h"
 #include "engine/model.h"
 #include "engine/param_edit.h"
+#include "engine/path.h"
 #include "proto/spec_json.h"
 
 static bd_model *model(const char *json, uint64_t seed) {
@@ -101,8 +102,8 @@ static bd_status read_cb(bd_model *m, const bd_model_info *info, void *ctx) {
   read_ctx *c = ctx;
   c->calls++;
   c->seed = info->seed;
-  bd_block *b = bd_block_find(bd_model_root(m), "0");
-  ck_assert_ptr_nonnull(b);
+  bd_block *b;
+  ck_assert_int_eq(bd_path_block(bd_model_root(m), "0", &b, NULL), BD_OK);
   c->w00 = bd_tensor_f32(b->params[0]->value)[0];
   return c->fail ? bd_fail(c->fail, "callback failed") : BD_OK;
 }
@@ -112,6 +113,8 @@ START_TEST(test_param_put_patch_and_read) {
   bd_tensor *w = filled(3, 4, 2.5f), *bad = filled(4, 3, 1.0f);
   bd_param_meta meta;
   ck_assert_int_eq(bd_model_param_put(m, "0.weight", w, &meta), BD_OK);
+  ck_assert_str_eq(meta.name, "0.weight");
+  free(meta.name);
   ck_assert_int_eq(meta.ndim, 2);
   ck_assert_int_eq(meta.shape[0], 3);
   ck_assert_int_eq(meta.shape[1], 4);
@@ -129,6 +132,7 @@ START_TEST(test_param_put_patch_and_read) {
   /* patch: an edit and requires_grad together */
   bd_param_edit e = {.op = BD_EDIT_ADD, .value = 1.0};
   ck_assert_int_eq(bd_model_param_patch(m, "0.weight", &e, 0, &meta), BD_OK);
+  free(meta.name);
   ck_assert(!meta.requires_grad);
   ck_assert_int_eq(bd_model_read(m, read_cb, &c), BD_OK);
   ck_assert(c.w00 == 3.5f);
@@ -139,6 +143,7 @@ START_TEST(test_param_put_patch_and_read) {
                    BD_EINVAL);
   ck_assert_int_eq(bd_model_param_patch(m, "0.weight", NULL, -1, &meta),
                    BD_OK);
+  free(meta.name);
   ck_assert(!meta.requires_grad);
   ck_assert_int_eq(bd_model_read(m, read_cb, &c), BD_OK);
   ck_assert(c.w00 == 3.5f);
