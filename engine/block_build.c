@@ -264,7 +264,12 @@ typedef struct bd__spec_ctx {
 static void bd__field_copy(const bd_field *f, void *dst, const void *src) {
   size_t n = 0;
   switch (f->kind) {
-    case BD_FIELD_INT: n = sizeof(int64_t); break;
+    case BD_FIELD_INT:
+      n = sizeof(int64_t);
+      if (f->optional) /* and whether it was given */
+        memcpy((char *)dst + f->offset2, (const char *)src + f->offset2,
+               sizeof(bool));
+      break;
     case BD_FIELD_NUM: n = sizeof(double); break;
     case BD_FIELD_BOOL: n = sizeof(bool); break;
     case BD_FIELD_ENUM: n = sizeof(int); break;

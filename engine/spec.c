@@ -100,7 +100,10 @@ int bd_field_find(const bd_block_type *t, const char *name) {
 void bd_field_set_default(const bd_field *f, void *config) {
   char *at = (char *)config + f->offset;
   switch (f->kind) {
-    case BD_FIELD_INT: *(int64_t *)at = (int64_t)f->def; break;
+    case BD_FIELD_INT:
+      *(int64_t *)at = (int64_t)f->def;
+      if (f->optional) *(bool *)((char *)config + f->offset2) = false;
+      break;
     case BD_FIELD_NUM: *(double *)at = f->def; break;
     case BD_FIELD_BOOL: *(bool *)at = f->def != 0; break;
     case BD_FIELD_ENUM: *(int *)at = (int)f->def; break;
@@ -143,6 +146,8 @@ static bd_status bd__check_one(const bd_field *f, const void *config,
   const char *at = (const char *)config + f->offset;
   switch (f->kind) {
     case BD_FIELD_INT:
+      if (f->optional && !*(const bool *)((const char *)config + f->offset2))
+        return BD_OK;
       return bd_field_check_int(f, path, (double)*(const int64_t *)at);
     case BD_FIELD_NUM:
       return bd_field_check_num(f, path, *(const double *)at);
@@ -224,6 +229,10 @@ bd_status bd_fields_validate(const char *type, const bd_field *f, int n,
     else if (x->kind == BD_FIELD_PICK &&
              x->offset2 + sizeof(double) > impl_size)
       why = "lands its number outside impl_size";
+    else if (x->optional && x->kind != BD_FIELD_INT)
+      why = "is optional but not an INT";
+    else if (x->optional && x->offset2 + sizeof(bool) > impl_size)
+      why = "lands its 'given' flag outside impl_size";
     if (why)
       return bd_fail(BD_EINVAL, "block type '%s': field '%s' %s", type, nm,
                      why);

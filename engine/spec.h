@@ -49,8 +49,14 @@ typedef struct bd_field {
   bd_field_kind kind;
   bool required;    /* a missing required field is an error */
   bool ranged;      /* NUM: whether min/max apply */
+  bool optional;    /* INT: may be absent or JSON null (torch's None): then
+                       the bool at .offset2 is false and the value is .def;
+                       given, that bool is true. The canonical spec omits
+                       an absent one. (Sits in what was padding: the
+                       struct's layout is unchanged.) */
   size_t offset;    /* offsetof(impl struct, member) */
-  size_t offset2;   /* PICK: where the number lands */
+  size_t offset2;   /* PICK: where the number lands; optional INT: its
+                       "given" bool */
   double def;       /* default when absent: INT/NUM the value, BOOL 0 or
                        1, ENUM the index */
   double min, max;  /* INT/INTS always, NUM when ranged */

@@ -138,6 +138,7 @@ static bd_status proto__scalar(const bd_field *f, const cJSON *v,
       if (v->valuedouble != (double)(int64_t)v->valuedouble)
         return bd_fail(BD_EINVAL, "%s: must be an integer", path);
       *(int64_t *)at = (int64_t)v->valuedouble;
+      if (f->optional) *(bool *)((char *)config + f->offset2) = true;
       return BD_OK;
     }
     case BD_FIELD_NUM: {
@@ -174,6 +175,7 @@ static bd_status proto__field(proto__parse *p, const cJSON *j, bd_spec *spec,
                               int i) {
   const bd_field *f = &spec->type->fields[i];
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, f->name);
+  if (v && f->optional && cJSON_IsNull(v)) v = NULL; /* None: as absent */
   if (!v)
     return f->required
                ? bd_fail(BD_EINVAL, "%s.%s: missing", p->path, f->name)
@@ -337,7 +339,10 @@ static bool proto__put_scalar(cJSON *o, const bd_field *f,
   const char *at = (const char *)config + f->offset;
   cJSON *v = NULL;
   switch (f->kind) {
-    case BD_FIELD_INT: v = cJSON_CreateNumber((double)*(const int64_t *)at);
+    case BD_FIELD_INT:
+      if (f->optional && !*(const bool *)((const char *)config + f->offset2))
+        return true;
+      v = cJSON_CreateNumber((double)*(const int64_t *)at);
       break;
     case BD_FIELD_NUM: v = cJSON_CreateNumber(*(const double *)at); break;
     case BD_FIELD_BOOL: v = cJSON_CreateBool(*(const bool *)at); break;

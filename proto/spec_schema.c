@@ -63,9 +63,17 @@ static cJSON *proto__field_schema(const bd_field *f) {
   switch (f->kind) {
     case BD_FIELD_INT:
       o = cJSON_CreateObject();
-      cJSON_AddStringToObject(o, "type", "integer");
+      if (f->optional) {
+        /* absent or null: None */
+        cJSON *t = cJSON_AddArrayToObject(o, "type");
+        cJSON_AddItemToArray(t, cJSON_CreateString("integer"));
+        cJSON_AddItemToArray(t, cJSON_CreateString("null"));
+      } else {
+        cJSON_AddStringToObject(o, "type", "integer");
+      }
       proto__range(o, f);
-      if (!f->required) cJSON_AddNumberToObject(o, "default", f->def);
+      if (!f->required && !f->optional)
+        cJSON_AddNumberToObject(o, "default", f->def);
       break;
     case BD_FIELD_NUM:
       o = cJSON_CreateObject();

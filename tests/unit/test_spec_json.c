@@ -260,6 +260,26 @@ START_TEST(test_broken_tables_are_refused) {
                                    .forward = bad_forward};
   ck_assert_int_eq(bd_block_type_register(&t2), BD_EINVAL);
   ck_assert_ptr_null(bd_block_type_find("test_nochoice"));
+  /* optional is for INT fields, and its "given" flag must fit too */
+  static const bd_field optnum[] = {
+      {.name = "x", .kind = BD_FIELD_NUM, .optional = true, .offset = 0}};
+  static const bd_block_type t3 = {.name = "test_optnum",
+                                   .fields = optnum, .nfields = 1,
+                                   .impl_size = sizeof(bad_impl),
+                                   .forward = bad_forward};
+  ck_assert_int_eq(bd_block_type_register(&t3), BD_EINVAL);
+  ck_assert_str_eq(bd_errmsg(), "block type 'test_optnum': field 'x' is "
+                                "optional but not an INT");
+  static const bd_field optout[] = {
+      {.name = "n", .kind = BD_FIELD_INT, .optional = true, .offset = 0,
+       .offset2 = sizeof(bad_impl), .min = 0, .max = 1}};
+  static const bd_block_type t4 = {.name = "test_optout",
+                                   .fields = optout, .nfields = 1,
+                                   .impl_size = sizeof(bad_impl),
+                                   .forward = bad_forward};
+  ck_assert_int_eq(bd_block_type_register(&t4), BD_EINVAL);
+  ck_assert_str_eq(bd_errmsg(), "block type 'test_optout': field 'n' lands "
+                                "its 'given' flag outside impl_size");
 }
 END_TEST
 
