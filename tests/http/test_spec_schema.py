@@ -52,10 +52,17 @@ class SpecSchema(unittest.TestCase):
             {"type": "dropout", "p": -0.1},
             {"type": "relu", "name": "a.b"},
             {"name": "x"},
+            {"type": "sum", "dim": 8},
+            {"type": "mean", "dim": 1.5},
+            {"type": "sum", "keepdim": 1},
+            {"type": "mean", "dim": 0, "axis": 0},
         ]
         for s in bad:
             with self.subTest(spec=s):
                 self.assertFalse(is_valid_spec(s))
+        # dim null is torch's None, as the parser takes it
+        self.assertTrue(is_valid_spec({"type": "sum", "dim": None,
+                                       "keepdim": True}))
         # plugin types are open: their fields are the plugin's business
         self.assertTrue(is_valid_spec({"type": "mylinear", "in_units": 2,
                                        "units": 3}))

@@ -365,6 +365,85 @@ START_TEST(test_centered_scalar_reduce_forward) {
 }
 END_TEST
 
+/* sum/mean with dim and keepdim, as torch.sum(x, dim, keepdim). */
+START_TEST(test_reduce_dim_forward) {
+  int64_t s23[] = {2, 3};
+  float v[] = {1, 2, 3, 4, 5, 6};
+  bd_tensor *x = tensor(2, s23, v);
+  struct {
+    const char *spec;
+    int ndim;
+    int64_t shape[2];
+    float want[3];
+  } cases[] = {
+      {"{\"type\":\"sum\",\"dim\":0}", 1, {3}, {5, 7, 9}},
+      {"{\"type\":\"sum\",\"dim\":1}", 1, {2}, {6, 15}},
+      {"{\"type\":\"sum\",\"dim\":-1,\"keepdim\":true}", 2, {2, 1}, {6, 15}},
+      {"{\"type\":\"sum\",\"dim\":-2,\"keepdim\":true}", 2, {1, 3},
+       {5, 7, 9}},
+      {"{\"type\":\"sum\",\"dim\":1,\"keepdim\":false}", 1, {2}, {6, 15}},
+      {"{\"type\":\"mean\",\"dim\":0}", 1, {3}, {2.5f, 3.5f, 4.5f}},
+      {"{\"type\":\"mean\",\"dim\":-1}", 1, {2}, {2, 5}},
+      {"{\"type\":\"mean\",\"dim\":1,\"keepdim\":true}", 2, {2, 1}, {2, 5}},
+      /* keepdim without dim: every dimension kept at size 1 */
+      {"{\"type\":\"sum\",\"keepdim\":true}", 2, {1, 1}, {21}},
+      {"{\"type\":\"mean\",\"keepdim\":true}", 2, {1, 1}, {3.5f}},
+      {"{\"type\":\"sum\"}", 0, {0}, {21}},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    bd_block *b = build(cases[c].spec);
+    bd_tensor *y = fwd(b, x);
+    expect(y, cases[c].ndim, cases[c].shape, cases[c].want, 1e-6f);
+    bd_tensor_release(y);
+    bd_block_release(b);
+  }
+  /* 3-d, the middle dimension: [2, 3, 2] -> [2, 2] */
+  int64_t s322[] = {2, 3, 2}, s22[] = {2, 2};
+  float w[12];
+  for (int i = 0; i < 12; i++) w[i] = (float)i;
+  bd_tensor *x3 = tensor(3, s322, w);
+  bd_block *b = build("{\"type\":\"sum\",\"dim\":1}");
+  bd_tensor *y = fwd(b, x3);
+  const float want3[] = {0 + 2 + 4, 1 + 3 + 5, 6 + 8 + 10, 7 + 9 + 11};
+  expect(y, 2, s22, want3, 0);
+  bd_tensor_release(y);
+  /* dim 1 does not fit a 1-d input: ESHAPE naming the layer and dim */
+  int64_t s3[] = {3};
+  bd_tensor *x1 = tensor(1, s3, v);
+  uint64_t off = 0;
+  ck_assert_int_eq(run(b, x1, false, &off, &y), BD_ESHAPE);
+  ck_assert_ptr_nonnull(strstr(bd_errmsg(), "dim 1"));
+  ck_assert_ptr_nonnull(strstr(bd_errmsg(), "out of range"));
+  bd_block_release(b);
+  /* a 0-d input is 1-d for dim (torch: tensor(3.).sum(0) is 3) */
+  float three = 3;
+  bd_tensor *z = tensor(0, NULL, &three);
+  b = build("{\"type\":\"mean\",\"dim\":-1,\"keepdim\":true}");
+  y = fwd(b, z);
+  expect(y, 0, NULL, &three, 0);
+  bd_tensor_release(y);
+  bd_block_release(b);
+  /* a zero-length dim: sum is 0, mean has no value (ESHAPE) */
+  int64_t s20[] = {2, 0}, s2[] = {2};
+  bd_tensor *e = tensor(2, s20, NULL);
+  b = build("{\"type\":\"sum\",\"dim\":1}");
+  y = fwd(b, e);
+  const float zeros[] = {0, 0};
+  expect(y, 1, s2, zeros, 0);
+  bd_tensor_release(y);
+  bd_block_release(b);
+  b = build("{\"type\":\"mean\",\"dim\":1}");
+  ck_assert_int_eq(run(b, e, false, &off, &y), BD_ESHAPE);
+  bd_block_release(b);
+  /* bad dim/keepdim fields: tests/unit/test_spec_json.c */
+  bd_tensor_release(e);
+  bd_tensor_release(z);
+  bd_tensor_release(x1);
+  bd_tensor_release(x3);
+  bd_tensor_release(x);
+}
+END_TEST
+
 START_TEST(test_matmul_forward_and_buffer) {
   bd_block *b = build("{\"type\":\"matmul\",\"weight\":{\"shape\":[2,3]}}");
   ck_assert_int_eq(b->nparams, 1);
@@ -610,6 +689,31 @@ START_TEST(test_fd_layers) {
 }
 END_TEST
 
+START_TEST(test_fd_reduce_dim) {
+  int64_t s5[] = {5}, s34[] = {3, 4}, s234[] = {2, 3, 4};
+  const char *specs[] = {
+      "{\"type\":\"sum\",\"dim\":0}",
+      "{\"type\":\"sum\",\"dim\":1,\"keepdim\":true}",
+      "{\"type\":\"sum\",\"dim\":-1}",
+      "{\"type\":\"mean\",\"dim\":0,\"keepdim\":true}",
+      "{\"type\":\"mean\",\"dim\":1}",
+      "{\"type\":\"mean\",\"dim\":-1,\"keepdim\":true}",
+  };
+  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+    fd_check(specs[i], 2, s34, -2, 2, false);
+    fd_check(specs[i], 3, s234, -2, 2, false);
+  }
+  fd_check("{\"type\":\"sum\",\"dim\":0}", 1, s5, -2, 2, false);
+  fd_check("{\"type\":\"mean\",\"dim\":-1}", 1, s5, -2, 2, false);
+  fd_check("{\"type\":\"mean\",\"keepdim\":true}", 3, s234, -2, 2, false);
+  /* through parameters: linear, then a reduction over the batch dim */
+  fd_check("{\"type\":\"sequential\",\"layers\":[{\"type\":\"linear\","
+           "\"in_features\":4,\"out_features\":3},{\"type\":\"tanh\"},"
+           "{\"type\":\"mean\",\"dim\":0},{\"type\":\"linear\","
+           "\"in_features\":3,\"out_features\":2}]}", 2, s34, -2, 2, false);
+}
+END_TEST
+
 START_TEST(test_fd_dropout) {
   int64_t s[] = {4, 6};
   /* train: the recorded mask is reused by backward (and by every
@@ -682,6 +786,7 @@ Suite *catalog_suite(void) {
   tcase_add_test(f, test_dropout_forward);
   tcase_add_test(f, test_flatten_identity_forward);
   tcase_add_test(f, test_centered_scalar_reduce_forward);
+  tcase_add_test(f, test_reduce_dim_forward);
   tcase_add_test(f, test_matmul_forward_and_buffer);
   tcase_add_test(f, test_while_forward);
   tcase_add_test(f, test_residual_parallel_forward);
@@ -689,6 +794,7 @@ Suite *catalog_suite(void) {
   suite_add_tcase(s, f);
   TCase *g = tcase_create("finite_differences");
   tcase_add_test(g, test_fd_layers);
+  tcase_add_test(g, test_fd_reduce_dim);
   tcase_add_test(g, test_fd_dropout);
   tcase_add_test(g, test_fd_matmul_and_plugin);
   tcase_add_test(g, test_fd_containers);

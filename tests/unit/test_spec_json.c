@@ -74,8 +74,15 @@ START_TEST(test_canonical_every_builtin) {
   canonical("{\"type\":\"gelu\"}", "{\"type\":\"gelu\"}");
   canonical("{\"type\":\"identity\"}", "{\"type\":\"identity\"}");
   canonical("{\"type\":\"centered\"}", "{\"type\":\"centered\"}");
-  canonical("{\"type\":\"sum\"}", "{\"type\":\"sum\"}");
-  canonical("{\"type\":\"mean\"}", "{\"type\":\"mean\"}");
+  /* sum/mean: an absent (or null) dim is None and stays absent */
+  canonical("{\"type\":\"sum\"}", "{\"type\":\"sum\",\"keepdim\":false}");
+  canonical("{\"type\":\"mean\"}", "{\"type\":\"mean\",\"keepdim\":false}");
+  canonical("{\"type\":\"sum\",\"dim\":null,\"keepdim\":true}",
+            "{\"type\":\"sum\",\"keepdim\":true}");
+  canonical("{\"type\":\"mean\",\"dim\":-2}",
+            "{\"type\":\"mean\",\"dim\":-2,\"keepdim\":false}");
+  canonical("{\"keepdim\":true,\"type\":\"sum\",\"dim\":0}",
+            "{\"type\":\"sum\",\"dim\":0,\"keepdim\":true}");
   canonical("{\"type\":\"dropout\"}", "{\"type\":\"dropout\",\"p\":0.5}");
   canonical("{\"type\":\"dropout\",\"p\":0.25}",
             "{\"type\":\"dropout\",\"p\":0.25}");
@@ -146,6 +153,20 @@ START_TEST(test_kinds_ranges_and_unknown_keys) {
           "block.p: must be between 0 and 1, got -0.1");
   refused("{\"type\":\"dropout\",\"p\":true}", BD_EINVAL,
           "block.p: must be a number");
+  refused("{\"type\":\"sum\",\"dim\":8}", BD_EINVAL,
+          "block.dim: 8 is outside [-8, 7]");
+  refused("{\"type\":\"mean\",\"dim\":-9}", BD_EINVAL,
+          "block.dim: -9 is outside [-8, 7]");
+  refused("{\"type\":\"sum\",\"dim\":\"1\"}", BD_EINVAL,
+          "block.dim: must be an integer");
+  refused("{\"type\":\"sum\",\"dim\":1.5}", BD_EINVAL,
+          "block.dim: must be an integer");
+  refused("{\"type\":\"mean\",\"keepdim\":1}", BD_EINVAL,
+          "block.keepdim: must be true or false");
+  refused("{\"type\":\"sum\",\"keepdim\":null}", BD_EINVAL,
+          "block.keepdim: must be true or false");
+  refused("{\"type\":\"sum\",\"dim\":0,\"axis\":0}", BD_EINVAL,
+          "block.axis: unknown field for a 'sum' block");
   refused("{\"type\":\"relu\",\"slope\":1}", BD_EINVAL,
           "block.slope: unknown field for a 'relu' block");
   refused("{\"type\":\"linear\",\"in_features\":2,\"out_features\":2,"
