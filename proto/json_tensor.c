@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_parse.h"
+
 int proto_fmt_f32(float f, char *buf, bool quoted) {
   if (isnan(f)) return sprintf(buf, quoted ? "\"NaN\"" : "NaN");
   if (isinf(f))
@@ -35,11 +37,35 @@ typedef struct dec {
   int64_t n, cap;
 } dec;
 
+/* An int64 element: read exactly (from the literal text when the number
+ * is too long for a double, see proto_json_parse), never through a
+ * rounding double. */
+static bd_status put_i64(dec *d, const cJSON *v, int64_t idx) {
+  int64_t x;
+  if (cJSON_IsBool(v)) {
+    x = cJSON_IsTrue(v) ? 1 : 0;
+  } else if (!cJSON_IsNumber(v)) {
+    return bd_fail(BD_EINVAL, "%s: element %lld is not a number", d->what,
+                   (long long)idx);
+  } else if (!proto_json_int64(v, &x)) {
+    double f = v->valuedouble;
+    if (f == floor(f))
+      return bd_fail(BD_EINVAL, "%s: element %lld is out of the int64 range "
+                     "[-9223372036854775808, 9223372036854775807]", d->what,
+                     (long long)idx);
+    return bd_fail(BD_EINVAL, "%s: element %lld is not an integer", d->what,
+                   (long long)idx);
+  }
+  ((int64_t *)d->data)[idx] = x;
+  return BD_OK;
+}
+
 static bd_status put_value(dec *d, const cJSON *v, int64_t idx) {
   double x;
+  if (d->dt == BD_I64) return put_i64(d, v, idx);
   if (cJSON_IsNumber(v)) {
     x = v->valuedouble;
-  } else if (cJSON_IsString(v) && d->dt != BD_I64) {
+  } else if (cJSON_IsString(v)) {
     const char *s = v->valuestring;
     if (strcmp(s, "NaN") == 0 || strcmp(s, "nan") == 0)
       x = NAN;
@@ -61,12 +87,6 @@ static bd_status put_value(dec *d, const cJSON *v, int64_t idx) {
     case BD_F64: ((double *)d->data)[idx] = x; break;
     case BD_F16: ((uint16_t *)d->data)[idx] = bd_float_to_half((float)x); break;
     case BD_BF16: ((uint16_t *)d->data)[idx] = bd_float_to_bf16((float)x); break;
-    case BD_I64:
-      if (x != floor(x) || fabs(x) > 9.2e18)
-        return bd_fail(BD_EINVAL, "%s: element %lld is not an integer",
-                       d->what, (long long)idx);
-      ((int64_t *)d->data)[idx] = (int64_t)x;
-      break;
     default: break;
   }
   return BD_OK;

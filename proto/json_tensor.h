@@ -4,8 +4,9 @@
  * flat row-major list}. A bare nested list (or a bare number, a 0-d
  * tensor) is accepted as input. Float32 values are printed in the shortest
  * form that reads back to the same bits; non-finite values travel as the
- * strings "NaN", "Infinity", "-Infinity". int64 values beyond 2^53 lose
- * precision in JSON (use .npy or safetensors for those). */
+ * strings "NaN", "Infinity", "-Infinity". int64 values are printed and,
+ * when the JSON was parsed with proto_json_parse, read exactly over the
+ * whole int64 range (a plain cJSON parse rounds them beyond 2^53). */
 #ifndef PROTO_JSON_TENSOR_H
 #define PROTO_JSON_TENSOR_H
 

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../proto/json_parse.h"
 #include "log.h"
 
 static uint64_t srv__next_id;
@@ -106,7 +107,7 @@ cJSON *srv_json_body(srv_req *r, bool allow_empty) {
     return NULL;
   }
   const char *end = NULL;
-  cJSON *j = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
+  cJSON *j = proto_json_parse(r->body, r->body_len, &end);
   if (!j) {
     size_t off = end ? (size_t)(end - r->body) : 0;
     srv_fail(r, BD_EJSON, "malformed JSON near byte %zu", off);

@@ -12,6 +12,7 @@
 #include "../engine/init.h"
 #include "../engine/param_edit.h"
 #include "../proto/init_json.h"
+#include "../proto/json_parse.h"
 #include "../proto/json_tensor.h"
 #include "../proto/npy.h"
 #include "routes.h"
@@ -45,7 +46,7 @@ static bd_status body_tensor(srv_req *r, bd_tensor **out) {
     return proto_npy_read(r->body, r->body_len, max, out);
   if (r->body_len == 0)
     return bd_fail(BD_EINVAL, "body: a tensor is required");
-  cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
+  cJSON *j = proto_json_parse(r->body, r->body_len, NULL);
   if (!j) return bd_fail(BD_EJSON, "body: malformed JSON");
   bd_status s = proto_tensor_from_json(j, "body", max, out);
   cJSON_Delete(j);

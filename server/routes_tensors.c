@@ -8,6 +8,7 @@
 #include "../engine/atomic_file.h"
 #include "../engine/backend.h"
 #include "../engine/tensor_store.h"
+#include "../proto/json_parse.h"
 #include "../proto/json_tensor.h"
 #include "../proto/npy.h"
 #include "routes.h"
@@ -48,7 +49,7 @@ int srv_tensors_put(srv_req *r) {
   if (binary_body(r)) {
     s = proto_npy_read(r->body, r->body_len, r->app->cfg.max_elements, &t);
   } else {
-    cJSON *j = cJSON_ParseWithLength(r->body ? r->body : "", r->body_len);
+    cJSON *j = proto_json_parse(r->body ? r->body : "", r->body_len, NULL);
     if (!j)
       return srv_fail(r, BD_EJSON,
                       "body is not a JSON tensor (or send .npy with "
