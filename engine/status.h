@@ -49,7 +49,9 @@
   XX(EINTERNAL, 500, "internal", "internal error")                          \
   XX(EMETHOD, 405, "method_not_allowed", "method not allowed")              \
   XX(EMEDIATYPE, 415, "unsupported_media_type", "unsupported media type")   \
-  XX(EPAYLOAD, 413, "payload_too_large", "request body too large")
+  XX(EPAYLOAD, 413, "payload_too_large", "request body too large")        \
+  XX(EURITOOLONG, 414, "uri_too_long", "request URI too long")              \
+  XX(EHEADERS, 431, "headers_too_large", "request headers too large")
 
 typedef enum bd_status {
 #define XX(n, h, c, m) BD_##n,

@@ -50,9 +50,9 @@ static bd_status put_i64(dec *d, const cJSON *v, int64_t idx) {
   } else if (!proto_json_int64(v, &x)) {
     double f = v->valuedouble;
     if (f == floor(f))
-      return bd_fail(BD_EINVAL, "%s: element %lld is out of the int64 range "
-                     "[-9223372036854775808, 9223372036854775807]", d->what,
-                     (long long)idx);
+      return bd_fail(BD_EINVAL, "%s: element %lld is not an integer in the "
+                     "int64 range [-9223372036854775808, "
+                     "9223372036854775807]", d->what, (long long)idx);
     return bd_fail(BD_EINVAL, "%s: element %lld is not an integer", d->what,
                    (long long)idx);
   }
@@ -320,6 +320,26 @@ void proto_tensor_write(proto_buf *b, const bd_tensor *t, bool flat) {
                    bd_dtype_name(t->dtype));
   proto_tensor_write_data(b, t, flat);
   proto_buf_put(b, "}", 1);
+}
+
+int64_t proto_tensor_json_bound(bd_dtype dt, int ndim, const int64_t *shape) {
+  /* Longest element plus its comma: proto_fmt_f32 prints at most 15
+   * characters ("-1.17549435e-38"; "\"-Infinity\"" is 11), %.17g 24
+   * ("-2.2250738585072014e-308"), an int64 20. */
+  int64_t per = dt == BD_F64 ? 25 : dt == BD_I64 ? 21 : 16;
+  /* {"shape":[...],"dtype":"bfloat16","data":} and the shape's numbers. */
+  int64_t total = 48 + 21 * (int64_t)ndim;
+  /* Level l prints prod(shape[0..l)) lists: brackets and a comma each. */
+  int64_t lists = 1;
+  for (int l = 0; l < ndim; l++) {
+    if (lists > INT64_MAX / 4 - total) return INT64_MAX;
+    total += 3 * lists;
+    if (shape[l] != 0 && lists > INT64_MAX / 4 / shape[l]) return INT64_MAX;
+    lists *= shape[l];
+  }
+  /* lists is now the element count (the span walked when printing). */
+  if (lists > (INT64_MAX / 2 - total) / per) return INT64_MAX;
+  return total + per * lists;
 }
 
 cJSON *proto_tensor_to_cjson(const bd_tensor *t, bool flat) {

@@ -25,6 +25,13 @@ bd_status proto_tensor_from_json(const cJSON *j, const char *what,
 /* Appends {"shape":...,"dtype":...,"data":...} for a CPU tensor. flat
  * selects a flat data list. */
 void proto_tensor_write(proto_buf *b, const bd_tensor *t, bool flat);
+/* An upper bound of the bytes proto_tensor_write appends for a tensor of
+ * this dtype and shape (every element at its longest form, e.g.
+ * "-1.17549435e-38" for float32), computed without looking at the data,
+ * so that a response can be refused before it is encoded. Saturates at
+ * INT64_MAX. */
+int64_t proto_tensor_json_bound(bd_dtype dt, int ndim, const int64_t *shape);
+
 /* Appends a shape as a JSON list: [2,20]. */
 void proto_shape_write(proto_buf *b, int ndim, const int64_t *shape);
 /* Appends only the data (nested or flat). */

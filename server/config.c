@@ -42,6 +42,17 @@ static const char usage[] =
     "                         (BLOCKD_DEVICE_BUDGET, comma-separated)\n"
     "  --plugin PATH.so       load a block-type plugin; repeatable\n"
     "                         (BLOCKD_PLUGINS, colon-separated)\n"
+    "  --max-connections N    open connections at most\n"
+    "                         (BLOCKD_MAX_CONNECTIONS), default 1000; lowered\n"
+    "                         to fit the open-files limit\n"
+    "  --max-connections-per-ip N  open connections from one address\n"
+    "                         (BLOCKD_MAX_CONNECTIONS_PER_IP), default 64;\n"
+    "                         must be below --max-connections\n"
+    "  --idle-timeout S       close a connection idle for S seconds\n"
+    "                         (BLOCKD_IDLE_TIMEOUT), default 30\n"
+    "  --max-json-response-bytes SIZE  largest JSON response; larger ones get\n"
+    "                         413 too_large (ask for .npy or safetensors)\n"
+    "                         (BLOCKD_MAX_JSON_RESPONSE_BYTES), default 64M\n"
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version and exit\n"
     "  --print-spec-schema    print the JSON Schema of block specs, generated\n"
@@ -92,7 +103,8 @@ static int print_spec_schema(void) {
 enum {
   OPT_LISTEN = 256, OPT_DATA, OPT_THREADS, OPT_LOG, OPT_BODY, OPT_ELEMS,
   OPT_MODEL_BYTES, OPT_DEPTH, OPT_DEVICE, OPT_PLUGIN, OPT_DEVICE_BUDGET,
-  OPT_COMPUTE
+  OPT_COMPUTE,
+  OPT_MAX_CONNS, OPT_MAX_CONNS_IP, OPT_IDLE_TIMEOUT, OPT_MAX_JSON_RESP
 };
 
 /* Applies one setting by option id; returns false with a message. */
@@ -152,6 +164,20 @@ static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
                sizeof cfg->device_budgets[0], "%s", v);
       return true;
     }
+    case OPT_MAX_CONNS:
+    case OPT_MAX_CONNS_IP:
+    case OPT_IDLE_TIMEOUT:
+      n = strtoll(v, &end, 10);
+      if (*end || end == v || n < 1 || n > 1000000) goto bad;
+      if (id == OPT_MAX_CONNS) cfg->max_conns = (int)n;
+      else if (id == OPT_MAX_CONNS_IP) cfg->max_conns_per_ip = (int)n;
+      else cfg->idle_timeout_s = (int)n;
+      return true;
+    case OPT_MAX_JSON_RESP:
+      if (!srv_parse_size(v, &cfg->max_json_response) ||
+          cfg->max_json_response < 1)
+        goto bad;
+      return true;
     case OPT_PLUGIN:
       if (cfg->nplugins == SRV_MAX_PLUGINS) goto bad;
       cfg->plugins[cfg->nplugins++] = v;
@@ -177,6 +203,10 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
   cfg->max_model_bytes = 4LL * 1024 * 1024 * 1024;
   cfg->max_depth = 64;
   cfg->max_compute_s = 60;
+  cfg->max_conns = 1000;
+  cfg->max_conns_per_ip = 64;
+  cfg->idle_timeout_s = 30;
+  cfg->max_json_response = 64LL * 1024 * 1024;
 
   static const struct {
     const char *env;
@@ -186,7 +216,11 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
               {"BLOCKD_MAX_BODY", OPT_BODY},     {"BLOCKD_MAX_ELEMENTS", OPT_ELEMS},
               {"BLOCKD_MAX_MODEL_BYTES", OPT_MODEL_BYTES},
               {"BLOCKD_MAX_DEPTH", OPT_DEPTH},   {"BLOCKD_DEVICE", OPT_DEVICE},
-              {"BLOCKD_MAX_COMPUTE_SECONDS", OPT_COMPUTE}};
+              {"BLOCKD_MAX_COMPUTE_SECONDS", OPT_COMPUTE},
+              {"BLOCKD_MAX_CONNECTIONS", OPT_MAX_CONNS},
+              {"BLOCKD_MAX_CONNECTIONS_PER_IP", OPT_MAX_CONNS_IP},
+              {"BLOCKD_IDLE_TIMEOUT", OPT_IDLE_TIMEOUT},
+              {"BLOCKD_MAX_JSON_RESPONSE_BYTES", OPT_MAX_JSON_RESP}};
   for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
     const char *v = getenv(envs[i].env);
     if (v && *v && !apply(cfg, envs[i].id, v, envs[i].env)) return -1;
@@ -224,6 +258,10 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
       {"device", required_argument, 0, OPT_DEVICE},
       {"plugin", required_argument, 0, OPT_PLUGIN},
       {"device-budget", required_argument, 0, OPT_DEVICE_BUDGET},
+      {"max-connections", required_argument, 0, OPT_MAX_CONNS},
+      {"max-connections-per-ip", required_argument, 0, OPT_MAX_CONNS_IP},
+      {"idle-timeout", required_argument, 0, OPT_IDLE_TIMEOUT},
+      {"max-json-response-bytes", required_argument, 0, OPT_MAX_JSON_RESP},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
       {"print-spec-schema", no_argument, 0, 'S'},
@@ -248,6 +286,14 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
     for (int i = 0; opts[i].name; i++)
       if (opts[i].val == c) snprintf(flag, sizeof flag, "--%s", opts[i].name);
     if (!apply(cfg, c, optarg, flag)) return -1;
+  }
+  if (cfg->max_conns_per_ip >= cfg->max_conns) {
+    /* One address must not be able to hold every slot (health would be
+     * unreachable); a lone-client setup lowers the per-IP limit too. */
+    fprintf(stderr, "blockd: --max-connections-per-ip (%d) must be below "
+            "--max-connections (%d)\n", cfg->max_conns_per_ip,
+            cfg->max_conns);
+    return -1;
   }
   if (optind < argc) {
     fprintf(stderr, "blockd: unexpected argument '%s'\nTry 'blockd --help'.\n",

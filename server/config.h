@@ -34,6 +34,15 @@ typedef struct srv_config {
    * srv_devices_apply_budgets once the backends exist). */
   char device_budgets[SRV_MAX_BUDGETS][64];
   int nbudgets;
+  /* Connections and responses (issue 13): at most max_conns open
+   * connections, max_conns_per_ip from one address (below max_conns so
+   * that one client cannot take every slot), idle ones closed after
+   * idle_timeout_s seconds; JSON responses estimated above
+   * max_json_response bytes are refused with 413 before encoding. */
+  int max_conns;         /* default 1000 (lowered to fit RLIMIT_NOFILE) */
+  int max_conns_per_ip;  /* default 64 */
+  int idle_timeout_s;    /* default 30 */
+  int64_t max_json_response; /* bytes, default 64 MiB */
 } srv_config;
 
 /* Fills cfg from defaults, the environment and argv. Returns 0 to run, 1

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -59,6 +60,15 @@ int srv_reply_json(srv_req *r, unsigned status, cJSON *j) {
     return srv_fail(r, BD_ENOMEM,
                     "out of host memory while encoding the response");
   return set_resp(r, status, s, strlen(s), "application/json");
+}
+
+bd_status srv_json_budget(const srv_config *cfg, int64_t bytes,
+                          const char *alt) {
+  if (bytes <= cfg->max_json_response) return BD_OK;
+  return bd_fail(BD_ETOOLARGE,
+                 "the JSON response could take up to %lld bytes, over "
+                 "--max-json-response-bytes (%lld bytes); %s",
+                 (long long)bytes, (long long)cfg->max_json_response, alt);
 }
 
 /* ---- request helpers ------------------------------------------------- */
@@ -351,6 +361,36 @@ static int parse_query(srv_req *r) {
   return -1;
 }
 
+/* Sums the bytes of the values of one kind (key, value and separators). */
+static enum MHD_Result sum_iter(void *cls, enum MHD_ValueKind kind,
+                                const char *key, const char *val) {
+  (void)kind;
+  size_t *sum = cls;
+  *sum += strlen(key) + (val ? strlen(val) : 0) + 4;
+  return MHD_YES;
+}
+
+/* Replies 414 or 431 (JSON) and returns -1 when the URI or the headers
+ * exceed blockd's own limits; 0 otherwise. */
+static int check_sizes(srv_req *r, const char *url) {
+  size_t uri = strlen(url), hdr = 0;
+  MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, sum_iter, &uri);
+  if (uri > SRV_MAX_URI_BYTES) {
+    srv_fail(r, BD_EURITOOLONG,
+             "request URI of about %zu bytes exceeds the limit of %d bytes",
+             uri, SRV_MAX_URI_BYTES);
+    return -1;
+  }
+  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, sum_iter, &hdr);
+  if (hdr > SRV_MAX_HEADER_BYTES) {
+    srv_fail(r, BD_EHEADERS,
+             "request headers of %zu bytes exceed the limit of %d bytes", hdr,
+             SRV_MAX_HEADER_BYTES);
+    return -1;
+  }
+  return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -369,6 +409,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     r->t0 = srv_now();
     *req_cls = r;
     if (!r->path) return MHD_NO;
+    if (check_sizes(r, url)) return send_response(r);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoll(cl, NULL, 10) > app->cfg.max_body) {
@@ -443,7 +484,39 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
   srv_log(SRV_LOG_WARN, "mhd: %s", line);
 }
 
+/* Descriptors kept free of connections: the listening socket, epoll,
+ * the data dir's files, logs, plugins. */
+#define FD_RESERVE 64
+
+/* Raises the soft RLIMIT_NOFILE towards the hard limit when
+ * --max-connections needs more descriptors, and lowers the connection
+ * limits (with a warning) when even the hard limit is too small, so that
+ * accept() never fails with EMFILE while connections are under the
+ * limit (MHD then stops serving everyone). */
+static void fit_fd_limit(srv_config *cfg) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t need = (rlim_t)cfg->max_conns + FD_RESERVE;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+    rlim_t want = need;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) want = rl.rlim_max;
+    struct rlimit nl = {want, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &nl) == 0) rl.rlim_cur = want;
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+    long fit = (long)rl.rlim_cur - FD_RESERVE;
+    if (fit < 2) fit = 2;
+    srv_log(SRV_LOG_WARN, "open-files limit %ld allows only %ld connections; "
+            "--max-connections lowered from %d", (long)rl.rlim_cur, fit,
+            cfg->max_conns);
+    cfg->max_conns = (int)fit;
+    if (cfg->max_conns_per_ip >= cfg->max_conns)
+      cfg->max_conns_per_ip = cfg->max_conns / 2 > 0 ? cfg->max_conns / 2 : 1;
+  }
+}
+
 struct MHD_Daemon *srv_http_start(srv_app *app, int *port) {
+  fit_fd_limit(&app->cfg);
   char host[256];
   snprintf(host, sizeof host, "%s", app->cfg.listen);
   char *colon = strrchr(host, ':');
@@ -480,7 +553,11 @@ struct MHD_Daemon *srv_http_start(srv_app *app, int *port) {
       ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.threads,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
       MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)app->cfg.idle_timeout_s,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg.max_conns,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)app->cfg.max_conns_per_ip,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_MHD_MEMORY_LIMIT,
+      MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!d) {
     fprintf(stderr, "blockd: cannot listen on %s (address in use or not "

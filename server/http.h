@@ -16,6 +16,17 @@
 
 #define SRV_MAX_ARGS 4
 
+/* Request size limits that blockd enforces itself, well below what
+ * libmicrohttpd's per-connection memory (SRV_MHD_MEMORY_LIMIT) holds, so
+ * that an overlong URI or header block gets blockd's JSON 414/431 rather
+ * than libmicrohttpd's built-in HTML page. A request line or header block
+ * too large for SRV_MHD_MEMORY_LIMIT itself still gets MHD's HTML reply:
+ * MHD 0.9.x answers it before any callback runs and offers no way to
+ * replace that page (README, "Limits"). */
+#define SRV_MAX_URI_BYTES 8192       /* path plus query, decoded */
+#define SRV_MAX_HEADER_BYTES 16384   /* every "Name: value\r\n" line */
+#define SRV_MHD_MEMORY_LIMIT (128 * 1024)
+
 typedef struct srv_app {
   srv_config cfg;
   bd_registry *models;
@@ -102,6 +113,19 @@ const char *srv_query(srv_req *r, const char *key);
 const char *srv_header(srv_req *r, const char *key);
 /* Content-Type of the request without parameters ("application/json"). */
 void srv_content_type(srv_req *r, char *buf, size_t n);
+
+/* The --max-json-response-bytes check, made before a JSON response that
+ * carries tensors is encoded. bytes is an upper bound of its size (sums
+ * of proto_tensor_json_bound, added with srv_sat_add). Returns BD_OK when
+ * it fits; otherwise records and returns BD_ETOOLARGE (413 too_large)
+ * whose message ends with alt, the binary way to fetch the same data
+ * ("ask with Accept: application/x-npy"). */
+bd_status srv_json_budget(const srv_config *cfg, int64_t bytes,
+                          const char *alt);
+/* a + b for non-negative sizes, saturating at INT64_MAX. */
+static inline int64_t srv_sat_add(int64_t a, int64_t b) {
+  return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
 
 /* Replies with a JSON document (takes ownership of j). */
 int srv_reply_json(srv_req *r, unsigned status, cJSON *j);

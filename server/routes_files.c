@@ -454,6 +454,21 @@ int srv_files_get(srv_req *r) {
                     name, (long long)total,
                     (long long)r->app->cfg.max_elements);
   }
+  int64_t bound = 4096 + (tf.spec ? 2 * (int64_t)strlen(tf.spec) : 0);
+  for (size_t i = 0; i < tf.list.n; i++) {
+    const bd_tensor *t = tf.list.tensors[i];
+    bound = srv_sat_add(bound, proto_tensor_json_bound(t->dtype, t->ndim,
+                                                       t->shape));
+    if (tf.list.names && tf.list.names[i])
+      bound = srv_sat_add(bound, 6 * (int64_t)strlen(tf.list.names[i]) + 8);
+  }
+  s = srv_json_budget(&r->app->cfg, bound,
+                      "download it with Accept: application/octet-stream");
+  if (s) {
+    proto_tfile_clear(&tf);
+    srv_fmap_release(&fm);
+    return srv_reply_status(r, s);
+  }
   bool flat = r->q.layout_flat;
   proto_buf b = {0};
   proto_buf_puts(&b, "{\"name\":");

@@ -334,6 +334,14 @@ int srv_models_forward(srv_req *r) {
     srv_reply_status(r, s);
     goto out;
   }
+  s = srv_json_budget(&r->app->cfg,
+                      srv_sat_add(proto_tensor_json_bound(y->dtype, y->ndim,
+                                                          y->shape), 16),
+                      "split the inputs into smaller batches");
+  if (s) {
+    srv_reply_status(r, s);
+    goto out;
+  }
   proto_buf b = {0};
   proto_buf_puts(&b, "{\"outputs\":");
   proto_tensor_write(&b, y, r->q.flat || r->q.layout_flat);

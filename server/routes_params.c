@@ -62,6 +62,26 @@ static void write_named_params(proto_buf *b, const bd_state_list *l,
   proto_buf_puts(b, "]");
 }
 
+/* An upper bound of the JSON of l's tensors: every entry (a state_dict
+ * prints tied tensors under each path) or only the first holder of each
+ * (named_parameters). */
+static int64_t state_json_bound(const bd_state_list *l, bool firsts_only) {
+  int64_t sum = 0;
+  for (size_t i = 0; i < l->n; i++) {
+    if (firsts_only && !bd_state_list_is_first(l, i)) continue;
+    const bd_tensor *v = l->v[i].param->value;
+    sum = srv_sat_add(sum, proto_tensor_json_bound(v->dtype, v->ndim,
+                                                   v->shape));
+    /* Path and separators. */
+    sum = srv_sat_add(sum, 2 * (int64_t)strlen(l->v[i].path) + 256);
+  }
+  return sum;
+}
+
+#define ALT_STATE_DICT \
+  "fetch the state_dict as ?format=safetensors (or torch), or single " \
+  "parameters with Accept: application/x-npy"
+
 /* Appends the state_dict object {"0.weight": T, ...}; tied tensors under
  * every path. */
 static bd_status write_state_dict(proto_buf *b, const bd_state_list *l,
@@ -87,6 +107,7 @@ typedef struct read_ctx {
   const char *path;  /* parameter or block path */
   const char *field; /* ?field= of a parameter GET */
   bool values, flat, npy;
+  const srv_config *cfg; /* --max-json-response-bytes */
   proto_buf b;
 } read_ctx;
 
@@ -96,6 +117,8 @@ static bd_status params_list_cb(bd_model *m, const bd_model_info *info,
   read_ctx *c = ctx;
   bd_state_list l = {0};
   bd_status s = bd_block_state_dict(bd_model_root(m), "", &l);
+  if (!s && c->values)
+    s = srv_json_budget(c->cfg, state_json_bound(&l, true), ALT_STATE_DICT);
   if (!s) {
     proto_buf_puts(&c->b, "{");
     write_named_params(&c->b, &l, c->values, c->flat);
@@ -122,7 +145,7 @@ int srv_params_list(srv_req *r) {
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
   read_ctx c = {.values = r->q.values,
-                .flat = r->q.layout_flat};
+                .flat = r->q.layout_flat, .cfg = &r->app->cfg};
   return reply_read(r, m, params_list_cb, &c, "application/json");
 }
 
@@ -155,6 +178,19 @@ static bd_status params_get_cb(bd_model *m, const bd_model_info *info,
     else
       s = proto_npy_write(b, want_grad ? grad : val);
   } else if (!s) {
+    int64_t bound = 0;
+    if (!want_grad || grad) {
+      const bd_tensor *t = want_grad ? grad : val;
+      bound = proto_tensor_json_bound(t->dtype, t->ndim, t->shape);
+    }
+    if (!c->field && grad)
+      bound = srv_sat_add(bound, proto_tensor_json_bound(
+                                     grad->dtype, grad->ndim, grad->shape));
+    s = srv_json_budget(c->cfg, srv_sat_add(bound, 1024),
+                        "ask with Accept: application/x-npy (and "
+                        "?field=grad for the gradient)");
+  }
+  if (!s && !c->npy) {
     char dev[16];
     if (want_grad) {
       if (grad)
@@ -200,7 +236,8 @@ int srv_params_get(srv_req *r) {
     return srv_fail(r, BD_EINVAL, "field: must be \"value\" or \"grad\"");
   }
   read_ctx c = {.path = r->args[1], .field = field,
-                .flat = r->q.layout_flat, .npy = wants_npy(r)};
+                .flat = r->q.layout_flat, .npy = wants_npy(r),
+                .cfg = &r->app->cfg};
   return reply_read(r, m, params_get_cb, &c,
                     c.npy ? "application/x-npy" : "application/json");
 }
@@ -211,6 +248,8 @@ static bd_status state_dict_cb(bd_model *m, const bd_model_info *info,
   read_ctx *c = ctx;
   bd_state_list l = {0};
   bd_status s = bd_block_state_dict(bd_model_root(m), "", &l);
+  if (!s) s = srv_json_budget(c->cfg, state_json_bound(&l, false),
+                              ALT_STATE_DICT);
   if (!s) s = write_state_dict(&c->b, &l, c->flat);
   bd_state_list_free(&l);
   return s;
@@ -221,7 +260,7 @@ int srv_state_dict_get(srv_req *r) {
   if (fmt && strcmp(fmt, "json") != 0) return srv_state_dict_download(r);
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
-  read_ctx c = {.flat = r->q.layout_flat};
+  read_ctx c = {.flat = r->q.layout_flat, .cfg = &r->app->cfg};
   return reply_read(r, m, state_dict_cb, &c, "application/json");
 }
 
@@ -236,6 +275,12 @@ static bd_status blocks_get_cb(bd_model *m, const bd_model_info *info,
     s = bd_fail_prefix(s, "model '%s' has no block at path '%s': ",
                        info->name, c->path);
   if (!s) s = bd_block_state_dict(blk, "", &l);
+  if (!s)
+    s = srv_json_budget(
+        c->cfg,
+        srv_sat_add(state_json_bound(&l, false),
+                    c->values ? state_json_bound(&l, true) : 0),
+        ALT_STATE_DICT);
   bd_spec *spec = NULL;
   if (!s) s = bd_block_to_spec(blk, &spec);
   char *spec_txt = s ? NULL : proto_spec_print(spec);
@@ -272,7 +317,7 @@ static int blocks_get(srv_req *r, const char *path) {
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
   read_ctx c = {.path = path, .values = r->q.values,
-                .flat = r->q.layout_flat};
+                .flat = r->q.layout_flat, .cfg = &r->app->cfg};
   return reply_read(r, m, blocks_get_cb, &c, "application/json");
 }
 

@@ -112,8 +112,15 @@ int srv_tensors_get(srv_req *r) {
       rc = srv_reply_buf(r, 200, &b, "application/x-npy");
     }
   } else {
-    proto_tensor_write(&b, t, r->q.layout_flat);
-    rc = srv_reply_buf(r, 200, &b, "application/json");
+    bd_status s = srv_json_budget(
+        &r->app->cfg, proto_tensor_json_bound(t->dtype, t->ndim, t->shape),
+        "ask with Accept: application/x-npy");
+    if (s) {
+      rc = srv_reply_status(r, s);
+    } else {
+      proto_tensor_write(&b, t, r->q.layout_flat);
+      rc = srv_reply_buf(r, 200, &b, "application/json");
+    }
   }
   bd_tensor_release(t);
   return rc;

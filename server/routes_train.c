@@ -107,6 +107,16 @@ int srv_train_backward(srv_req *r) {
     srv_reply_status(r, s);
     goto out;
   }
+  if (y)
+    s = srv_json_budget(&r->app->cfg,
+                        srv_sat_add(proto_tensor_json_bound(y->dtype, y->ndim,
+                                                            y->shape), 64),
+                        "ask without return_outputs or split the inputs into "
+                        "smaller batches");
+  if (s) {
+    srv_reply_status(r, s);
+    goto out;
+  }
   proto_buf b = {0};
   proto_buf_puts(&b, "{\"loss\":");
   write_number(&b, value);

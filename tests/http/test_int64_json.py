@@ -60,7 +60,7 @@ class Int64Json(unittest.TestCase):
             self.assertEqual(r.status_code, 400, r.text)
             err = r.json()["error"]
             self.assertEqual(err["code"], "invalid_argument")
-            self.assertIn("element 1 is out of the int64 range",
+            self.assertIn("element 1 is not an integer in the int64 range",
                           err["message"])
         self.assertEqual(self.d.get("/v1/tensors/over").status_code, 404)
         r = self.put_raw("frac", '{"dtype":"int64","data":[1.5]}')

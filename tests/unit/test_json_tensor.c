@@ -342,6 +342,43 @@ START_TEST(test_to_cjson_raw) {
 }
 END_TEST
 
+/* proto_tensor_json_bound is never below what proto_tensor_write prints,
+ * with every element at its longest form, for each dtype and shapes with
+ * zero dimensions; and it is within a small factor of it. */
+START_TEST(test_json_bound_is_upper_bound) {
+  static const int64_t shapes[][4] = {
+      {7, 0, 0, 0}, {3, 5, 0, 0}, {2, 3, 4, 0}, {4, 0, 3, 0}, {0, 9, 0, 0}};
+  static const int ndims[] = {1, 2, 3, 3, 2};
+  static const bd_dtype dts[] = {BD_F32, BD_F64, BD_F16, BD_BF16, BD_I64};
+  for (size_t si = 0; si < 5; si++)
+    for (size_t di = 0; di < 5; di++) {
+      bd_tensor *t;
+      ck_assert_int_eq(
+          bd_tensor_new(BD_CPU, dts[di], ndims[si], shapes[si], &t), BD_OK);
+      int64_t n = bd_tensor_numel(t);
+      for (int64_t i = 0; i < n; i++) switch (dts[di]) {
+          case BD_F32: bd_tensor_f32(t)[i] = -1.17549435e-38f; break;
+          case BD_F64:
+            ((double *)bd_tensor_data(t))[i] = -2.2250738585072014e-308;
+            break;
+          case BD_I64: ((int64_t *)bd_tensor_data(t))[i] = INT64_MIN; break;
+          default: ((uint16_t *)bd_tensor_data(t))[i] = 0x8001; break;
+        }
+      int64_t bound = proto_tensor_json_bound(dts[di], ndims[si], shapes[si]);
+      for (int flat = 0; flat < 2; flat++) {
+        proto_buf b = {0};
+        proto_tensor_write(&b, t, flat);
+        ck_assert_int_le((int64_t)b.len, bound);
+        if (n > 0 && !flat) ck_assert_int_le(bound, 3 * (int64_t)b.len);
+        proto_buf_free(&b);
+      }
+      bd_tensor_release(t);
+    }
+  int64_t huge[] = {INT64_MAX / 2, INT64_MAX / 2};
+  ck_assert(proto_tensor_json_bound(BD_F32, 2, huge) == INT64_MAX);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("json_tensor");
   TCase *tc = tcase_create("codec");
@@ -353,6 +390,7 @@ int main(void) {
   tcase_add_test(tc, test_dtypes);
   tcase_add_test(tc, test_bad_input);
   tcase_add_test(tc, test_to_cjson_raw);
+  tcase_add_test(tc, test_json_bound_is_upper_bound);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
