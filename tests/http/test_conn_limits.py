@@ -132,6 +132,48 @@ class ConnectionLimits(unittest.TestCase):
                      "BLOCKD_IDLE_TIMEOUT"):
             self.assertIn(flag, p.stdout)
 
+    def start_with_nofile(self, soft, hard, *args):
+        import re
+        import resource
+        import subprocess
+        import tempfile
+        from blockd_testlib import BLOCKD_BIN
+        tmp = tempfile.mkdtemp(prefix="blockd-test-")
+        p = subprocess.Popen(
+            [BLOCKD_BIN, "--listen", "127.0.0.1:0", "--data-dir", tmp,
+             "--log-level", "warn"] + list(args),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                                  (soft, hard)))
+        m = re.search(r":(\d+)", p.stdout.readline())
+        self.assertTrue(m)
+        limits = open("/proc/%d/limits" % p.pid).read()
+        soft_now = int(re.search(r"Max open files\s+(\d+)", limits)
+                       .group(1))
+        st, _, _ = raw_request(int(m.group(1)), b"GET /v1/health HTTP/1.1"
+                               b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+        p.terminate()
+        _, err = p.communicate(timeout=30)
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(st, 200)
+        return soft_now, err
+
+    def test_open_files_limit_raised_or_connections_lowered(self):
+        # Soft limit 128 under a hard limit of 4096: raised to fit 1000
+        # connections plus spare descriptors, without a warning.
+        soft, err = self.start_with_nofile(128, 4096, "--max-connections",
+                                           "1000")
+        self.assertGreaterEqual(soft, 1064)
+        self.assertNotIn("lowered", err)
+        # A hard limit of 200: --max-connections is lowered to fit.
+        soft, err = self.start_with_nofile(200, 200, "--max-connections",
+                                           "1000")
+        self.assertEqual(soft, 200)
+        self.assertIn("allows only 136 connections; --max-connections "
+                      "lowered from 1000", err)
+
     def test_env_sets_limits(self):
         with Daemon(env={"BLOCKD_MAX_CONNECTIONS": "8",
                          "BLOCKD_MAX_CONNECTIONS_PER_IP": "2",
