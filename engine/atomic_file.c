@@ -2,19 +2,27 @@
 #define _GNU_SOURCE
 #include "atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BD_AFILE_BUF (1 << 20)
+#define BD_AFILE_TMP ".tmp."
+#define BD_AFILE_RAND_HEX 16
+#define BD_AFILE_TRIES 100
 
 struct bd_afile {
   int fd;
+  bool synced; /* flushed, fsync'd and closed (fd is -1) */
   char *dir, *tmp, *dst;
   size_t written;
   long long crash_after; /* test hook, -1 = off */
@@ -60,27 +68,60 @@ static void bd__maybe_crash(bd_afile *f, const char *p, size_t chunk) {
 }
 #endif
 
+/* The status of a failed store: a full disk or quota is ENOSPACE (507
+ * insufficient_storage), anything else EIO. */
+static bd_status bd__io_status(int err) {
+  return err == ENOSPC || err == EDQUOT ? BD_ENOSPACE : BD_EIO;
+}
+
+/* 64 unpredictable bits: getrandom, or (when it is unavailable) the
+ * clock, the pid and a counter mixed, which still differ between two
+ * calls; O_EXCL catches the rest. */
+static uint64_t bd__tmp_random(void) {
+  static uint64_t counter;
+  uint64_t v;
+  if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v) return v;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  v = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
+      ((uint64_t)getpid() << 16) ^
+      __atomic_add_fetch(&counter, 0x9e3779b97f4a7c15ull, __ATOMIC_RELAXED);
+  v ^= v >> 33; /* splitmix64's finaliser */
+  v *= 0xff51afd7ed558ccdull;
+  v ^= v >> 33;
+  return v;
+}
+
 bd_status bd_afile_open(const char *dir, const char *name, bd_afile **out) {
-  static unsigned long counter;
   *out = NULL;
   bd_afile *f = calloc(1, sizeof *f);
   if (!f) return bd_fail(BD_ENOMEM, "out of host memory");
   f->fd = -1;
   f->crash_after = bd__crash_after();
-  unsigned long k = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
   f->dir = strdup(dir);
   f->buf = malloc(BD_AFILE_BUF);
-  if (asprintf(&f->tmp, "%s/.%s.tmp.%ld.%lu", dir, name, (long)getpid(), k) < 0)
-    f->tmp = NULL;
   if (asprintf(&f->dst, "%s/%s", dir, name) < 0) f->dst = NULL;
-  if (!f->dir || !f->tmp || !f->dst || !f->buf) {
+  if (!f->dir || !f->dst || !f->buf) {
     bd_afile_abort(f);
     return bd_fail(BD_ENOMEM, "out of host memory");
   }
-  f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  int err = EEXIST;
+  for (int i = 0; i < BD_AFILE_TRIES && err == EEXIST; i++) {
+    free(f->tmp);
+    if (asprintf(&f->tmp, "%s/.%s" BD_AFILE_TMP "%016llx", dir, name,
+                 (unsigned long long)bd__tmp_random()) < 0) {
+      f->tmp = NULL;
+      bd_afile_abort(f);
+      return bd_fail(BD_ENOMEM, "out of host memory");
+    }
+    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    err = f->fd < 0 ? errno : 0;
+  }
   if (f->fd < 0) {
-    bd_status s =
-        bd_fail(BD_EIO, "cannot create %s: %s", f->tmp, strerror(errno));
+    bd_status s = bd_fail(bd__io_status(err), "cannot create %s: %s",
+                          f->tmp, strerror(err));
+    free(f->tmp);
+    f->tmp = NULL; /* not ours: never unlink it */
     bd_afile_abort(f);
     return s;
   }
@@ -95,7 +136,8 @@ static bd_status bd__afile_raw(bd_afile *f, const char *p, size_t n) {
     ssize_t w = write(f->fd, p, chunk);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return bd_fail(BD_EIO, "writing %s: %s", f->dst, strerror(errno));
+      return bd_fail(bd__io_status(errno), "writing %s: %s", f->dst,
+                     strerror(errno));
     }
     p += w;
     n -= (size_t)w;
@@ -130,17 +172,28 @@ size_t bd_afile_size(const bd_afile *f) {
   return f->written + f->blen;
 }
 
-bd_status bd_afile_commit(bd_afile *f) {
+bd_status bd_afile_sync(bd_afile *f) {
+  if (f->synced) return BD_OK;
   bd_status s = bd__afile_flush(f);
   if (!s && fsync(f->fd) != 0)
-    s = bd_fail(BD_EIO, "fsync %s: %s", f->tmp, strerror(errno));
+    s = bd_fail(bd__io_status(errno), "fsync %s: %s", f->tmp,
+                strerror(errno));
   if (!s) {
     int rc = close(f->fd);
     f->fd = -1;
-    if (rc != 0) s = bd_fail(BD_EIO, "close %s: %s", f->tmp, strerror(errno));
+    if (rc != 0)
+      s = bd_fail(bd__io_status(errno), "close %s: %s", f->tmp,
+                  strerror(errno));
   }
+  f->synced = !s;
+  return s;
+}
+
+bd_status bd_afile_commit(bd_afile *f) {
+  bd_status s = bd_afile_sync(f);
   if (!s && rename(f->tmp, f->dst) != 0)
-    s = bd_fail(BD_EIO, "rename to %s: %s", f->dst, strerror(errno));
+    s = bd_fail(bd__io_status(errno), "rename to %s: %s", f->dst,
+                strerror(errno));
   if (s) {
     bd_afile_abort(f);
     return s;
@@ -166,6 +219,57 @@ void bd_afile_abort(bd_afile *f) {
   free(f->dir);
   free(f->buf);
   free(f);
+}
+
+/* Whether s is non-empty and made of the characters in set only. */
+static bool bd__all_of(const char *s, const char *set) {
+  return *s && strspn(s, set) == strlen(s);
+}
+
+bool bd_afile_is_temp(const char *name) {
+  if (!name || name[0] != '.') return false;
+  /* The last ".tmp." that is not the start of the name itself. */
+  const char *t = NULL;
+  for (const char *p = strstr(name + 1, BD_AFILE_TMP); p;
+       p = strstr(p + 1, BD_AFILE_TMP))
+    t = p;
+  if (!t || t == name + 1) return false;
+  const char *rest = t + strlen(BD_AFILE_TMP);
+  if (strlen(rest) == BD_AFILE_RAND_HEX &&
+      bd__all_of(rest, "0123456789abcdef"))
+    return true;
+  /* Older daemons: <pid>.<counter>, both decimal. */
+  const char *dot = strchr(rest, '.');
+  if (!dot || dot == rest) return false;
+  char pid[24];
+  size_t n = (size_t)(dot - rest);
+  if (n >= sizeof pid) return false;
+  memcpy(pid, rest, n);
+  pid[n] = 0;
+  return bd__all_of(pid, "0123456789") && bd__all_of(dot + 1, "0123456789");
+}
+
+int bd_afile_sweep(const char *dir) {
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return 0;
+  DIR *d = fdopendir(dfd);
+  if (!d) {
+    close(dfd);
+    return 0;
+  }
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    struct stat st;
+    if (!bd_afile_is_temp(e->d_name)) continue;
+    /* Regular files only, and never through a symlink. */
+    if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(st.st_mode))
+      continue;
+    if (unlinkat(dfd, e->d_name, 0) == 0) n++;
+  }
+  closedir(d);
+  return n;
 }
 
 bd_status bd_atomic_write(const char *dir, const char *name, const void *p,

@@ -51,7 +51,9 @@
   XX(EMEDIATYPE, 415, "unsupported_media_type", "unsupported media type")   \
   XX(EPAYLOAD, 413, "payload_too_large", "request body too large")        \
   XX(EURITOOLONG, 414, "uri_too_long", "request URI too long")              \
-  XX(EHEADERS, 431, "headers_too_large", "request headers too large")
+  XX(EHEADERS, 431, "headers_too_large", "request headers too large")              \
+  XX(ENOSPACE, 507, "insufficient_storage",                                 \
+     "no space left to save (disk full or quota exceeded)")
 
 typedef enum bd_status {
 #define XX(n, h, c, m) BD_##n,
