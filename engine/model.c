@@ -19,6 +19,10 @@ bool bd_model_name_ok(const char *name) {
   return true;
 }
 
+/* The last creation serial handed out in this process (see
+ * bd_model_serial). */
+static uint64_t bd__model_serial_last;
+
 bd_status bd_model_create(const char *name, const bd_spec *spec, uint64_t seed,
                           bd_device dev, const bd_build_limits *lim,
                           bd_model **out) {
@@ -35,6 +39,7 @@ bd_status bd_model_create(const char *name, const bd_spec *spec, uint64_t seed,
   m->dev = dev;
   m->training = true;
   m->seed = seed;
+  m->serial = __atomic_add_fetch(&bd__model_serial_last, 1, __ATOMIC_RELAXED);
   pthread_rwlock_init(&m->lock, NULL);
   bd_status s = m->name ? BD_OK : bd_fail(BD_ENOMEM, "out of host memory");
   if (!s) s = bd_block_build_tree(spec, dev, lim, "block", &m->root);
@@ -71,6 +76,20 @@ void bd_model_wrlock(bd_model *m) { pthread_rwlock_wrlock(&m->lock); }
 void bd_model_unlock(bd_model *m) { pthread_rwlock_unlock(&m->lock); }
 
 const char *bd_model_name(const bd_model *m) { return m->name; }
+
+uint64_t bd_model_serial(const bd_model *m) {
+  return __atomic_load_n(&m->serial, __ATOMIC_RELAXED);
+}
+
+void bd_model_set_serial(bd_model *m, uint64_t serial) {
+  __atomic_store_n(&m->serial, serial, __ATOMIC_RELAXED);
+  uint64_t last = __atomic_load_n(&bd__model_serial_last, __ATOMIC_RELAXED);
+  while (last < serial &&
+         !__atomic_compare_exchange_n(&bd__model_serial_last, &last, serial,
+                                      false, __ATOMIC_RELAXED,
+                                      __ATOMIC_RELAXED)) {
+  }
+}
 
 bd_status bd_model_forward(bd_model *m, bd_tensor *x, bd_tensor **y) {
   bd_model_rdlock(m);

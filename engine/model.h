@@ -38,6 +38,14 @@ void bd_model_release(bd_model *m);
  * the caller holds a reference to m. */
 const char *bd_model_name(const bd_model *m);
 
+/* The model's creation serial: bd_model_create hands out 1, 2, 3, ... in
+ * creation order within a process, so sorting by serial gives creation
+ * order. Persistence records it and, when restoring, puts it back with
+ * bd_model_set_serial, which also makes every later bd_model_create in
+ * this process return a larger serial. No lock; never fails. */
+uint64_t bd_model_serial(const bd_model *m);
+void bd_model_set_serial(bd_model *m, uint64_t serial);
+
 /* Runs the model on x (any device; moved to the model's device) and
  * returns the output on the host in *y. Takes the read lock itself (train
  * mode dropout draws advance the RNG under a separate mutex-free atomic

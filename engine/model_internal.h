@@ -17,6 +17,7 @@ struct bd_model {
   bd_device dev;
   bool training;
   uint64_t seed;
+  uint64_t serial; /* creation order (bd_model_serial); atomic access */
   /* The dropout / init RNG counter. Forward passes advance it with an
    * atomic add under the read lock (bd_exec), so readers load it with
    * __atomic_load_n; everything else changes it under the write lock. */
