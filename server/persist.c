@@ -70,13 +70,43 @@ bd_status srv_persist_save(srv_app *app, bd_model *m) {
 #define PERSIST_SGD_STEPS "blockd.sgd_steps"
 #define PERSIST_RNG_OFFSET "blockd.rng_offset"
 
+/* Keys of spec.json besides block, seed, device and mode: the model's
+ * creation serial (bd_model_serial; the registry lists models in creation
+ * order and a restart restores them in that order) and the state_dict
+ * paths of the parameters whose requires_grad is false (frozen). */
+#define PERSIST_SERIAL "serial"
+#define PERSIST_FROZEN "frozen"
+
 /* One save: the model's state file is written under its read lock (the
  * export shares the host tensors of CPU models, and a training step must
- * not tear the snapshot); spec.json is built there and written after. */
+ * not tear the snapshot); spec.json is built there and written after.
+ * Neither file replaces its old version until both are on disk, so a full
+ * disk leaves the previous pair. */
 typedef struct save_ctx {
   const char *dir;
-  char *spec_txt; /* spec.json's text, malloc'd */
+  char *spec_txt;  /* spec.json's text, malloc'd */
+  bd_afile *state; /* state.safetensors, synced and not yet renamed */
 } save_ctx;
+
+/* The paths of the frozen parameters (requires_grad false; buffers never
+ * have a gradient and are not listed), each parameter once. The caller
+ * holds m's lock. */
+static bd_status frozen_json(bd_model *m, cJSON *arr) {
+  bd_state_list l = {0};
+  bd_status s = bd_block_state_dict(bd_model_root(m), "", &l);
+  for (size_t i = 0; !s && i < l.n; i++) {
+    const bd_param *p = l.v[i].param;
+    if (p->is_buffer || p->requires_grad || !bd_state_list_is_first(&l, i))
+      continue;
+    cJSON *str = cJSON_CreateString(l.v[i].path);
+    if (!str || !cJSON_AddItemToArray(arr, str)) {
+      cJSON_Delete(str);
+      s = bd_fail(BD_ENOMEM, "out of host memory");
+    }
+  }
+  bd_state_list_free(&l);
+  return s;
+}
 
 static bd_status save_cb(bd_model *m, const bd_model_info *info, void *ctx) {
   save_ctx *c = ctx;
@@ -90,6 +120,10 @@ static bd_status save_cb(bd_model *m, const bd_model_info *info, void *ctx) {
   cJSON_AddStringToObject(j, "device",
                           bd_device_str(info->dev, dev, sizeof dev));
   cJSON_AddStringToObject(j, "mode", info->training ? "train" : "eval");
+  cJSON_AddNumberToObject(j, PERSIST_SERIAL, (double)bd_model_serial(m));
+  cJSON *frozen = cJSON_AddArrayToObject(j, PERSIST_FROZEN);
+  if (!s) s = frozen ? frozen_json(m, frozen)
+                     : bd_fail(BD_ENOMEM, "out of host memory");
   snprintf(steps, sizeof steps, "%lld", (long long)info->sgd_steps);
   snprintf(off, sizeof off, "%llu", (unsigned long long)info->rng_offset);
   c->spec_txt = cJSON_Print(j);
@@ -97,15 +131,17 @@ static bd_status save_cb(bd_model *m, const bd_model_info *info, void *ctx) {
   if (!s && (!spec || !c->spec_txt))
     s = bd_fail(BD_ENOMEM, "out of host memory");
   if (!s) {
-    /* State first: a spec.json without its state restores a fresh model,
-     * but never a state that does not fit its spec. */
     bd_afile *f;
     const char *extra[] = {PERSIST_SGD_STEPS, steps, PERSIST_RNG_OFFSET, off,
                            NULL};
     s = bd_afile_open(c->dir, "state.safetensors", &f);
     if (!s) {
       s = proto_safetensors_write(&tf, extra, proto_afile_sink(f));
-      s = s ? (bd_afile_abort(f), s) : bd_afile_commit(f);
+      if (!s) s = bd_afile_sync(f);
+      if (s)
+        bd_afile_abort(f);
+      else
+        c->state = f;
     }
   }
   proto_tfile_clear(&tf);
@@ -118,26 +154,34 @@ static bd_status persist_save_locked(srv_app *app, bd_model *m) {
   if (!srv_data_path(app, sub, true, dir, sizeof dir))
     return bd_fail(BD_EIO, "data directory path too long");
   save_ctx c = {.dir = dir};
+  bd_afile *spec = NULL;
   bd_status s = bd_model_read(m, save_cb, &c);
-  if (!s) s = bd_atomic_write(dir, "spec.json", c.spec_txt, strlen(c.spec_txt));
+  if (!s) s = bd_afile_open(dir, "spec.json", &spec);
+  if (!s) s = bd_afile_write(spec, c.spec_txt, strlen(c.spec_txt));
+  if (!s) s = bd_afile_sync(spec);
+  /* Both files are on disk: only the renames are left. State first: the
+   * old spec.json fits the new state (a model's architecture never
+   * changes), and a new model's state without its spec is not restored. */
+  if (!s) {
+    s = bd_afile_commit(c.state);
+    c.state = NULL;
+  }
+  if (!s) {
+    s = bd_afile_commit(spec);
+    spec = NULL;
+  }
+  bd_afile_abort(c.state);
+  bd_afile_abort(spec);
   free(c.spec_txt);
   if (s) bd_fail_prefix(s, "saving model '%s': ", bd_model_name(m));
   return s;
 }
 
-void srv_persist_remove(srv_app *app, const char *name) {
-  char dir[1400], sub[300], p[4096];
-  snprintf(sub, sizeof sub, "models/%s", name);
-  if (!srv_data_path(app, sub, false, dir, sizeof dir)) return;
-  pthread_mutex_lock(&persist_mu);
-  /* A model created under this name since the DELETE owns the directory. */
-  bd_model *cur = bd_registry_get(app->models, name);
-  bd_model_release(cur);
-  DIR *d = cur ? NULL : opendir(dir);
-  if (!d) {
-    pthread_mutex_unlock(&persist_mu);
-    return;
-  }
+/* Removes dir's files and dir itself; the caller holds persist_mu. */
+static void persist_rmdir(const char *dir) {
+  char p[4096];
+  DIR *d = opendir(dir);
+  if (!d) return;
   struct dirent *e;
   while ((e = readdir(d)))
     if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
@@ -146,6 +190,36 @@ void srv_persist_remove(srv_app *app, const char *name) {
     }
   closedir(d);
   rmdir(dir);
+}
+
+bd_status srv_persist_create(srv_app *app, bd_model *m) {
+  const char *name = bd_model_name(m);
+  pthread_mutex_lock(&persist_mu);
+  bd_model *cur = bd_registry_get(app->models, name);
+  bd_model_release(cur);
+  bd_status s = cur ? bd_fail(BD_EEXIST, "a model named '%s' already exists",
+                              name)
+                    : persist_save_locked(app, m);
+  /* Every create takes persist_mu, so the name is still free here. */
+  if (!s) s = bd_registry_add(app->models, m);
+  if (s && !cur) {
+    char dir[1400], sub[300];
+    snprintf(sub, sizeof sub, "models/%s", name);
+    if (srv_data_path(app, sub, false, dir, sizeof dir)) persist_rmdir(dir);
+  }
+  pthread_mutex_unlock(&persist_mu);
+  return s;
+}
+
+void srv_persist_remove(srv_app *app, const char *name) {
+  char dir[1400], sub[300];
+  snprintf(sub, sizeof sub, "models/%s", name);
+  if (!srv_data_path(app, sub, false, dir, sizeof dir)) return;
+  pthread_mutex_lock(&persist_mu);
+  /* A model created under this name since the DELETE owns the directory. */
+  bd_model *cur = bd_registry_get(app->models, name);
+  bd_model_release(cur);
+  if (!cur) persist_rmdir(dir);
   pthread_mutex_unlock(&persist_mu);
 }
 
@@ -159,16 +233,20 @@ void srv_persist_save_all(srv_app *app) {
   free(v);
 }
 
-/* Restores one model directory; returns 0 or logs and returns -1. */
-static int restore_one(srv_app *app, const char *name, const char *dir) {
+/* Builds one model from its directory (not registered; *serial is its
+ * saved creation serial, 0 for a spec.json without one); returns NULL
+ * after logging why. */
+static bd_model *restore_one(srv_app *app, const char *name, const char *dir,
+                             uint64_t *serial) {
   char p[4096];
   void *data = NULL;
   size_t len = 0;
+  *serial = 0;
   snprintf(p, sizeof p, "%s/spec.json", dir);
   bd_status s = bd_file_map(p, &data, &len);
   if (s) {
     srv_log(SRV_LOG_WARN, "model '%s' not restored: %s", name, bd_errmsg());
-    return -1;
+    return NULL;
   }
   cJSON *j = cJSON_ParseWithLength(data, len);
   bd_file_unmap(data, len);
@@ -176,11 +254,16 @@ static int restore_one(srv_app *app, const char *name, const char *dir) {
   const cJSON *seed = cJSON_GetObjectItemCaseSensitive(j, "seed");
   const cJSON *devj = cJSON_GetObjectItemCaseSensitive(j, "device");
   const cJSON *mode = cJSON_GetObjectItemCaseSensitive(j, "mode");
+  const cJSON *ser = cJSON_GetObjectItemCaseSensitive(j, PERSIST_SERIAL);
+  const cJSON *frozen = cJSON_GetObjectItemCaseSensitive(j, PERSIST_FROZEN);
   if (!block || !cJSON_IsNumber(seed)) {
     srv_log(SRV_LOG_WARN, "model '%s' not restored: bad spec.json", name);
     cJSON_Delete(j);
-    return -1;
+    return NULL;
   }
+  if (cJSON_IsNumber(ser) && ser->valuedouble >= 1 &&
+      ser->valuedouble <= 9007199254740991.0)
+    *serial = (uint64_t)ser->valuedouble;
   bd_device dev;
   if (!cJSON_IsString(devj) || bd_device_resolve(devj->valuestring, &dev))
     dev = BD_CPU; /* the device is gone: keep the model, on the host */
@@ -192,6 +275,15 @@ static int restore_one(srv_app *app, const char *name, const char *dir) {
                          &m);
   if (!s && cJSON_IsString(mode))
     bd_model_set_mode(m, strcmp(mode->valuestring, "eval") != 0);
+  /* Not yet registered: nothing else sees m until it is added. */
+  const cJSON *fz, *fl = cJSON_IsArray(frozen) ? frozen : NULL;
+  cJSON_ArrayForEach(fz, fl) {
+    if (s) break;
+    s = cJSON_IsString(fz)
+            ? bd_model_param_patch(m, fz->valuestring, NULL, 0, NULL)
+            : bd_fail(BD_EFORMAT, "frozen: entries must be strings");
+    if (s) bd_fail_prefix(s, "spec.json frozen: ");
+  }
   cJSON_Delete(j);
   snprintf(p, sizeof p, "%s/state.safetensors", dir);
   if (!s) s = bd_file_map(p, &data, &len);
@@ -201,7 +293,6 @@ static int restore_one(srv_app *app, const char *name, const char *dir) {
     bd_load_report rep = {0};
     proto_tfile_limits lim = {.borrow = true}; /* mapped until cleared */
     s = proto_safetensors_read(data, len, &lim, &tf, &meta);
-    /* Not yet registered: nothing else sees m between these calls. */
     if (!s) s = bd_model_load(m, &tf.list, true, true, &rep);
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(meta, PERSIST_SGD_STEPS);
     if (!s && cJSON_IsString(st))
@@ -215,28 +306,91 @@ static int restore_one(srv_app *app, const char *name, const char *dir) {
     proto_tfile_clear(&tf);
     bd_file_unmap(data, len);
   }
-  if (!s) s = bd_registry_add(app->models, m);
-  bd_model_release(m);
   if (s) {
     srv_log(SRV_LOG_WARN, "model '%s' not restored: %s", name, bd_errmsg());
-    return -1;
+    bd_model_release(m);
+    return NULL;
   }
-  return 0;
+  return m;
+}
+
+/* A restored model and the serial its spec.json recorded. */
+typedef struct restored {
+  bd_model *m;
+  uint64_t serial; /* 0: none recorded (older spec.json) */
+} restored;
+
+/* Creation order: recorded serials ascending, then models without one by
+ * name (the order is then at least the same on every start). */
+static int restored_cmp(const void *a, const void *b) {
+  const restored *x = a, *y = b;
+  if (!x->serial != !y->serial) return x->serial ? -1 : 1;
+  if (x->serial != y->serial) return x->serial < y->serial ? -1 : 1;
+  return strcmp(bd_model_name(x->m), bd_model_name(y->m));
+}
+
+/* Removes the temporary files a crash during a save left in dir, with a
+ * log line when there were some. */
+static void sweep_temps(const char *dir) {
+  int k = bd_afile_sweep(dir);
+  if (k)
+    srv_log(SRV_LOG_INFO, "removed %d stale temporary file%s in %s", k,
+            k == 1 ? "" : "s", dir);
 }
 
 int srv_persist_restore(srv_app *app) {
   char dir[1400], sub[1700];
+  if (srv_data_path(app, "files", false, dir, sizeof dir)) sweep_temps(dir);
   if (!srv_data_path(app, "models", true, dir, sizeof dir)) return 0;
   DIR *d = opendir(dir);
   if (!d) return 0;
-  int n = 0;
+  restored *v = NULL;
+  size_t nv = 0, cap = 0;
   struct dirent *e;
   while ((e = readdir(d))) {
     if (!bd_model_name_ok(e->d_name)) continue;
     snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
-    if (restore_one(app, e->d_name, sub) == 0) n++;
+    sweep_temps(sub);
+    uint64_t serial;
+    bd_model *m = restore_one(app, e->d_name, sub, &serial);
+    if (!m) continue;
+    if (nv == cap) {
+      size_t nc = cap ? 2 * cap : 16;
+      restored *nvp = realloc(v, nc * sizeof *v);
+      if (!nvp) {
+        srv_log(SRV_LOG_WARN, "model '%s' not restored: out of memory",
+                e->d_name);
+        bd_model_release(m);
+        continue;
+      }
+      v = nvp;
+      cap = nc;
+    }
+    v[nv++] = (restored){m, serial};
   }
   closedir(d);
+  qsort(v, nv, sizeof *v, restored_cmp);
+  /* Recorded serials first, so that the models without one (and every
+   * model created from now on) get larger ones. */
+  uint64_t next = 0;
+  for (size_t i = 0; i < nv; i++)
+    if (v[i].serial) {
+      bd_model_set_serial(v[i].m, v[i].serial);
+      next = v[i].serial; /* ascending: the last is the largest */
+    }
+  for (size_t i = 0; i < nv; i++)
+    if (!v[i].serial) bd_model_set_serial(v[i].m, ++next);
+  int n = 0;
+  for (size_t i = 0; i < nv; i++) {
+    bd_status s = bd_registry_add(app->models, v[i].m);
+    if (s)
+      srv_log(SRV_LOG_WARN, "model '%s' not restored: %s",
+              bd_model_name(v[i].m), bd_errmsg());
+    else
+      n++;
+    bd_model_release(v[i].m);
+  }
+  free(v);
   if (n)
     srv_log(SRV_LOG_INFO, "restored %d model%s from %s", n, n == 1 ? "" : "s",
             dir);

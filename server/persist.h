@@ -1,22 +1,37 @@
 /* persist.h - models survive restarts: data-dir/models/<name>/spec.json
- * ({"block":spec,"seed":..,"device":..,"mode":..}) and state.safetensors
- * (state_dict + SGD momentum buffers + step count), both replaced
- * atomically. Written when a model is created or loaded, on
- * POST /v1/models/{m}/save and on clean shutdown; restored at start. */
+ * ({"block":spec,"seed":..,"device":..,"mode":..,"serial":creation
+ * serial,"frozen":[paths with requires_grad false]}) and state.safetensors
+ * (state_dict + SGD momentum buffers + step count), both written to disk
+ * before either replaces its old version. Written when a model is created
+ * or loaded, on POST /v1/models/{m}/save and on clean shutdown; restored
+ * at start in creation order.
+ *
+ * A request that saves answers success only once the save is on disk: a
+ * full disk (BD_ENOSPACE, 507 insufficient_storage) or any other failure
+ * fails it, and the previous files stay. */
 #ifndef SRV_PERSIST_H
 #define SRV_PERSIST_H
 
 #include "http.h"
 
-/* Saves m (takes its read lock). Errors: EIO, ENOMEM; ENOTFOUND when m
- * is no longer the model registered under its name (deleted). */
+/* Saves m (takes its read lock). Errors: ENOSPACE, EIO, ENOMEM;
+ * ENOTFOUND when m is no longer the model registered under its name
+ * (deleted). On failure the previous spec.json and state are kept. */
 bd_status srv_persist_save(srv_app *app, bd_model *m);
+/* Saves a new model m (borrowed; the registry takes its own reference)
+ * and registers it, both or neither: nobody sees the model before it is
+ * on disk, and a failed save leaves no directory and no registered model.
+ * Errors: EEXIST (the name is taken), ENOSPACE, EIO, ENOMEM. */
+bd_status srv_persist_create(srv_app *app, bd_model *m);
 /* Removes the model's directory (missing is fine). */
 void srv_persist_remove(srv_app *app, const char *name);
 /* Saves every model; logs failures. */
 void srv_persist_save_all(srv_app *app);
-/* Restores every model under data-dir/models into app->models; logs and
- * skips broken ones. Returns the number restored. */
+/* Restores every model under data-dir/models into app->models, in
+ * creation order; logs and skips broken ones. First removes (and logs)
+ * the temporary files a crash during a save left in data-dir/files and in
+ * each model directory (bd_afile_sweep). Call it once at start, before
+ * serving. Returns the number restored. */
 int srv_persist_restore(srv_app *app);
 
 /* data-dir/<sub> into buf (mkdir'd when create). false when too long. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/checkpoint.h"
 #include "../proto/checkpoint_json.h"
 #include "../proto/json_tensor.h"
 #include "files.h"
@@ -38,12 +39,35 @@ static int json_state(srv_req *r, proto_tfile *tf, srv_fmap *fm) {
   return 0;
 }
 
+/* Host copies of a model's state_dict (never sharing a CPU model's own
+ * tensors), taken under its read lock. */
+static bd_status snapshot_cb(bd_model *m, const bd_model_info *info,
+                             void *ctx) {
+  (void)info;
+  bd_named_tensors *out = ctx, shared = {0};
+  bd_status s = bd_checkpoint_export(m, false, &shared);
+  for (size_t i = 0; !s && i < shared.n; i++) {
+    bd_tensor *t = NULL;
+    s = bd_tensor_to(shared.tensors[i], BD_CPU, &t);
+    if (!s) s = bd_named_tensors_push(out, shared.names[i], t);
+    bd_tensor_release(t);
+  }
+  bd_named_tensors_clear(&shared);
+  if (s) bd_named_tensors_clear(out);
+  return s;
+}
+
+static bd_status state_snapshot(bd_model *m, bd_named_tensors *out) {
+  return bd_model_read(m, snapshot_cb, out);
+}
+
 int srv_state_dict_put(srv_req *r) {
   bool strict = r->q.strict;
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
   proto_tfile tf = {0};
   srv_fmap fm = {0};
+  bd_named_tensors before = {0};
   char ct[128];
   srv_content_type(r, ct, sizeof ct);
   if (strcmp(ct, "application/octet-stream") == 0) {
@@ -56,8 +80,14 @@ int srv_state_dict_put(srv_req *r) {
   } else if (json_state(r, &tf, &fm)) {
     goto out;
   }
+  /* The state before the load, to put back when it cannot be saved. */
+  bd_status s = state_snapshot(m, &before);
+  if (s) {
+    srv_reply_status(r, s);
+    goto out;
+  }
   bd_load_report rep;
-  bd_status s = bd_model_load(m, &tf.list, strict, false, &rep);
+  s = bd_model_load(m, &tf.list, strict, false, &rep);
   if (s) {
     /* A strict failure hands back its report as structured fields. */
     bool problems = rep.nmissing + rep.nunexpected + rep.nmismatched > 0;
@@ -67,7 +97,25 @@ int srv_state_dict_put(srv_req *r) {
     bd_load_report_free(&rep);
     goto out;
   }
-  if (srv_persist_save(r->app, m)) srv_log(SRV_LOG_WARN, "%s", bd_errmsg());
+  s = srv_persist_save(r->app, m);
+  if (s) {
+    /* A success reply means the weights are on disk: roll the load back
+     * (every key of the snapshot, strictly) and fail the request. */
+    srv_log(SRV_LOG_WARN, "%s", bd_errmsg());
+    bd_status fail = s;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", bd_errmsg());
+    bd_load_report back;
+    bd_status rb = bd_model_load(m, &before, true, false, &back);
+    bd_load_report_free(&back);
+    bd_load_report_free(&rep);
+    if (rb)
+      srv_fail(r, fail, "%s; the loaded state is in memory but NOT saved "
+               "(rolling back failed: %s)", msg, bd_errmsg());
+    else
+      srv_fail(r, fail, "%s; nothing was loaded", msg);
+    goto out;
+  }
   cJSON *j = proto_load_report_json(&rep, true);
   bd_load_report_free(&rep);
   if (!j) {
@@ -77,6 +125,7 @@ int srv_state_dict_put(srv_req *r) {
   cJSON_AddBoolToObject(j, "strict", strict);
   srv_reply_json(r, 200, j);
 out:
+  bd_named_tensors_clear(&before);
   proto_tfile_clear(&tf);
   srv_fmap_release(&fm);
   bd_model_release(m);

@@ -202,13 +202,14 @@ int srv_models_create(srv_req *r) {
       goto out;
     }
   }
-  st = bd_registry_add(r->app->models, m);
+  /* On disk, then registered: a save that fails (a full disk is 507)
+   * leaves no model behind. */
+  st = srv_persist_create(r->app, m);
   if (st) {
+    if (st != BD_EEXIST) srv_log(SRV_LOG_WARN, "%s", bd_errmsg());
     srv_reply_status(r, st);
     goto out;
   }
-  if (srv_persist_save(r->app, m))
-    srv_log(SRV_LOG_WARN, "%s", bd_errmsg());
   /* Registered: other requests may already edit or move it. */
   reply_describe(r, 201, m, true);
 out:
