@@ -153,6 +153,11 @@ static bd_status persist_save_locked(srv_app *app, bd_model *m) {
   snprintf(sub, sizeof sub, "models/%s", bd_model_name(m));
   if (!srv_data_path(app, sub, true, dir, sizeof dir))
     return bd_fail(BD_EIO, "data directory path too long");
+  /* srv_data_path ignores mkdir's errors; a full disk must still say so. */
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    return bd_fail(errno == ENOSPC || errno == EDQUOT ? BD_ENOSPACE : BD_EIO,
+                   "saving model '%s': cannot create %s: %s",
+                   bd_model_name(m), dir, strerror(errno));
   save_ctx c = {.dir = dir};
   bd_afile *spec = NULL;
   bd_status s = bd_model_read(m, save_cb, &c);
