@@ -486,214 +486,251 @@ static bd_status tp_reduce(tp *x) {
   return bd_fail(BD_EFORMAT, "pickle: REDUCE of a storage type");
 }
 
+/* PROTO: checks the protocol byte (0..5) and steps past it. */
+static bd_status tp_op_proto(tp *x) {
+  if (!tp_need(x, 1)) return bd_fail(BD_EFORMAT, "pickle: truncated");
+  if (*x->p > 5) return bd_fail(BD_EFORMAT, "pickle: protocol %d", *x->p);
+  x->p++;
+  return BD_OK;
+}
+
+/* STOP: succeeds only when exactly the result is on the stack and no MARK
+ * is open; either way the run ends here. */
+static bd_status tp_op_stop(const tp *x) {
+  if (x->sp != 1 || x->nmarks)
+    return bd_fail(BD_EFORMAT,
+                   "pickle: STOP with %zu items on the "
+                   "stack",
+                   x->sp);
+  return BD_OK;
+}
+
+/* MARK: remembers the stack height, up to TP_MAX_MARKS open marks. */
+static bd_status tp_op_mark(tp *x) {
+  if (x->nmarks >= TP_MAX_MARKS)
+    return bd_fail(BD_ELIMIT, "pickle: more than %d nested MARKs",
+                   TP_MAX_MARKS);
+  x->marks[x->nmarks++] = x->sp;
+  return BD_OK;
+}
+
+/* TUPLE, EMPTY_TUPLE, TUPLE1..3: replaces the items above the mark (or the
+ * top 0..3 items) with one tuple holding them in order. */
+static bd_status tp_op_tuple(tp *x, unsigned char op) {
+  bd_status s;
+  size_t n, from = 0;
+  if (op == 't') {
+    if ((s = tp_pop_mark(x, &from))) return s;
+    n = x->sp - from;
+  } else {
+    n = op == ')' ? 0 : (size_t)(op - 0x84);
+    if (x->sp < n) return bd_fail(BD_EFORMAT, "pickle: stack underflow");
+    from = x->sp - n;
+  }
+  tp_val *v = tp_new(x, V_TUPLE);
+  if (!v) return bd_fail(BD_ENOMEM, "pickle: out of host memory");
+  for (size_t i = from; i < x->sp; i++)
+    if ((s = tp_add_item(v, x->stack[i]))) return s;
+  x->sp = from;
+  return tp_push(x, v);
+}
+
+/* NEWTRUE, NEWFALSE: pushes the boolean. */
+static bd_status tp_op_bool(tp *x, unsigned char op) {
+  tp_val *v = tp_new(x, V_BOOL);
+  if (!v) return bd_fail(BD_ENOMEM, "pickle: out of host memory");
+  v->i = op == 0x88;
+  return tp_push(x, v);
+}
+
+/* BININT, BININT1, BININT2, LONG1: reads a little-endian integer (LONG1
+ * is signed and at most 8 bytes) and pushes it. */
+static bd_status tp_op_int(tp *x, unsigned char op) {
+  int n = op == 'J' ? 4 : op == 'K' ? 1 : op == 'M' ? 2 : -1;
+  if (n < 0) {
+    if (!tp_need(x, 1)) return bd_fail(BD_EFORMAT, "pickle: truncated");
+    n = *x->p++;
+    if (n > 8)
+      return bd_fail(BD_ELIMIT, "pickle: LONG1 of %d bytes (max 8)", n);
+  }
+  if (!tp_need(x, (size_t)n))
+    return bd_fail(BD_EFORMAT, "pickle: truncated integer");
+  uint64_t u = tp_le(x->p, n);
+  int64_t v64;
+  if (op == 'J')
+    v64 = (int32_t)(uint32_t)u;
+  else if (op == 0x8a && n > 0 && n < 8 && (x->p[n - 1] & 0x80))
+    v64 = (int64_t)(u | (~(uint64_t)0 << (8 * n)));
+  else
+    v64 = (int64_t)u;
+  x->p += n;
+  tp_val *v = tp_new(x, V_INT);
+  if (!v) return bd_fail(BD_ENOMEM, "pickle: out of host memory");
+  v->i = v64;
+  return tp_push(x, v);
+}
+
+/* BINFLOAT: skips the 8-byte value (blockd never needs it) and pushes a
+ * placeholder. */
+static bd_status tp_op_float(tp *x) {
+  if (!tp_need(x, 8)) return bd_fail(BD_EFORMAT, "pickle: truncated");
+  x->p += 8;
+  return tp_push(x, tp_new(x, V_FLOAT));
+}
+
+/* BINUNICODE, SHORT_BINSTRING: pushes an owned, NUL-free copy of the
+ * string, at most TP_MAX_STR bytes. */
+static bd_status tp_op_str(tp *x, unsigned char op) {
+  int w = op == 'X' ? 4 : 1;
+  if (!tp_need(x, (size_t)w))
+    return bd_fail(BD_EFORMAT, "pickle: truncated string");
+  uint64_t n = tp_le(x->p, w);
+  x->p += w;
+  if (n > TP_MAX_STR || !tp_need(x, (size_t)n))
+    return bd_fail(BD_EFORMAT,
+                   "pickle: string of %llu bytes runs past "
+                   "the end or exceeds %u",
+                   (unsigned long long)n, TP_MAX_STR);
+  if (memchr(x->p, 0, (size_t)n))
+    return bd_fail(BD_EFORMAT, "pickle: NUL inside a string");
+  tp_val *v = tp_new(x, V_STR);
+  if (!v || !(v->s = malloc((size_t)n + 1)))
+    return bd_fail(BD_ENOMEM, "out of host memory");
+  memcpy(v->s, x->p, (size_t)n);
+  v->s[n] = 0;
+  v->slen = (size_t)n;
+  x->p += n;
+  return tp_push(x, v);
+}
+
+/* BINPUT, LONG_BINPUT: stores the top of the stack in the memo, growing
+ * it up to TP_MAX_MEMO slots. */
+static bd_status tp_op_put(tp *x, unsigned char op) {
+  int w = op == 'q' ? 1 : 4;
+  if (!tp_need(x, (size_t)w) || !x->sp)
+    return bd_fail(BD_EFORMAT, "pickle: bad PUT");
+  uint64_t idx = tp_le(x->p, w);
+  x->p += w;
+  if (idx >= TP_MAX_MEMO)
+    return bd_fail(BD_ELIMIT, "pickle: memo index %llu over %u",
+                   (unsigned long long)idx, TP_MAX_MEMO);
+  if (idx >= x->nmemo) {
+    size_t n = (size_t)idx + 1 > x->nmemo * 2 ? (size_t)idx + 1 : x->nmemo * 2;
+    tp_val **m = realloc(x->memo, n * sizeof *m);
+    if (!m) return bd_fail(BD_ENOMEM, "out of host memory");
+    memset(m + x->nmemo, 0, (n - x->nmemo) * sizeof *m);
+    x->memo = m;
+    x->nmemo = n;
+  }
+  x->memo[idx] = x->stack[x->sp - 1];
+  return BD_OK;
+}
+
+/* BINGET, LONG_BINGET: pushes a memo entry that was set before. */
+static bd_status tp_op_get(tp *x, unsigned char op) {
+  int w = op == 'h' ? 1 : 4;
+  if (!tp_need(x, (size_t)w))
+    return bd_fail(BD_EFORMAT, "pickle: truncated GET");
+  uint64_t idx = tp_le(x->p, w);
+  x->p += w;
+  if (idx >= x->nmemo || !x->memo[idx])
+    return bd_fail(BD_EFORMAT, "pickle: GET of unset memo %llu",
+                   (unsigned long long)idx);
+  return tp_push(x, x->memo[idx]);
+}
+
+/* APPEND, APPENDS: moves the top item (or the items above the mark) into
+ * the list below them. */
+static bd_status tp_op_append(tp *x, unsigned char op) {
+  bd_status s;
+  size_t from = 0;
+  if (op == 'a') {
+    if (x->sp < 2) return bd_fail(BD_EFORMAT, "pickle: bad APPEND");
+    from = x->sp - 1;
+  } else if ((s = tp_pop_mark(x, &from))) {
+    return s;
+  }
+  if (from == 0 || x->stack[from - 1]->k != V_LIST)
+    return bd_fail(BD_EFORMAT, "pickle: APPEND to a non-list");
+  for (size_t i = from; i < x->sp; i++)
+    if ((s = tp_add_item(x->stack[from - 1], x->stack[i]))) return s;
+  x->sp = from;
+  return BD_OK;
+}
+
+/* SETITEM, SETITEMS: moves the top key/value pair (or the pairs above the
+ * mark) into the dict or OrderedDict below them. */
+static bd_status tp_op_setitems(tp *x, unsigned char op) {
+  bd_status s;
+  size_t from = 0;
+  if (op == 's') {
+    if (x->sp < 3) return bd_fail(BD_EFORMAT, "pickle: bad SETITEM");
+    from = x->sp - 2;
+  } else if ((s = tp_pop_mark(x, &from))) {
+    return s;
+  }
+  if ((x->sp - from) % 2 || from == 0 ||
+      (x->stack[from - 1]->k != V_DICT && x->stack[from - 1]->k != V_ODICT))
+    return bd_fail(BD_EFORMAT, "pickle: SETITEMS on a non-dict");
+  tp_val *d = x->stack[from - 1];
+  for (size_t i = from; i < x->sp; i++)
+    if ((s = tp_add_item(d, x->stack[i]))) return s;
+  x->sp = from;
+  return BD_OK;
+}
+
+/* BUILD: drops the state (a state_dict's _metadata, a tensor's state);
+ * only OrderedDicts and tensors may be built. */
+static bd_status tp_op_build(tp *x) {
+  if (x->sp < 2) return bd_fail(BD_EFORMAT, "pickle: bad BUILD");
+  tp_val *obj = x->stack[x->sp - 2];
+  if (obj->k != V_ODICT && obj->k != V_TENSOR)
+    return bd_fail(BD_EFORMAT,
+                   "pickle: BUILD on something other than "
+                   "an OrderedDict or tensor");
+  x->sp--;
+  return BD_OK;
+}
+
+/* Runs the pickle to its STOP: one case per allowed opcode, anything else
+ * is rejected with its byte position. */
 static bd_status tp_run(tp *x) {
   while (x->p < x->end) {
     unsigned char op = *x->p++;
     bd_status s = BD_OK;
-    size_t from = 0;
     switch (op) {
-      case 0x80: /* PROTO */
-        if (!tp_need(x, 1)) return bd_fail(BD_EFORMAT, "pickle: truncated");
-        if (*x->p > 5) return bd_fail(BD_EFORMAT, "pickle: protocol %d", *x->p);
-        x->p++;
-        break;
-      case '.': /* STOP */
-        if (x->sp != 1 || x->nmarks)
-          return bd_fail(BD_EFORMAT,
-                         "pickle: STOP with %zu items on the "
-                         "stack",
-                         x->sp);
-        return BD_OK;
-      case 'c':
-        s = tp_global_op(x);
-        break;
-      case 'Q':
-        s = tp_persid(x);
-        break;
-      case 'R':
-        s = tp_reduce(x);
-        break;
-      case '(':
-        if (x->nmarks >= TP_MAX_MARKS)
-          return bd_fail(BD_ELIMIT, "pickle: more than %d nested MARKs",
-                         TP_MAX_MARKS);
-        x->marks[x->nmarks++] = x->sp;
-        break;
+      case 0x80: s = tp_op_proto(x); break;
+      case '.': return tp_op_stop(x);
+      case 'c': s = tp_global_op(x); break;
+      case 'Q': s = tp_persid(x); break;
+      case 'R': s = tp_reduce(x); break;
+      case '(': s = tp_op_mark(x); break;
       case 't':
       case ')':
       case 0x85:
       case 0x86:
-      case 0x87: {
-        size_t n;
-        if (op == 't') {
-          if ((s = tp_pop_mark(x, &from))) return s;
-          n = x->sp - from;
-        } else {
-          n = op == ')' ? 0 : (size_t)(op - 0x84);
-          if (x->sp < n) return bd_fail(BD_EFORMAT, "pickle: stack underflow");
-          from = x->sp - n;
-        }
-        tp_val *v = tp_new(x, V_TUPLE);
-        if (!v) return bd_fail(BD_ENOMEM, "pickle: out of host memory");
-        for (size_t i = from; i < x->sp; i++)
-          if ((s = tp_add_item(v, x->stack[i]))) return s;
-        x->sp = from;
-        s = tp_push(x, v);
-        break;
-      }
-      case ']':
-        s = tp_push(x, tp_new(x, V_LIST));
-        break;
-      case '}':
-        s = tp_push(x, tp_new(x, V_DICT));
-        break;
-      case 'N':
-        s = tp_push(x, tp_new(x, V_NONE));
-        break;
+      case 0x87: s = tp_op_tuple(x, op); break;
+      case ']': s = tp_push(x, tp_new(x, V_LIST)); break;
+      case '}': s = tp_push(x, tp_new(x, V_DICT)); break;
+      case 'N': s = tp_push(x, tp_new(x, V_NONE)); break;
       case 0x88:
-      case 0x89: {
-        tp_val *v = tp_new(x, V_BOOL);
-        if (!v) return bd_fail(BD_ENOMEM, "pickle: out of host memory");
-        v->i = op == 0x88;
-        s = tp_push(x, v);
-        break;
-      }
+      case 0x89: s = tp_op_bool(x, op); break;
       case 'J':
       case 'K':
       case 'M':
-      case 0x8a: {
-        int n = op == 'J' ? 4 : op == 'K' ? 1 : op == 'M' ? 2 : -1;
-        if (n < 0) {
-          if (!tp_need(x, 1)) return bd_fail(BD_EFORMAT, "pickle: truncated");
-          n = *x->p++;
-          if (n > 8)
-            return bd_fail(BD_ELIMIT, "pickle: LONG1 of %d bytes (max 8)", n);
-        }
-        if (!tp_need(x, (size_t)n))
-          return bd_fail(BD_EFORMAT, "pickle: truncated integer");
-        uint64_t u = tp_le(x->p, n);
-        int64_t v64;
-        if (op == 'J')
-          v64 = (int32_t)(uint32_t)u;
-        else if (op == 0x8a && n > 0 && n < 8 && (x->p[n - 1] & 0x80))
-          v64 = (int64_t)(u | (~(uint64_t)0 << (8 * n)));
-        else
-          v64 = (int64_t)u;
-        x->p += n;
-        tp_val *v = tp_new(x, V_INT);
-        if (!v) return bd_fail(BD_ENOMEM, "pickle: out of host memory");
-        v->i = v64;
-        s = tp_push(x, v);
-        break;
-      }
-      case 'G': {
-        if (!tp_need(x, 8)) return bd_fail(BD_EFORMAT, "pickle: truncated");
-        x->p += 8;
-        s = tp_push(x, tp_new(x, V_FLOAT));
-        break;
-      }
+      case 0x8a: s = tp_op_int(x, op); break;
+      case 'G': s = tp_op_float(x); break;
       case 'X':
-      case 'U': {
-        int w = op == 'X' ? 4 : 1;
-        if (!tp_need(x, (size_t)w))
-          return bd_fail(BD_EFORMAT, "pickle: truncated string");
-        uint64_t n = tp_le(x->p, w);
-        x->p += w;
-        if (n > TP_MAX_STR || !tp_need(x, (size_t)n))
-          return bd_fail(BD_EFORMAT,
-                         "pickle: string of %llu bytes runs past "
-                         "the end or exceeds %u",
-                         (unsigned long long)n, TP_MAX_STR);
-        if (memchr(x->p, 0, (size_t)n))
-          return bd_fail(BD_EFORMAT, "pickle: NUL inside a string");
-        tp_val *v = tp_new(x, V_STR);
-        if (!v || !(v->s = malloc((size_t)n + 1)))
-          return bd_fail(BD_ENOMEM, "out of host memory");
-        memcpy(v->s, x->p, (size_t)n);
-        v->s[n] = 0;
-        v->slen = (size_t)n;
-        x->p += n;
-        s = tp_push(x, v);
-        break;
-      }
+      case 'U': s = tp_op_str(x, op); break;
       case 'q':
-      case 'r': {
-        int w = op == 'q' ? 1 : 4;
-        if (!tp_need(x, (size_t)w) || !x->sp)
-          return bd_fail(BD_EFORMAT, "pickle: bad PUT");
-        uint64_t idx = tp_le(x->p, w);
-        x->p += w;
-        if (idx >= TP_MAX_MEMO)
-          return bd_fail(BD_ELIMIT, "pickle: memo index %llu over %u",
-                         (unsigned long long)idx, TP_MAX_MEMO);
-        if (idx >= x->nmemo) {
-          size_t n =
-              (size_t)idx + 1 > x->nmemo * 2 ? (size_t)idx + 1 : x->nmemo * 2;
-          tp_val **m = realloc(x->memo, n * sizeof *m);
-          if (!m) return bd_fail(BD_ENOMEM, "out of host memory");
-          memset(m + x->nmemo, 0, (n - x->nmemo) * sizeof *m);
-          x->memo = m;
-          x->nmemo = n;
-        }
-        x->memo[idx] = x->stack[x->sp - 1];
-        break;
-      }
+      case 'r': s = tp_op_put(x, op); break;
       case 'h':
-      case 'j': {
-        int w = op == 'h' ? 1 : 4;
-        if (!tp_need(x, (size_t)w))
-          return bd_fail(BD_EFORMAT, "pickle: truncated GET");
-        uint64_t idx = tp_le(x->p, w);
-        x->p += w;
-        if (idx >= x->nmemo || !x->memo[idx])
-          return bd_fail(BD_EFORMAT, "pickle: GET of unset memo %llu",
-                         (unsigned long long)idx);
-        s = tp_push(x, x->memo[idx]);
-        break;
-      }
+      case 'j': s = tp_op_get(x, op); break;
       case 'a':
-      case 'e': {
-        if (op == 'a') {
-          if (x->sp < 2) return bd_fail(BD_EFORMAT, "pickle: bad APPEND");
-          from = x->sp - 1;
-        } else if ((s = tp_pop_mark(x, &from))) {
-          return s;
-        }
-        if (from == 0 || x->stack[from - 1]->k != V_LIST)
-          return bd_fail(BD_EFORMAT, "pickle: APPEND to a non-list");
-        for (size_t i = from; i < x->sp; i++)
-          if ((s = tp_add_item(x->stack[from - 1], x->stack[i]))) return s;
-        x->sp = from;
-        break;
-      }
+      case 'e': s = tp_op_append(x, op); break;
       case 's':
-      case 'u': {
-        if (op == 's') {
-          if (x->sp < 3) return bd_fail(BD_EFORMAT, "pickle: bad SETITEM");
-          from = x->sp - 2;
-        } else if ((s = tp_pop_mark(x, &from))) {
-          return s;
-        }
-        if ((x->sp - from) % 2 || from == 0 ||
-            (x->stack[from - 1]->k != V_DICT &&
-             x->stack[from - 1]->k != V_ODICT))
-          return bd_fail(BD_EFORMAT, "pickle: SETITEMS on a non-dict");
-        tp_val *d = x->stack[from - 1];
-        for (size_t i = from; i < x->sp; i++)
-          if ((s = tp_add_item(d, x->stack[i]))) return s;
-        x->sp = from;
-        break;
-      }
-      case 'b': { /* BUILD: state is ignored (state_dict _metadata) */
-        if (x->sp < 2) return bd_fail(BD_EFORMAT, "pickle: bad BUILD");
-        tp_val *obj = x->stack[x->sp - 2];
-        if (obj->k != V_ODICT && obj->k != V_TENSOR)
-          return bd_fail(BD_EFORMAT,
-                         "pickle: BUILD on something other than "
-                         "an OrderedDict or tensor");
-        x->sp--;
-        break;
-      }
+      case 'u': s = tp_op_setitems(x, op); break;
+      case 'b': s = tp_op_build(x); break;
       default:
         return bd_fail(BD_EFORMAT,
                        "pickle: opcode 0x%02x at byte %ld is not "
