@@ -46,29 +46,12 @@ static bd_status proto__st_sort(const proto_tfile *f, size_t *order) {
   return BD_OK;
 }
 
-bd_status proto_safetensors_write(const proto_tfile *f,
-                                  const char *const *extra, proto_sink sink) {
-  size_t *order = malloc((f->list.n ? f->list.n : 1) * sizeof *order);
-  if (!order) return bd_fail(BD_ENOMEM, "out of host memory");
-  for (size_t i = 0; i < f->list.n; i++)
-    if (strcmp(f->list.names[i], "__metadata__") == 0) {
-      free(order);
-      return bd_fail(BD_EINVAL,
-                     "safetensors: '__metadata__' is reserved "
-                     "and cannot name a tensor");
-    }
-  for (size_t i = 0; i < f->list.n; i++)
-    if (bd_tensor_device(f->list.tensors[i]).type != BD_DEV_CPU) {
-      free(order);
-      return bd_fail(BD_EUNSUPPORTED,
-                     "safetensors: tensor '%s' is not on "
-                     "the host",
-                     f->list.names[i]);
-    }
-  if (proto__st_sort(f, order)) {
-    free(order);
-    return bd_fail(BD_ENOMEM, "out of host memory sorting safetensors keys");
-  }
+/* Prints the header JSON (caller frees; NULL when out of memory): the
+ * __metadata__ (format, blockd.kind, blockd.spec and the extra key/value
+ * pairs), then each tensor of f in write order with its dtype, shape and
+ * data offsets, which follow one another from 0. */
+static char *proto__st_header_json(const proto_tfile *f, const size_t *order,
+                                   const char *const *extra) {
   cJSON *h = cJSON_CreateObject();
   cJSON *md = cJSON_AddObjectToObject(h, "__metadata__");
   cJSON_AddStringToObject(md, "format", "pt");
@@ -92,6 +75,33 @@ bd_status proto_safetensors_write(const proto_tfile *f,
   }
   char *js = cJSON_PrintUnformatted(h);
   cJSON_Delete(h);
+  return js;
+}
+
+bd_status proto_safetensors_write(const proto_tfile *f,
+                                  const char *const *extra, proto_sink sink) {
+  size_t *order = malloc((f->list.n ? f->list.n : 1) * sizeof *order);
+  if (!order) return bd_fail(BD_ENOMEM, "out of host memory");
+  for (size_t i = 0; i < f->list.n; i++)
+    if (strcmp(f->list.names[i], "__metadata__") == 0) {
+      free(order);
+      return bd_fail(BD_EINVAL,
+                     "safetensors: '__metadata__' is reserved "
+                     "and cannot name a tensor");
+    }
+  for (size_t i = 0; i < f->list.n; i++)
+    if (bd_tensor_device(f->list.tensors[i]).type != BD_DEV_CPU) {
+      free(order);
+      return bd_fail(BD_EUNSUPPORTED,
+                     "safetensors: tensor '%s' is not on "
+                     "the host",
+                     f->list.names[i]);
+    }
+  if (proto__st_sort(f, order)) {
+    free(order);
+    return bd_fail(BD_ENOMEM, "out of host memory sorting safetensors keys");
+  }
+  char *js = proto__st_header_json(f, order, extra);
   if (!js) {
     free(order);
     return bd_fail(BD_ENOMEM, "out of host memory (safetensors header)");
@@ -207,48 +217,65 @@ static bd_status proto__st_unique_keys(const cJSON *obj, const char *what) {
   return s;
 }
 
-static bd_status proto__st_entry(const cJSON *e, proto__st_ent *out,
-                                 const proto_tfile_limits *lim) {
-  const char *nm = e->string;
+/* Checks that entry e (named nm) is an object with unique keys among
+ * dtype, shape and data_offsets, all present and of the right JSON type,
+ * and points *dt, *sh and *off at them (borrowed from e). */
+static bd_status proto__st_fields(const cJSON *e, const char *nm,
+                                  const cJSON **dt, const cJSON **sh,
+                                  const cJSON **off) {
   if (!cJSON_IsObject(e))
     return bd_fail(BD_EFORMAT, "safetensors: entry '%.200s' is not an object",
                    nm);
   bd_status s = proto__st_unique_keys(e, nm);
   if (s) return s;
-  const cJSON *dt = NULL, *sh = NULL, *off = NULL;
+  *dt = *sh = *off = NULL;
   for (const cJSON *c = e->child; c; c = c->next) {
     if (strcmp(c->string, "dtype") == 0)
-      dt = c;
+      *dt = c;
     else if (strcmp(c->string, "shape") == 0)
-      sh = c;
+      *sh = c;
     else if (strcmp(c->string, "data_offsets") == 0)
-      off = c;
+      *off = c;
     else
       return bd_fail(BD_EFORMAT,
                      "safetensors: entry '%.200s' has unknown field '%.64s'",
                      nm, c->string);
   }
-  if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(off))
+  if (!cJSON_IsString(*dt) || !cJSON_IsArray(*sh) || !cJSON_IsArray(*off))
     return bd_fail(BD_EFORMAT,
                    "safetensors: entry '%.200s' needs dtype (string), shape "
                    "and data_offsets (arrays)",
                    nm);
-  int d;
-  for (d = 0; d < BD_DTYPE_COUNT; d++)
-    if (strcmp(dt->valuestring, proto__st_dtypes[d].name) == 0) break;
-  if (d == BD_DTYPE_COUNT) {
-    for (int k = 0; proto__st_other[k]; k++)
-      if (strcmp(dt->valuestring, proto__st_other[k]) == 0)
-        return bd_fail(BD_EUNSUPPORTED,
-                       "safetensors: tensor '%.200s' has dtype %s; blockd "
-                       "holds F32, F64, F16, BF16 and I64 only",
-                       nm, proto__st_other[k]);
-    return bd_fail(BD_EFORMAT,
-                   "safetensors: tensor '%.200s' has unknown "
-                   "dtype '%.32s'",
-                   nm, dt->valuestring);
-  }
-  out->dt = (bd_dtype)d;
+  return BD_OK;
+}
+
+/* Maps the safetensors dtype name of tensor nm to *out: BD_EUNSUPPORTED for
+ * a known dtype blockd holds no tensors for, BD_EFORMAT for an unknown one. */
+static bd_status proto__st_dtype(const char *nm, const char *name,
+                                 bd_dtype *out) {
+  for (int d = 0; d < BD_DTYPE_COUNT; d++)
+    if (strcmp(name, proto__st_dtypes[d].name) == 0) {
+      *out = (bd_dtype)d;
+      return BD_OK;
+    }
+  for (int k = 0; proto__st_other[k]; k++)
+    if (strcmp(name, proto__st_other[k]) == 0)
+      return bd_fail(BD_EUNSUPPORTED,
+                     "safetensors: tensor '%.200s' has dtype %s; blockd "
+                     "holds F32, F64, F16, BF16 and I64 only",
+                     nm, proto__st_other[k]);
+  return bd_fail(BD_EFORMAT,
+                 "safetensors: tensor '%.200s' has unknown "
+                 "dtype '%.32s'",
+                 nm, name);
+}
+
+/* Reads the shape array sh of tensor nm into out->ndim and out->shape,
+ * sets *numel, and enforces BD_MAX_DIMS and lim->max_elems (counted over
+ * the span, so that empty dimensions cannot hide rows). */
+static bd_status proto__st_shape(const char *nm, const cJSON *sh,
+                                 const proto_tfile_limits *lim,
+                                 proto__st_ent *out, int64_t *numel) {
   int nd = cJSON_GetArraySize(sh);
   if (nd > BD_MAX_DIMS)
     return bd_fail(BD_ELIMIT, "safetensors: tensor '%.200s' has rank %d > %d",
@@ -263,8 +290,7 @@ static bd_status proto__st_entry(const cJSON *e, proto__st_ent *out,
                      nm);
     out->shape[out->ndim++] = (int64_t)v;
   }
-  int64_t numel;
-  s = bd_shape_numel(out->ndim, out->shape, &numel);
+  bd_status s = bd_shape_numel(out->ndim, out->shape, numel);
   if (s) return bd_fail_prefix(s, "safetensors: tensor '%.200s': ", nm);
   /* The span, not numel: a [N, 0] tensor still has N rows to walk. */
   int64_t span = bd_shape_span(out->ndim, out->shape);
@@ -273,8 +299,16 @@ static bd_status proto__st_entry(const cJSON *e, proto__st_ent *out,
                    "safetensors: tensor '%.200s' has %lld "
                    "elements%s, over the limit %lld",
                    nm, (long long)span,
-                   span != numel ? " (counting non-zero dimensions)" : "",
+                   span != *numel ? " (counting non-zero dimensions)" : "",
                    (long long)lim->max_elems);
+  return BD_OK;
+}
+
+/* Reads the data_offsets off of tensor nm into out->begin and out->end and
+ * checks that they span exactly numel elements of out->dt (named dtname). */
+static bd_status proto__st_offsets(const char *nm, const cJSON *off,
+                                   const char *dtname, int64_t numel,
+                                   proto__st_ent *out) {
   if (cJSON_GetArraySize(off) != 2 ||
       !proto__st_uint(off->child, &out->begin) ||
       !proto__st_uint(off->child->next, &out->end))
@@ -293,18 +327,34 @@ static bd_status proto__st_entry(const cJSON *e, proto__st_ent *out,
     return bd_fail(BD_EFORMAT,
                    "safetensors: tensor '%.200s' spans %llu bytes but dtype %s "
                    "and its shape need %llu",
-                   nm, (unsigned long long)(out->end - out->begin),
-                   dt->valuestring, (unsigned long long)want);
+                   nm, (unsigned long long)(out->end - out->begin), dtname,
+                   (unsigned long long)want);
+  return BD_OK;
+}
+
+/* Parses one header entry e (a tensor) into *out, whose name borrows e's
+ * key; every field is checked against the format and lim. */
+static bd_status proto__st_entry(const cJSON *e, proto__st_ent *out,
+                                 const proto_tfile_limits *lim) {
+  const char *nm = e->string;
+  const cJSON *dt = NULL, *sh = NULL, *off = NULL;
+  bd_status s = proto__st_fields(e, nm, &dt, &sh, &off);
+  if (!s) s = proto__st_dtype(nm, dt->valuestring, &out->dt);
+  int64_t numel = 0;
+  if (!s) s = proto__st_shape(nm, sh, lim, out, &numel);
+  if (!s) s = proto__st_offsets(nm, off, dt->valuestring, numel, out);
+  if (s) return s;
   out->name = nm;
   return BD_OK;
 }
 
-bd_status proto_safetensors_read(const void *data, size_t len,
-                                 const proto_tfile_limits *lim,
-                                 proto_tfile *out, cJSON **meta) {
-  const unsigned char *u = data;
-  memset(out, 0, sizeof *out);
-  if (meta) *meta = NULL;
+/* Reads the 8-byte header length of the len-byte file u, checks it against
+ * PROTO_ST_MAX_HEADER and the file, and parses the header as strict UTF-8
+ * JSON with nothing but whitespace after it. On success *h is the parsed
+ * header (caller frees with cJSON_Delete) and *hlen its length. */
+static bd_status proto__st_header(const unsigned char *u, size_t len,
+                                  uint64_t *hlen, cJSON **h) {
+  *h = NULL;
   if (len < 8)
     return bd_fail(BD_EFORMAT,
                    "safetensors: file of %zu bytes is shorter "
@@ -324,141 +374,159 @@ bd_status proto_safetensors_read(const void *data, size_t len,
   if (!proto__utf8_ok((const unsigned char *)hj, (size_t)n))
     return bd_fail(BD_EFORMAT, "safetensors: header is not valid UTF-8");
   const char *endp = NULL;
-  cJSON *h = cJSON_ParseWithLengthOpts(hj, (size_t)n, &endp, false);
-  if (!h) return bd_fail(BD_EFORMAT, "safetensors: header is not valid JSON");
+  cJSON *j = cJSON_ParseWithLengthOpts(hj, (size_t)n, &endp, false);
+  if (!j) return bd_fail(BD_EFORMAT, "safetensors: header is not valid JSON");
   for (const char *p = endp; p && p < hj + n; p++)
     if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') {
-      cJSON_Delete(h);
+      cJSON_Delete(j);
       return bd_fail(BD_EFORMAT, "safetensors: bytes after the header JSON");
     }
-  proto__st_ent *ents = NULL;
-  bd_status s = BD_OK;
-  if (!cJSON_IsObject(h)) {
-    s = bd_fail(BD_EFORMAT, "safetensors: header is not a JSON object");
-    goto out;
-  }
-  s = proto__st_unique_keys(h, "the header");
-  if (s) goto out;
-  size_t cnt = 0;
-  const cJSON *md = NULL;
+  *h = j;
+  *hlen = n;
+  return BD_OK;
+}
+
+/* Checks that header h is an object with unique keys, finds its
+ * __metadata__ entry (*md, borrowed; NULL when absent) and counts the
+ * tensor entries into *cnt, at most lim->max_tensors (default 10^6). */
+static bd_status proto__st_count(const cJSON *h, const proto_tfile_limits *lim,
+                                 size_t *cnt, const cJSON **md) {
+  if (!cJSON_IsObject(h))
+    return bd_fail(BD_EFORMAT, "safetensors: header is not a JSON object");
+  bd_status s = proto__st_unique_keys(h, "the header");
+  if (s) return s;
+  *cnt = 0;
+  *md = NULL;
   for (const cJSON *c = h->child; c; c = c->next) {
     if (strcmp(c->string, "__metadata__") == 0)
-      md = c;
+      *md = c;
     else
-      cnt++;
+      (*cnt)++;
   }
   size_t maxt = lim && lim->max_tensors ? lim->max_tensors : 1000000;
-  if (cnt > maxt) {
-    s = bd_fail(BD_ELIMIT, "safetensors: %zu tensors exceed the limit %zu", cnt,
-                maxt);
-    goto out;
-  }
-  out->kind = PROTO_TFILE_DICT;
-  if (md) {
-    if (!cJSON_IsObject(md)) {
-      s = bd_fail(BD_EFORMAT, "safetensors: __metadata__ is not an object");
-      goto out;
-    }
-    for (const cJSON *c = md->child; c; c = c->next)
-      if (!cJSON_IsString(c)) {
-        s = bd_fail(BD_EFORMAT,
-                    "safetensors: __metadata__ value '%.64s' is "
-                    "not a string",
-                    c->string);
-        goto out;
-      }
-    const cJSON *k = cJSON_GetObjectItemCaseSensitive(md, "blockd.kind");
-    if (k && !proto_tfile_kind_parse(k->valuestring, &out->kind)) {
-      s = bd_fail(BD_EFORMAT, "safetensors: unknown blockd.kind '%.32s'",
-                  k->valuestring);
-      goto out;
-    }
-    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(md, "blockd.spec");
-    if (sp && !(out->spec = strdup(sp->valuestring))) {
-      s = bd_fail(BD_ENOMEM, "out of host memory");
-      goto out;
-    }
-  }
-  ents = calloc(cnt ? cnt : 1, sizeof *ents);
-  if (!ents) {
-    s = bd_fail(BD_ENOMEM, "out of host memory");
-    goto out;
-  }
+  if (*cnt > maxt)
+    return bd_fail(BD_ELIMIT, "safetensors: %zu tensors exceed the limit %zu",
+                   *cnt, maxt);
+  return BD_OK;
+}
+
+/* Checks that __metadata__ md is an object of strings and takes blockd's
+ * keys from it: blockd.kind into out->kind, a copy of blockd.spec into
+ * out->spec (owned by out). */
+static bd_status proto__st_metadata(const cJSON *md, proto_tfile *out) {
+  if (!cJSON_IsObject(md))
+    return bd_fail(BD_EFORMAT, "safetensors: __metadata__ is not an object");
+  for (const cJSON *c = md->child; c; c = c->next)
+    if (!cJSON_IsString(c))
+      return bd_fail(BD_EFORMAT,
+                     "safetensors: __metadata__ value '%.64s' is "
+                     "not a string",
+                     c->string);
+  const cJSON *k = cJSON_GetObjectItemCaseSensitive(md, "blockd.kind");
+  if (k && !proto_tfile_kind_parse(k->valuestring, &out->kind))
+    return bd_fail(BD_EFORMAT, "safetensors: unknown blockd.kind '%.32s'",
+                   k->valuestring);
+  const cJSON *sp = cJSON_GetObjectItemCaseSensitive(md, "blockd.spec");
+  if (sp && !(out->spec = strdup(sp->valuestring)))
+    return bd_fail(BD_ENOMEM, "out of host memory");
+  return BD_OK;
+}
+
+/* Parses the cnt tensor entries of h (all but md) into a new array *ents
+ * (caller frees, also on error; names borrow h's keys). */
+static bd_status proto__st_entries(const cJSON *h, const cJSON *md, size_t cnt,
+                                   const proto_tfile_limits *lim,
+                                   proto__st_ent **ents) {
+  *ents = calloc(cnt ? cnt : 1, sizeof **ents);
+  if (!*ents) return bd_fail(BD_ENOMEM, "out of host memory");
   size_t k = 0;
   for (const cJSON *c = h->child; c; c = c->next) {
     if (c == md) continue;
-    s = proto__st_entry(c, &ents[k++], lim);
-    if (s) goto out;
+    bd_status s = proto__st_entry(c, &(*ents)[k++], lim);
+    if (s) return s;
   }
+  return BD_OK;
+}
+
+/* Sorts ents by offset and checks that they tile the buflen-byte data
+ * buffer exactly (no gaps, overlaps or spare bytes), which is at most
+ * lim->max_total_bytes (default 64 GiB). */
+static bd_status proto__st_layout(proto__st_ent *ents, size_t cnt,
+                                  uint64_t buflen,
+                                  const proto_tfile_limits *lim) {
   qsort(ents, cnt, sizeof *ents, proto__st_ent_cmp);
-  uint64_t pos = 0, buflen = len - 8 - n;
+  uint64_t pos = 0;
   for (size_t i = 0; i < cnt; i++) {
-    if (ents[i].begin != pos) {
-      s = bd_fail(BD_EFORMAT,
-                  "safetensors: tensor '%.200s' starts at %llu, "
-                  "expected %llu (offsets must be contiguous, without gaps "
-                  "or overlaps)",
-                  ents[i].name, (unsigned long long)ents[i].begin,
-                  (unsigned long long)pos);
-      goto out;
-    }
+    if (ents[i].begin != pos)
+      return bd_fail(BD_EFORMAT,
+                     "safetensors: tensor '%.200s' starts at %llu, "
+                     "expected %llu (offsets must be contiguous, without gaps "
+                     "or overlaps)",
+                     ents[i].name, (unsigned long long)ents[i].begin,
+                     (unsigned long long)pos);
     pos = ents[i].end;
-    if (pos > buflen) {
-      s = bd_fail(BD_EFORMAT,
-                  "safetensors: tensor '%.200s' ends at %llu, "
-                  "past the %llu-byte data buffer",
-                  ents[i].name, (unsigned long long)pos,
-                  (unsigned long long)buflen);
-      goto out;
-    }
+    if (pos > buflen)
+      return bd_fail(BD_EFORMAT,
+                     "safetensors: tensor '%.200s' ends at %llu, "
+                     "past the %llu-byte data buffer",
+                     ents[i].name, (unsigned long long)pos,
+                     (unsigned long long)buflen);
   }
-  if (pos != buflen) {
-    s = bd_fail(BD_EFORMAT,
-                "safetensors: tensors cover %llu bytes but the "
-                "data buffer holds %llu",
-                (unsigned long long)pos, (unsigned long long)buflen);
-    goto out;
-  }
+  if (pos != buflen)
+    return bd_fail(BD_EFORMAT,
+                   "safetensors: tensors cover %llu bytes but the "
+                   "data buffer holds %llu",
+                   (unsigned long long)pos, (unsigned long long)buflen);
   size_t maxb =
       lim && lim->max_total_bytes ? lim->max_total_bytes : (size_t)64 << 30;
-  if (buflen > maxb) {
-    s = bd_fail(BD_ELIMIT,
-                "safetensors: %llu bytes of tensors exceed the "
-                "limit %zu",
-                (unsigned long long)buflen, maxb);
-    goto out;
+  if (buflen > maxb)
+    return bd_fail(BD_ELIMIT,
+                   "safetensors: %llu bytes of tensors exceed the "
+                   "limit %zu",
+                   (unsigned long long)buflen, maxb);
+  return BD_OK;
+}
+
+/* For a tensor file, checks that the one entry is named "tensor"; for a
+ * list, checks that the names are exactly "0".."cnt-1" and puts ents in
+ * that order. Other kinds keep their (offset) order. */
+static bd_status proto__st_order(proto_tfile_kind kind, proto__st_ent *ents,
+                                 size_t cnt) {
+  if (kind != PROTO_TFILE_LIST && kind != PROTO_TFILE_TENSOR) return BD_OK;
+  proto__st_ent *byidx = calloc(cnt ? cnt : 1, sizeof *byidx);
+  if (!byidx) return bd_fail(BD_ENOMEM, "out of host memory");
+  bool ok = kind == PROTO_TFILE_TENSOR
+                ? cnt == 1 && strcmp(ents[0].name, "tensor") == 0
+                : true;
+  for (size_t i = 0; ok && kind == PROTO_TFILE_LIST && i < cnt; i++) {
+    char *e;
+    unsigned long long v = strtoull(ents[i].name, &e, 10);
+    ok = ents[i].name[0] >= '0' && ents[i].name[0] <= '9' && !*e && v < cnt &&
+         byidx[v].name == NULL;
+    if (ok) byidx[v] = ents[i];
   }
-  /* Lists are stored under "0", "1", ...: order them by index. */
-  if (out->kind == PROTO_TFILE_LIST || out->kind == PROTO_TFILE_TENSOR) {
-    proto__st_ent *byidx = calloc(cnt ? cnt : 1, sizeof *byidx);
-    if (!byidx) {
-      s = bd_fail(BD_ENOMEM, "out of host memory");
-      goto out;
-    }
-    bool ok = out->kind == PROTO_TFILE_TENSOR
-                  ? cnt == 1 && strcmp(ents[0].name, "tensor") == 0
-                  : true;
-    for (size_t i = 0; ok && out->kind == PROTO_TFILE_LIST && i < cnt; i++) {
-      char *e;
-      unsigned long long v = strtoull(ents[i].name, &e, 10);
-      ok = ents[i].name[0] >= '0' && ents[i].name[0] <= '9' && !*e && v < cnt &&
-           byidx[v].name == NULL;
-      if (ok) byidx[v] = ents[i];
-    }
-    if (!ok) {
-      free(byidx);
-      s = bd_fail(BD_EFORMAT,
-                  "safetensors: blockd.kind %s does not match "
-                  "the tensor names",
-                  proto_tfile_kind_name(out->kind));
-      goto out;
-    }
-    if (out->kind == PROTO_TFILE_LIST) memcpy(ents, byidx, cnt * sizeof *ents);
+  if (!ok) {
     free(byidx);
+    return bd_fail(BD_EFORMAT,
+                   "safetensors: blockd.kind %s does not match "
+                   "the tensor names",
+                   proto_tfile_kind_name(kind));
   }
-  const unsigned char *buf = u + 8 + n;
+  if (kind == PROTO_TFILE_LIST) memcpy(ents, byidx, cnt * sizeof *ents);
+  free(byidx);
+  return BD_OK;
+}
+
+/* Appends one tensor per entry to out->list, in ents order: a borrowed view
+ * of buf when lim->borrow asks for it and the data is aligned, a copy
+ * otherwise. */
+static bd_status proto__st_load(const proto__st_ent *ents, size_t cnt,
+                                const unsigned char *buf,
+                                const proto_tfile_limits *lim,
+                                proto_tfile *out) {
   for (size_t i = 0; i < cnt; i++) {
     bd_tensor *t;
+    bd_status s;
     size_t nb = (size_t)(ents[i].end - ents[i].begin);
     /* Borrow only aligned data: typed reads of it must be aligned. */
     if (lim && lim->borrow &&
@@ -469,12 +537,36 @@ bd_status proto_safetensors_read(const void *data, size_t len,
       s = bd_tensor_new(BD_CPU, ents[i].dt, ents[i].ndim, ents[i].shape, &t);
       if (!s && nb) memcpy(bd_tensor_data(t), buf + ents[i].begin, nb);
     }
-    if (s) goto out;
+    if (s) return s;
     s = bd_named_tensors_push(&out->list, ents[i].name, t);
     bd_tensor_release(t);
-    if (s) goto out;
+    if (s) return s;
   }
-  if (meta && md) *meta = cJSON_Duplicate(md, true);
+  return BD_OK;
+}
+
+bd_status proto_safetensors_read(const void *data, size_t len,
+                                 const proto_tfile_limits *lim,
+                                 proto_tfile *out, cJSON **meta) {
+  const unsigned char *u = data;
+  memset(out, 0, sizeof *out);
+  if (meta) *meta = NULL;
+  uint64_t n = 0;
+  cJSON *h;
+  bd_status s = proto__st_header(u, len, &n, &h);
+  if (s) return s;
+  proto__st_ent *ents = NULL;
+  size_t cnt = 0;
+  const cJSON *md = NULL;
+  s = proto__st_count(h, lim, &cnt, &md);
+  if (s) goto out;
+  out->kind = PROTO_TFILE_DICT;
+  if (md && (s = proto__st_metadata(md, out))) goto out;
+  s = proto__st_entries(h, md, cnt, lim, &ents);
+  if (!s) s = proto__st_layout(ents, cnt, len - 8 - n, lim);
+  if (!s) s = proto__st_order(out->kind, ents, cnt);
+  if (!s) s = proto__st_load(ents, cnt, u + 8 + n, lim, out);
+  if (!s && meta && md) *meta = cJSON_Duplicate(md, true);
 out:
   free(ents);
   cJSON_Delete(h);
