@@ -131,18 +131,23 @@ static bd_status fill_nested(dec *d, const cJSON *j, int level, int ndim,
   return BD_OK;
 }
 
-bd_status proto_tensor_from_json(const cJSON *j, const char *what,
-                                 int64_t max_elems, bd_tensor **out) {
-  if (max_elems <= 0) max_elems = BD_MAX_NUMEL;
-  const cJSON *data = j, *jshape = NULL;
-  bd_dtype dt = BD_F32;
+/* Splits tensor JSON j into its data (*data), its optional explicit shape
+ * (*jshape, NULL when absent) and its dtype (*dt, float32 by default), all
+ * borrowed from j: an object {shape, dtype, data} with no other field, or
+ * a bare nested list or number that is its own data. */
+static bd_status parse_envelope(const cJSON *j, const char *what,
+                                const cJSON **data, const cJSON **jshape,
+                                bd_dtype *dt) {
+  *data = j;
+  *jshape = NULL;
+  *dt = BD_F32;
   if (!j) return bd_fail(BD_EINVAL, "%s: missing", what);
   if (cJSON_IsObject(j)) {
-    data = cJSON_GetObjectItemCaseSensitive(j, "data");
-    jshape = cJSON_GetObjectItemCaseSensitive(j, "shape");
+    *data = cJSON_GetObjectItemCaseSensitive(j, "data");
+    *jshape = cJSON_GetObjectItemCaseSensitive(j, "shape");
     const cJSON *jdt = cJSON_GetObjectItemCaseSensitive(j, "dtype");
-    if (!data) return bd_fail(BD_EINVAL, "%s.data: missing", what);
-    if (jdt && (!cJSON_IsString(jdt) || !bd_dtype_parse(jdt->valuestring, &dt)))
+    if (!*data) return bd_fail(BD_EINVAL, "%s.data: missing", what);
+    if (jdt && (!cJSON_IsString(jdt) || !bd_dtype_parse(jdt->valuestring, dt)))
       return bd_fail(BD_EINVAL, "%s.dtype: unknown dtype (use float32, "
                      "float64, float16, bfloat16 or int64)", what);
     for (const cJSON *it = j->child; it; it = it->next)
@@ -154,55 +159,98 @@ bd_status proto_tensor_from_json(const cJSON *j, const char *what,
     return bd_fail(BD_EINVAL, "%s: a tensor is an object {shape, dtype, "
                    "data}, a nested list or a number", what);
   }
+  return BD_OK;
+}
+
+/* Reads an explicit shape, a list of at most BD_MAX_DIMS non-negative
+ * integers, into *ndim and shape. */
+static bd_status parse_shape(const cJSON *jshape, const char *what, int *ndim,
+                             int64_t *shape) {
+  *ndim = 0;
+  if (!cJSON_IsArray(jshape))
+    return bd_fail(BD_EINVAL, "%s.shape: must be a list of integers", what);
+  for (const cJSON *it = jshape->child; it; it = it->next) {
+    if (*ndim == BD_MAX_DIMS)
+      return bd_fail(BD_EINVAL, "%s.shape: more than %d dimensions", what,
+                     BD_MAX_DIMS);
+    double v = it->valuedouble;
+    if (!cJSON_IsNumber(it) || v != floor(v) || v < 0 || v > 9e15)
+      return bd_fail(BD_EINVAL, "%s.shape[%d]: must be a non-negative "
+                     "integer", what, *ndim);
+    shape[(*ndim)++] = (int64_t)v;
+  }
+  return BD_OK;
+}
+
+/* Settles the tensor's shape: with an explicit one (jshape non-NULL, already
+ * in *ndim and shape) checks that data is laid out flat (*flat: a list of
+ * scalars, the shape not 1-d) or nests to that shape, or is a single number
+ * for shape []; without one, infers the shape from data's nesting. */
+static bd_status resolve_shape(const cJSON *data, const cJSON *jshape,
+                               const char *what, int *ndim, int64_t *shape,
+                               bool *flat) {
+  *flat = false;
+  if (!jshape) return infer_shape(data, what, ndim, shape);
+  if (!cJSON_IsArray(data)) {
+    if (*ndim != 0)
+      return bd_fail(BD_ESHAPE, "%s: a single number needs shape []", what);
+    return BD_OK;
+  }
+  /* Flat when the data is a list of scalars whose length is numel and
+   * the shape is not 1-d (then nested and flat coincide). */
+  int dnd;
+  int64_t dsh[BD_MAX_DIMS];
+  bd_status s = infer_shape(data, what, &dnd, dsh);
+  if (s) return s;
+  *flat = dnd == 1 && *ndim != 1;
+  if (*flat) return BD_OK;
+  /* Nesting stops at an empty list: [[], []] is the data of shape
+   * [2, 0, 3] as well as of [2, 0] (as our own writer prints it). */
+  bool open = dnd > 0 && dnd < *ndim && dsh[dnd - 1] == 0;
+  if (dnd != *ndim && !open)
+    return bd_fail(BD_ESHAPE, "%s: data nesting %d does not match shape "
+                   "rank %d", what, dnd, *ndim);
+  for (int i = 0; i < dnd; i++)
+    if (dsh[i] != shape[i]) {
+      char a[128], b[128];
+      return bd_fail(BD_ESHAPE, "%s: data of shape %s does not match "
+                     "shape %s", what, bd_shape_str(dnd, dsh, a, sizeof a),
+                     bd_shape_str(*ndim, shape, b, sizeof b));
+    }
+  return BD_OK;
+}
+
+/* Stores data's values into d's tensor in row-major order: one by one from
+ * a flat list (which must hold no nested list), else by walking the
+ * nesting of the given shape. */
+static bd_status fill_data(dec *d, const cJSON *data, bool flat, int ndim,
+                           const int64_t *shape) {
+  bd_status s = BD_OK;
+  int64_t idx = 0;
+  if (!flat) return fill_nested(d, data, 0, ndim, shape, &idx);
+  for (const cJSON *c = data->child; c && !s; c = c->next) {
+    if (cJSON_IsArray(c))
+      s = bd_fail(BD_ESHAPE, "%s: flat data holds a nested list", d->what);
+    else
+      s = put_value(d, c, idx++);
+  }
+  return s;
+}
+
+bd_status proto_tensor_from_json(const cJSON *j, const char *what,
+                                 int64_t max_elems, bd_tensor **out) {
+  if (max_elems <= 0) max_elems = BD_MAX_NUMEL;
+  const cJSON *data, *jshape;
+  bd_dtype dt;
+  bd_status s = parse_envelope(j, what, &data, &jshape, &dt);
+  if (s) return s;
   int ndim = 0;
   int64_t shape[BD_MAX_DIMS];
-  if (jshape) {
-    if (!cJSON_IsArray(jshape))
-      return bd_fail(BD_EINVAL, "%s.shape: must be a list of integers", what);
-    for (const cJSON *it = jshape->child; it; it = it->next) {
-      if (ndim == BD_MAX_DIMS)
-        return bd_fail(BD_EINVAL, "%s.shape: more than %d dimensions", what,
-                       BD_MAX_DIMS);
-      double v = it->valuedouble;
-      if (!cJSON_IsNumber(it) || v != floor(v) || v < 0 || v > 9e15)
-        return bd_fail(BD_EINVAL, "%s.shape[%d]: must be a non-negative "
-                       "integer", what, ndim);
-      shape[ndim++] = (int64_t)v;
-    }
-  }
+  bool flat;
+  if (jshape && (s = parse_shape(jshape, what, &ndim, shape))) return s;
+  s = resolve_shape(data, jshape, what, &ndim, shape, &flat);
+  if (s) return s;
   int64_t numel;
-  bd_status s;
-  bool flat = false;
-  if (jshape && cJSON_IsArray(data)) {
-    /* Flat when the data is a list of scalars whose length is numel and
-     * the shape is not 1-d (then nested and flat coincide). */
-    int dnd;
-    int64_t dsh[BD_MAX_DIMS];
-    s = infer_shape(data, what, &dnd, dsh);
-    if (s) return s;
-    flat = dnd == 1 && ndim != 1;
-    if (!flat) {
-      /* Nesting stops at an empty list: [[], []] is the data of shape
-       * [2, 0, 3] as well as of [2, 0] (as our own writer prints it). */
-      bool open = dnd > 0 && dnd < ndim && dsh[dnd - 1] == 0;
-      if (dnd != ndim && !open)
-        return bd_fail(BD_ESHAPE, "%s: data nesting %d does not match shape "
-                       "rank %d", what, dnd, ndim);
-      for (int i = 0; i < dnd; i++)
-        if (dsh[i] != shape[i]) {
-          char a[128], b[128];
-          return bd_fail(BD_ESHAPE, "%s: data of shape %s does not match "
-                         "shape %s", what, bd_shape_str(dnd, dsh, a, sizeof a),
-                         bd_shape_str(ndim, shape, b, sizeof b));
-        }
-    }
-  } else if (jshape) {
-    if (ndim != 0)
-      return bd_fail(BD_ESHAPE, "%s: a single number needs shape []", what);
-  } else {
-    s = infer_shape(data, what, &ndim, shape);
-    if (s) return s;
-  }
   s = bd_shape_numel(ndim, shape, &numel);
   if (s) return bd_fail_prefix(s, "%s.shape: ", what);
   /* The span, not numel: printing a [N, 0] tensor back walks N rows. */
@@ -222,17 +270,7 @@ bd_status proto_tensor_from_json(const cJSON *j, const char *what,
   s = bd_tensor_new(BD_CPU, dt, ndim, shape, &t);
   if (s) return s;
   dec d = {.what = what, .dt = dt, .data = bd_tensor_data(t)};
-  int64_t idx = 0;
-  if (flat) {
-    for (const cJSON *c = data->child; c && !s; c = c->next) {
-      if (cJSON_IsArray(c))
-        s = bd_fail(BD_ESHAPE, "%s: flat data holds a nested list", what);
-      else
-        s = put_value(&d, c, idx++);
-    }
-  } else {
-    s = fill_nested(&d, data, 0, ndim, shape, &idx);
-  }
+  s = fill_data(&d, data, flat, ndim, shape);
   if (s) {
     bd_tensor_release(t);
     return s;
