@@ -15,30 +15,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "safe_path.h"
+
 #define BD_AFILE_BUF (1 << 20)
 #define BD_AFILE_TMP ".tmp."
 #define BD_AFILE_RAND_HEX 16
 #define BD_AFILE_TRIES 100
 
 struct bd_afile {
-  int fd;
-  bool synced; /* flushed, fsync'd and closed (fd is -1) */
-  char *dir, *tmp, *dst;
+  int fd, dfd;  /* the temp file; the directory, owned (dup'd) */
+  bool synced;  /* flushed, fsync'd and closed (fd is -1) */
+  char *tmp, *dst; /* names in dfd */
   size_t written;
   long long crash_after; /* test hook, -1 = off */
   char *buf;
   size_t blen;
 };
-
-bool bd_file_name_ok(const char *name) {
-  size_t n = name ? strlen(name) : 0;
-  if (n == 0 || n > BD_FILE_NAME_MAX || name[0] == '.') return false;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)name[i];
-    if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f) return false;
-  }
-  return true;
-}
 
 #ifdef BLOCKD_TEST_HOOKS
 /* The crash hook of test builds (blockd-testhooks; see atomic_file.h):
@@ -94,27 +86,44 @@ static uint64_t bd__tmp_random(void) {
 
 bd_status bd_afile_open(const char *dir, const char *name, bd_afile **out) {
   *out = NULL;
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return bd_fail(BD_EIO, "cannot open directory %s: %s", dir,
+                   strerror(errno));
+  bd_status s = bd_afile_openat(dfd, name, out);
+  close(dfd);
+  return s;
+}
+
+bd_status bd_afile_openat(int dirfd, const char *name, bd_afile **out) {
+  *out = NULL;
+  if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+    return bd_fail(BD_EINVAL, "'%s' is not a file name", name);
   bd_afile *f = calloc(1, sizeof *f);
   if (!f) return bd_fail(BD_ENOMEM, "out of host memory");
   f->fd = -1;
   f->crash_after = bd__crash_after();
-  f->dir = strdup(dir);
+  f->dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
   f->buf = malloc(BD_AFILE_BUF);
-  if (asprintf(&f->dst, "%s/%s", dir, name) < 0) f->dst = NULL;
-  if (!f->dir || !f->dst || !f->buf) {
+  f->dst = strdup(name);
+  if (f->dfd < 0 || !f->dst || !f->buf) {
+    bd_status s = f->dfd < 0 ? bd_fail(BD_EIO, "dup: %s", strerror(errno))
+                             : bd_fail(BD_ENOMEM, "out of host memory");
     bd_afile_abort(f);
-    return bd_fail(BD_ENOMEM, "out of host memory");
+    return s;
   }
   int err = EEXIST;
   for (int i = 0; i < BD_AFILE_TRIES && err == EEXIST; i++) {
     free(f->tmp);
-    if (asprintf(&f->tmp, "%s/.%s" BD_AFILE_TMP "%016llx", dir, name,
+    if (asprintf(&f->tmp, ".%s" BD_AFILE_TMP "%016llx", name,
                  (unsigned long long)bd__tmp_random()) < 0) {
       f->tmp = NULL;
       bd_afile_abort(f);
       return bd_fail(BD_ENOMEM, "out of host memory");
     }
-    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    /* O_NOFOLLOW | O_EXCL: never write through a link planted there. */
+    f->fd = openat(f->dfd, f->tmp,
+                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     err = f->fd < 0 ? errno : 0;
   }
   if (f->fd < 0) {
@@ -191,19 +200,16 @@ bd_status bd_afile_sync(bd_afile *f) {
 
 bd_status bd_afile_commit(bd_afile *f) {
   bd_status s = bd_afile_sync(f);
-  if (!s && rename(f->tmp, f->dst) != 0)
+  /* renameat replaces a link at dst itself, never what it points to. */
+  if (!s && renameat(f->dfd, f->tmp, f->dfd, f->dst) != 0)
     s = bd_fail(bd__io_status(errno), "rename to %s: %s", f->dst,
                 strerror(errno));
   if (s) {
     bd_afile_abort(f);
     return s;
   }
-  int dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    if (fsync(dfd) != 0)
-      s = bd_fail(BD_EIO, "fsync directory %s: %s", f->dir, strerror(errno));
-    close(dfd);
-  }
+  if (fsync(f->dfd) != 0)
+    s = bd_fail(BD_EIO, "fsync directory of %s: %s", f->dst, strerror(errno));
   free(f->tmp);
   f->tmp = NULL; /* renamed: nothing to unlink */
   bd_afile_abort(f);
@@ -213,10 +219,10 @@ bd_status bd_afile_commit(bd_afile *f) {
 void bd_afile_abort(bd_afile *f) {
   if (!f) return;
   if (f->fd >= 0) close(f->fd);
-  if (f->tmp) unlink(f->tmp);
+  if (f->tmp && f->dfd >= 0) unlinkat(f->dfd, f->tmp, 0);
+  if (f->dfd >= 0) close(f->dfd);
   free(f->tmp);
   free(f->dst);
-  free(f->dir);
   free(f->buf);
   free(f);
 }
@@ -252,6 +258,14 @@ bool bd_afile_is_temp(const char *name) {
 int bd_afile_sweep(const char *dir) {
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return 0;
+  int n = bd_afile_sweepat(dfd);
+  close(dfd);
+  return n;
+}
+
+int bd_afile_sweepat(int dirfd) {
+  int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (dfd < 0) return 0;
   DIR *d = fdopendir(dfd);
   if (!d) {
     close(dfd);
@@ -274,8 +288,19 @@ int bd_afile_sweep(const char *dir) {
 
 bd_status bd_atomic_write(const char *dir, const char *name, const void *p,
                           size_t len) {
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return bd_fail(BD_EIO, "cannot open directory %s: %s", dir,
+                   strerror(errno));
+  bd_status s = bd_atomic_writeat(dfd, name, p, len);
+  close(dfd);
+  return s;
+}
+
+bd_status bd_atomic_writeat(int dirfd, const char *name, const void *p,
+                            size_t len) {
   bd_afile *f;
-  bd_status s = bd_afile_open(dir, name, &f);
+  bd_status s = bd_afile_openat(dirfd, name, &f);
   if (s) return s;
   s = bd_afile_write(f, p, len);
   if (s) {
@@ -288,30 +313,15 @@ bd_status bd_atomic_write(const char *dir, const char *name, const void *p,
 bd_status bd_file_map(const char *path, void **data, size_t *len) {
   *data = NULL;
   *len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO at path must not block; bd_file_map_fd refuses it. */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
     return errno == ENOENT
                ? bd_fail(BD_ENOTFOUND, "file %s does not exist", path)
                : bd_fail(BD_EIO, "cannot open %s: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return bd_fail(BD_EIO, "%s is not a regular file", path);
-  }
-  if (st.st_size == 0) {
-    close(fd);
-    return BD_OK;
-  }
-  /* MAP_POPULATE: one bulk fault-in instead of one fault per page. */
-  void *p = mmap(NULL, (size_t)st.st_size, PROT_READ,
-                 MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  bd_status s = bd_file_map_fd(fd, path, data, len);
   close(fd);
-  if (p == MAP_FAILED)
-    return bd_fail(BD_EIO, "cannot map %s: %s", path, strerror(errno));
-  madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
-  *data = p;
-  *len = (size_t)st.st_size;
-  return BD_OK;
+  return s;
 }
 
 void bd_file_unmap(void *data, size_t len) {

@@ -24,20 +24,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "names.h" /* bd_file_name_ok, BD_FILE_NAME_MAX */
 #include "status.h"
 
-#define BD_FILE_NAME_MAX 200
-
 typedef struct bd_afile bd_afile;
-
-/* Whether name is a plain file name: 1..BD_FILE_NAME_MAX bytes, no '/',
- * no NUL (implied), no leading '.', not "." or "..", no control chars. */
-bool bd_file_name_ok(const char *name);
 
 /* Starts replacing dir/name: creates a new, uniquely named temporary file
  * in dir. *out is freed by commit or abort. Errors: ENOSPACE, EIO naming
  * the path. */
 bd_status bd_afile_open(const char *dir, const char *name, bd_afile **out);
+/* The same in the directory dirfd (borrowed; the handle keeps its own
+ * duplicate). name is one component (EINVAL otherwise); the temp file is
+ * created with O_EXCL | O_NOFOLLOW and renamed with renameat, so nothing
+ * is written through a symbolic link: a link at dirfd/name is replaced,
+ * its target untouched. */
+bd_status bd_afile_openat(int dirfd, const char *name, bd_afile **out);
 /* Appends n bytes to the temporary file (buffered). ENOSPACE or EIO
  * naming the file; after a failure the caller aborts f. proto_afile_sink (proto/sink.h)
  * wraps this for the file encoders. */
@@ -66,13 +67,21 @@ bool bd_afile_is_temp(const char *name);
  * into dir is in flight (at start-up). Returns the number removed (0
  * when dir is missing or unreadable). */
 int bd_afile_sweep(const char *dir);
+/* The same in the directory dirfd (borrowed). */
+int bd_afile_sweepat(int dirfd);
 
 /* Convenience: atomically replaces dir/name with len bytes. */
 bd_status bd_atomic_write(const char *dir, const char *name, const void *p,
                           size_t len);
+/* The same in the directory dirfd (borrowed; see bd_afile_openat). */
+bd_status bd_atomic_writeat(int dirfd, const char *name, const void *p,
+                            size_t len);
 
 /* Maps path read-only (*data NULL for an empty file). ENOTFOUND when it
- * does not exist, EIO otherwise. Unmap with bd_file_unmap. */
+ * does not exist, EIO otherwise (also for a FIFO, socket or device, which
+ * is opened non-blocking and refused). Unmap with bd_file_unmap. Inside
+ * the data directory use bd_file_mapat (safe_path.h), which follows no
+ * link. */
 bd_status bd_file_map(const char *path, void **data, size_t *len);
 void bd_file_unmap(void *data, size_t len);
 

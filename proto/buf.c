@@ -1,6 +1,8 @@
 /* buf.c - growable byte buffer. */
 #include "buf.h"
 
+#include "../engine/names.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,6 +59,18 @@ void proto_buf_json_str(proto_buf *b, const char *s) {
       proto_buf_put(b, e, 2);
     } else if (*p < 0x20) {
       proto_buf_printf(b, "\\u%04x", *p);
+    } else if (*p >= 0x80) {
+      /* Names are validated on the way in; bytes from elsewhere (a file's
+       * keys, a message) that are not UTF-8 become U+FFFD, so the reply
+       * stays valid JSON. */
+      const char *c = (const char *)p;
+      size_t k = bd_utf8_seq_len(c, strnlen(c, 4));
+      if (k) {
+        proto_buf_put(b, p, k);
+        p += k - 1;
+      } else {
+        proto_buf_puts(b, "\\ufffd");
+      }
     } else {
       proto_buf_put(b, p, 1);
     }

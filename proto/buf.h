@@ -16,7 +16,9 @@ void proto_buf_put(proto_buf *b, const void *p, size_t n);
 void proto_buf_puts(proto_buf *b, const char *s);
 void proto_buf_printf(proto_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Appends s as a JSON string literal (quotes and escapes). */
+/* Appends s as a JSON string literal (quotes and escapes); a byte that
+ * does not start a well-formed UTF-8 sequence becomes \ufffd, so the
+ * result is always valid UTF-8 JSON. */
 void proto_buf_json_str(proto_buf *b, const char *s);
 /* Hands the NUL-terminated data to the caller (who frees it) and resets
  * b; NULL when an allocation failed. */

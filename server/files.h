@@ -5,8 +5,9 @@
 #include "../proto/tformat.h"
 #include "http.h"
 
-/* data-dir/files (created on demand) into buf; false when too long. */
-bool srv_files_dir(srv_app *app, char *buf, size_t n);
+/* Opens data-dir/files (created on demand) into *fd (caller closes);
+ * errors as srv_data_open (persist.h). */
+bd_status srv_files_dir_open(srv_app *app, int *fd);
 /* Reader limits derived from the daemon's configuration. */
 proto_tfile_limits srv_files_limits(srv_app *app);
 /* Replies 400 and returns false unless name is a plain file name. */

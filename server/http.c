@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../engine/names.h"
 #include "../proto/json_parse.h"
 #include "log.h"
 
@@ -114,6 +115,12 @@ cJSON *srv_json_body(srv_req *r, bool allow_empty) {
   if (i == r->body_len) {
     if (allow_empty) return cJSON_CreateObject();
     srv_fail(r, BD_EJSON, "the request needs a JSON body");
+    return NULL;
+  }
+  /* JSON is UTF-8 (RFC 8259): names taken from a body (dict keys, tensor
+   * names) are echoed in replies that must stay valid JSON. */
+  if (!bd_utf8_valid(r->body, r->body_len)) {
+    srv_fail(r, BD_EINVAL, "the JSON body is not valid UTF-8");
     return NULL;
   }
   const char *end = NULL;

@@ -57,6 +57,10 @@ int main(int argc, char **argv) {
             app.cfg.data_dir, strerror(errno));
     return 1;
   }
+  if (srv_data_check(&app) != BD_OK) {
+    fprintf(stderr, "blockd: %s\n", bd_errmsg());
+    return 1;
+  }
   /* A CUDA device that fails to initialise is reported, and blockd serves
    * with the CPU and the devices that did (a device stays optional). */
   if (bd_backends_init() != BD_OK)

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,28 +14,37 @@
 #include "../engine/atomic_file.h"
 #include "../engine/backend.h"
 #include "../engine/checkpoint.h"
+#include "../engine/safe_path.h"
 #include "../proto/checkpoint_json.h"
 #include "../proto/safetensors.h"
 #include "../proto/spec_json.h"
 #include "log.h"
 #include "routes.h"
 
-bool srv_data_path(srv_app *app, const char *sub, bool create, char *buf,
-                   size_t n) {
-  int k = snprintf(buf, n, "%s/%s", app->cfg.data_dir, sub);
-  if (k < 0 || (size_t)k >= n) return false;
-  if (create) {
-    /* sub may be "models/<name>": create each level. */
-    char *p = buf + strlen(app->cfg.data_dir) + 1;
-    for (; *p; p++)
-      if (*p == '/') {
-        *p = 0;
-        mkdir(buf, 0755);
-        *p = '/';
-      }
-    mkdir(buf, 0755);
+bd_status srv_data_open(srv_app *app, const char *sub, bool create,
+                        int *out) {
+  *out = -1;
+  /* The data directory itself is the operator's choice (it may be a link);
+   * nothing below it is followed. */
+  int root = open(app->cfg.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0)
+    return bd_fail(BD_EIO, "cannot open data directory %s: %s",
+                   app->cfg.data_dir, strerror(errno));
+  bd_status s = bd_dir_openat(root, sub, create, out);
+  close(root);
+  if (s) bd_fail_prefix(s, "data directory %s: ", app->cfg.data_dir);
+  return s;
+}
+
+bd_status srv_data_check(srv_app *app) {
+  static const char *const subs[] = {"files", "models"};
+  for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+    int fd;
+    bd_status s = srv_data_open(app, subs[i], true, &fd);
+    if (s) return s;
+    close(fd);
   }
-  return true;
+  return BD_OK;
 }
 
 /* Serialises writes and removals of model directories, so that a save
@@ -83,7 +93,7 @@ bd_status srv_persist_save(srv_app *app, bd_model *m) {
  * Neither file replaces its old version until both are on disk, so a full
  * disk leaves the previous pair. */
 typedef struct save_ctx {
-  const char *dir;
+  int dfd;         /* data-dir/models/<name> */
   char *spec_txt;  /* spec.json's text, malloc'd */
   bd_afile *state; /* state.safetensors, synced and not yet renamed */
 } save_ctx;
@@ -134,7 +144,7 @@ static bd_status save_cb(bd_model *m, const bd_model_info *info, void *ctx) {
     bd_afile *f;
     const char *extra[] = {PERSIST_SGD_STEPS, steps, PERSIST_RNG_OFFSET, off,
                            NULL};
-    s = bd_afile_open(c->dir, "state.safetensors", &f);
+    s = bd_afile_openat(c->dfd, "state.safetensors", &f);
     if (!s) {
       s = proto_safetensors_write(&tf, extra, proto_afile_sink(f));
       if (!s) s = bd_afile_sync(f);
@@ -149,19 +159,14 @@ static bd_status save_cb(bd_model *m, const bd_model_info *info, void *ctx) {
 }
 
 static bd_status persist_save_locked(srv_app *app, bd_model *m) {
-  char dir[1400], sub[300];
+  char sub[300];
   snprintf(sub, sizeof sub, "models/%s", bd_model_name(m));
-  if (!srv_data_path(app, sub, true, dir, sizeof dir))
-    return bd_fail(BD_EIO, "data directory path too long");
-  /* srv_data_path ignores mkdir's errors; a full disk must still say so. */
-  if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-    return bd_fail(errno == ENOSPC || errno == EDQUOT ? BD_ENOSPACE : BD_EIO,
-                   "saving model '%s': cannot create %s: %s",
-                   bd_model_name(m), dir, strerror(errno));
-  save_ctx c = {.dir = dir};
+  /* A full disk at the mkdir is ENOSPACE; a linked models/<m> is refused. */
+  save_ctx c = {.dfd = -1};
   bd_afile *spec = NULL;
-  bd_status s = bd_model_read(m, save_cb, &c);
-  if (!s) s = bd_afile_open(dir, "spec.json", &spec);
+  bd_status s = srv_data_open(app, sub, true, &c.dfd);
+  if (!s) s = bd_model_read(m, save_cb, &c);
+  if (!s) s = bd_afile_openat(c.dfd, "spec.json", &spec);
   if (!s) s = bd_afile_write(spec, c.spec_txt, strlen(c.spec_txt));
   if (!s) s = bd_afile_sync(spec);
   /* Both files are on disk: only the renames are left. State first: the
@@ -178,23 +183,45 @@ static bd_status persist_save_locked(srv_app *app, bd_model *m) {
   bd_afile_abort(c.state);
   bd_afile_abort(spec);
   free(c.spec_txt);
+  if (c.dfd >= 0) close(c.dfd);
   if (s) bd_fail_prefix(s, "saving model '%s': ", bd_model_name(m));
   return s;
 }
 
-/* Removes dir's files and dir itself; the caller holds persist_mu. */
-static void persist_rmdir(const char *dir) {
-  char p[4096];
-  DIR *d = opendir(dir);
-  if (!d) return;
-  struct dirent *e;
-  while ((e = readdir(d)))
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-      unlink(p);
+/* Empties and removes models/<name>; the caller holds persist_mu. An
+ * entry there that is not a real directory (a planted symbolic link) is
+ * removed itself; what it points to is never touched. */
+static void persist_rmdir(srv_app *app, const char *name) {
+  int mfd;
+  if (!bd_model_name_ok(name) ||
+      srv_data_open(app, "models", false, &mfd) != BD_OK)
+    return;
+  struct stat st;
+  int dfd = -1;
+  if (fstatat(mfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    /* already gone */
+  } else if (!S_ISDIR(st.st_mode)) {
+    srv_log(SRV_LOG_WARN,
+            "models/%s is not a directory (a symbolic link?): removing the "
+            "entry itself, not what it points to",
+            name);
+    unlinkat(mfd, name, 0);
+  } else if (bd_dir_openat(mfd, name, false, &dfd) != BD_OK) {
+    srv_log(SRV_LOG_WARN, "model directory not removed: %s", bd_errmsg());
+  } else {
+    DIR *d = fdopendir(dfd);
+    if (d) {
+      struct dirent *e;
+      while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+          unlinkat(dirfd(d), e->d_name, 0); /* a link goes, not its target */
+      closedir(d);
+      unlinkat(mfd, name, AT_REMOVEDIR);
+    } else {
+      close(dfd);
     }
-  closedir(d);
-  rmdir(dir);
+  }
+  close(mfd);
 }
 
 bd_status srv_persist_create(srv_app *app, bd_model *m) {
@@ -207,24 +234,17 @@ bd_status srv_persist_create(srv_app *app, bd_model *m) {
                     : persist_save_locked(app, m);
   /* Every create takes persist_mu, so the name is still free here. */
   if (!s) s = bd_registry_add(app->models, m);
-  if (s && !cur) {
-    char dir[1400], sub[300];
-    snprintf(sub, sizeof sub, "models/%s", name);
-    if (srv_data_path(app, sub, false, dir, sizeof dir)) persist_rmdir(dir);
-  }
+  if (s && !cur) persist_rmdir(app, name);
   pthread_mutex_unlock(&persist_mu);
   return s;
 }
 
 void srv_persist_remove(srv_app *app, const char *name) {
-  char dir[1400], sub[300];
-  snprintf(sub, sizeof sub, "models/%s", name);
-  if (!srv_data_path(app, sub, false, dir, sizeof dir)) return;
   pthread_mutex_lock(&persist_mu);
   /* A model created under this name since the DELETE owns the directory. */
   bd_model *cur = bd_registry_get(app->models, name);
   bd_model_release(cur);
-  if (!cur) persist_rmdir(dir);
+  if (!cur) persist_rmdir(app, name);
   pthread_mutex_unlock(&persist_mu);
 }
 
@@ -241,14 +261,12 @@ void srv_persist_save_all(srv_app *app) {
 /* Builds one model from its directory (not registered; *serial is its
  * saved creation serial, 0 for a spec.json without one); returns NULL
  * after logging why. */
-static bd_model *restore_one(srv_app *app, const char *name, const char *dir,
+static bd_model *restore_one(srv_app *app, const char *name, int dfd,
                              uint64_t *serial) {
-  char p[4096];
   void *data = NULL;
   size_t len = 0;
   *serial = 0;
-  snprintf(p, sizeof p, "%s/spec.json", dir);
-  bd_status s = bd_file_map(p, &data, &len);
+  bd_status s = bd_file_mapat(dfd, "spec.json", &data, &len);
   if (s) {
     srv_log(SRV_LOG_WARN, "model '%s' not restored: %s", name, bd_errmsg());
     return NULL;
@@ -290,8 +308,7 @@ static bd_model *restore_one(srv_app *app, const char *name, const char *dir,
     if (s) bd_fail_prefix(s, "spec.json frozen: ");
   }
   cJSON_Delete(j);
-  snprintf(p, sizeof p, "%s/state.safetensors", dir);
-  if (!s) s = bd_file_map(p, &data, &len);
+  if (!s) s = bd_file_mapat(dfd, "state.safetensors", &data, &len);
   if (!s) {
     proto_tfile tf;
     cJSON *meta = NULL;
@@ -334,30 +351,47 @@ static int restored_cmp(const void *a, const void *b) {
   return strcmp(bd_model_name(x->m), bd_model_name(y->m));
 }
 
-/* Removes the temporary files a crash during a save left in dir, with a
- * log line when there were some. */
-static void sweep_temps(const char *dir) {
-  int k = bd_afile_sweep(dir);
+/* Removes the temporary files a crash during a save left in the
+ * directory dfd (data-dir/<sub>), with a log line when there were some. */
+static void sweep_temps(srv_app *app, int dfd, const char *sub) {
+  int k = bd_afile_sweepat(dfd);
   if (k)
-    srv_log(SRV_LOG_INFO, "removed %d stale temporary file%s in %s", k,
-            k == 1 ? "" : "s", dir);
+    srv_log(SRV_LOG_INFO, "removed %d stale temporary file%s in %s/%s", k,
+            k == 1 ? "" : "s", app->cfg.data_dir, sub);
 }
 
 int srv_persist_restore(srv_app *app) {
-  char dir[1400], sub[1700];
-  if (srv_data_path(app, "files", false, dir, sizeof dir)) sweep_temps(dir);
-  if (!srv_data_path(app, "models", true, dir, sizeof dir)) return 0;
-  DIR *d = opendir(dir);
-  if (!d) return 0;
+  int fd;
+  if (srv_data_open(app, "files", false, &fd) == BD_OK) {
+    sweep_temps(app, fd, "files");
+    close(fd);
+  }
+  if (srv_data_open(app, "models", true, &fd)) {
+    srv_log(SRV_LOG_ERROR, "no models restored: %s", bd_errmsg());
+    return 0;
+  }
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return 0;
+  }
   restored *v = NULL;
   size_t nv = 0, cap = 0;
   struct dirent *e;
   while ((e = readdir(d))) {
     if (!bd_model_name_ok(e->d_name)) continue;
-    snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
-    sweep_temps(sub);
+    int dfd;
+    if (bd_dir_openat(dirfd(d), e->d_name, false, &dfd)) {
+      srv_log(SRV_LOG_WARN, "model '%s' not restored: models/%s", e->d_name,
+              bd_errmsg());
+      continue;
+    }
+    char sub[300];
+    snprintf(sub, sizeof sub, "models/%s", e->d_name);
+    sweep_temps(app, dfd, sub);
     uint64_t serial;
-    bd_model *m = restore_one(app, e->d_name, sub, &serial);
+    bd_model *m = restore_one(app, e->d_name, dfd, &serial);
+    close(dfd);
     if (!m) continue;
     if (nv == cap) {
       size_t nc = cap ? 2 * cap : 16;
@@ -397,8 +431,8 @@ int srv_persist_restore(srv_app *app) {
   }
   free(v);
   if (n)
-    srv_log(SRV_LOG_INFO, "restored %d model%s from %s", n, n == 1 ? "" : "s",
-            dir);
+    srv_log(SRV_LOG_INFO, "restored %d model%s from %s/models", n,
+            n == 1 ? "" : "s", app->cfg.data_dir);
   return n;
 }
 

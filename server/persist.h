@@ -30,13 +30,18 @@ void srv_persist_save_all(srv_app *app);
 /* Restores every model under data-dir/models into app->models, in
  * creation order; logs and skips broken ones. First removes (and logs)
  * the temporary files a crash during a save left in data-dir/files and in
- * each model directory (bd_afile_sweep). Call it once at start, before
+ * each model directory (bd_afile_sweepat). Call it once at start, before
  * serving. Returns the number restored. */
 int srv_persist_restore(srv_app *app);
 
-/* data-dir/<sub> into buf (mkdir'd when create). false when too long. */
-bool srv_data_path(srv_app *app, const char *sub, bool create, char *buf,
-                   size_t n);
+/* Opens data-dir/<sub> ("files", "models", "models/<m>"; mkdir'd when
+ * create) into *fd (caller closes). No level below the data directory may
+ * be a symbolic link: EIO saying so (bd_dir_openat); ENOTFOUND when it
+ * does not exist and !create; ENOSPACE when a full disk stops the mkdir. */
+bd_status srv_data_open(srv_app *app, const char *sub, bool create, int *fd);
+/* Start-up check: creates data-dir/files and data-dir/models and fails
+ * (EIO naming it) when either is a symbolic link or not a directory. */
+bd_status srv_data_check(srv_app *app);
 
 /* POST /v1/models/{m}/save */
 int srv_models_save(srv_req *r);

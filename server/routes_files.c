@@ -1,8 +1,11 @@
 /* routes_files.c - tensor files in data-dir/files/: PUT/GET/DELETE
  * /v1/files/{f} and GET /v1/files. Names are plain names
- * (bd_file_name_ok), so every path stays inside the files directory. */
+ * (bd_file_name_ok), and every file is opened relative to the files
+ * directory's fd without following links (engine/safe_path.h), so nothing
+ * outside that directory is read, listed, written or removed. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include <unistd.h>
 
 #include "../engine/atomic_file.h"
+#include "../engine/safe_path.h"
 #include "../engine/tensor_store.h"
 #include "../proto/checkpoint_json.h"
 #include "../proto/json_tensor.h"
@@ -19,8 +23,8 @@
 #include "persist.h"
 #include "routes.h"
 
-bool srv_files_dir(srv_app *app, char *buf, size_t n) {
-  return srv_data_path(app, "files", true, buf, n);
+bd_status srv_files_dir_open(srv_app *app, int *fd) {
+  return srv_data_open(app, "files", true, fd);
 }
 
 proto_tfile_limits srv_files_limits(srv_app *app) {
@@ -31,12 +35,9 @@ proto_tfile_limits srv_files_limits(srv_app *app) {
 }
 
 bool srv_file_name_or_400(srv_req *r, const char *name) {
-  if (bd_file_name_ok(name)) return true;
-  srv_fail(r, BD_EINVAL,
-           "file name '%.64s' is not a plain name (1-%d bytes, no "
-           "'/', no '..', no leading '.', no control characters)",
-           name, BD_FILE_NAME_MAX);
-  return false;
+  bd_status s = bd_name_check("file", name);
+  if (s) srv_reply_status(r, s);
+  return !s;
 }
 
 void srv_fmap_release(srv_fmap *m) {
@@ -49,16 +50,16 @@ void srv_fmap_release(srv_fmap *m) {
 bd_status srv_files_load(srv_app *app, const char *name, proto_tfile *out,
                          proto_tformat *fmt, srv_fmap *keep) {
   if (keep) keep->data = NULL, keep->len = 0;
-  char dir[1400], p[4096];
   memset(out, 0, sizeof *out);
-  if (!bd_file_name_ok(name))
-    return bd_fail(BD_EINVAL, "file name '%.64s' is not a plain name", name);
-  if (!srv_files_dir(app, dir, sizeof dir))
-    return bd_fail(BD_EIO, "data directory path too long");
-  snprintf(p, sizeof p, "%s/%s", dir, name);
+  bd_status s = bd_name_check("file", name);
+  if (s) return s;
   void *data;
   size_t len;
-  bd_status s = bd_file_map(p, &data, &len);
+  int dfd;
+  s = srv_files_dir_open(app, &dfd);
+  if (s) return s;
+  s = bd_file_mapat(dfd, name, &data, &len);
+  close(dfd);
   if (s == BD_ENOTFOUND)
     return bd_fail(BD_ENOTFOUND, "file '%s' not found", name);
   if (s) return s;
@@ -97,12 +98,16 @@ static void sha256_hex(const void *p, size_t n, char out[65]) {
 
 /* One try of file_info; false also when a concurrent PUT replaced the
  * file while it was read. */
-static bool file_info_once(srv_app *app, const char *dir, const char *name,
+static bool file_info_once(srv_app *app, int dfd, const char *name,
                            file_meta *m) {
-  char p[4096];
   struct stat st;
-  snprintf(p, sizeof p, "%s/%s", dir, name);
-  if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  int fd;
+  /* A link, FIFO or device is not listed (and never read). */
+  if (bd_file_openat(dfd, name, &fd, NULL)) return false;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return false;
+  }
   long long mt =
       (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
   pthread_mutex_lock(&meta_mu);
@@ -112,6 +117,7 @@ static bool file_info_once(srv_app *app, const char *dir, const char *name,
         meta_cache[i].mtime_ns == mt) {
       *m = meta_cache[i];
       pthread_mutex_unlock(&meta_mu);
+      close(fd);
       return true;
     }
   pthread_mutex_unlock(&meta_mu);
@@ -121,13 +127,17 @@ static bool file_info_once(srv_app *app, const char *dir, const char *name,
   m->mtime_ns = mt;
   void *data;
   size_t len;
-  if (bd_file_map(p, &data, &len)) return false;
-  /* Files are only ever replaced by rename: if the path names the same
-   * inode, size and mtime after the map as before, the map is that file;
-   * otherwise a concurrent PUT replaced it in between (describe it next
-   * time rather than mix one version's size with another's hash). */
+  bd_status ms = bd_file_map_fd(fd, name, &data, &len);
+  close(fd);
+  if (ms) return false;
+  /* Files are only ever replaced by rename: if the name still holds the
+   * same inode, size and mtime after the map, the listing describes what
+   * the name holds now; otherwise a concurrent PUT replaced it in between
+   * (describe it next time rather than mix one version's size with
+   * another's hash). */
   struct stat st2;
-  if (stat(p, &st2) != 0 || st2.st_ino != st.st_ino ||
+  if (fstatat(dfd, name, &st2, AT_SYMLINK_NOFOLLOW) != 0 ||
+      st2.st_ino != st.st_ino ||
       st2.st_size != st.st_size ||
       st2.st_mtim.tv_sec != st.st_mtim.tv_sec ||
       st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec) {
@@ -166,10 +176,10 @@ static bool file_info_once(srv_app *app, const char *dir, const char *name,
 }
 
 /* Fills m for dir/name (valid regular file); false when unreadable. */
-static bool file_info(srv_app *app, const char *dir, const char *name,
+static bool file_info(srv_app *app, int dfd, const char *name,
                       file_meta *m) {
   for (int i = 0; i < 4; i++)
-    if (file_info_once(app, dir, name, m)) return true;
+    if (file_info_once(app, dfd, name, m)) return true;
   return false;
 }
 
@@ -239,18 +249,20 @@ static int tensors_from_store(srv_req *r, const cJSON *spec, proto_tfile *tf) {
   return 0;
 }
 
-/* Writes the tfile in fmt to dir/name atomically; *size gets its length. */
+/* Writes the tfile in fmt to files/name atomically. */
 static bd_status write_tfile(srv_app *app, const char *name,
                              const proto_tfile *tf, proto_tformat fmt) {
-  char dir[1400], prefix[BD_FILE_NAME_MAX + 1];
-  if (!srv_files_dir(app, dir, sizeof dir))
-    return bd_fail(BD_EIO, "data directory path too long");
+  char prefix[BD_FILE_NAME_MAX + 1];
   /* torch.save names the archive after the file, without extension. */
   snprintf(prefix, sizeof prefix, "%s", name);
   char *dot = strchr(prefix, '.');
   if (dot && dot != prefix) *dot = 0;
+  int dfd;
+  bd_status s = srv_files_dir_open(app, &dfd);
+  if (s) return s;
   bd_afile *f;
-  bd_status s = bd_afile_open(dir, name, &f);
+  s = bd_afile_openat(dfd, name, &f);
+  close(dfd);
   if (s) return s;
   s = proto_tfile_encode(tf, fmt, prefix, NULL, proto_afile_sink(f));
   if (s) {
@@ -261,11 +273,13 @@ static bd_status write_tfile(srv_app *app, const char *name,
 }
 
 static int reply_info(srv_req *r, const char *name, unsigned status) {
-  char dir[1400];
   file_meta m;
-  if (!srv_files_dir(r->app, dir, sizeof dir) ||
-      !file_info(r->app, dir, name, &m))
-    return srv_fail(r, BD_EIO, "cannot stat file '%s'", name);
+  int dfd;
+  bd_status s = srv_files_dir_open(r->app, &dfd);
+  if (s) return srv_reply_status(r, s);
+  bool ok = file_info(r->app, dfd, name, &m);
+  close(dfd);
+  if (!ok) return srv_fail(r, BD_EIO, "cannot stat file '%s'", name);
   return srv_reply_json(r, status, meta_json(&m));
 }
 
@@ -307,24 +321,29 @@ int srv_files_put(srv_req *r) {
 
 static int files_put_locked(srv_req *r) {
   const char *name = r->args[0];
-  char ct[128], dir[1400], p[4096];
+  char ct[128];
   srv_content_type(r, ct, sizeof ct);
-  if (!srv_files_dir(r->app, dir, sizeof dir))
-    return srv_fail(r, BD_EIO, "data dir path too long");
-  snprintf(p, sizeof p, "%s/%s", dir, name);
-  bool existed = access(p, F_OK) == 0;
-  bd_status s;
+  int dfd;
+  bd_status s = srv_files_dir_open(r->app, &dfd);
+  if (s) return srv_reply_status(r, s);
+  struct stat st;
+  bool existed = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (strcmp(ct, "application/octet-stream") == 0) {
     /* A raw upload is stored only if it parses as a tensor file. */
     proto_tfile tf;
     proto_tfile_limits lim = srv_files_limits(r->app);
     s = proto_tfile_parse(r->body, r->body_len, &lim, &tf, NULL);
     proto_tfile_clear(&tf);
-    if (s) return srv_reply_status(r, bd_fail_prefix(s, "upload: "));
-    s = bd_atomic_write(dir, name, r->body, r->body_len);
+    if (s) {
+      close(dfd);
+      return srv_reply_status(r, bd_fail_prefix(s, "upload: "));
+    }
+    s = bd_atomic_writeat(dfd, name, r->body, r->body_len);
+    close(dfd);
     if (s) return srv_reply_status(r, s);
     return reply_info(r, name, existed ? 200 : 201);
   }
+  close(dfd);
   cJSON *j = srv_json_body(r, false);
   if (!j) return 0;
   proto_tfile tf = {0};
@@ -373,12 +392,18 @@ out:
 /* ---- GET / DELETE / list ------------------------------------------------- */
 
 int srv_files_list(srv_req *r) {
-  char dir[1400];
-  if (!srv_files_dir(r->app, dir, sizeof dir))
-    return srv_fail(r, BD_EIO, "data dir path too long");
-  DIR *d = opendir(dir);
-  if (!d)
-    return srv_fail(r, BD_EIO, "cannot open %s: %s", dir, strerror(errno));
+  int dfd;
+  bd_status s = srv_files_dir_open(r->app, &dfd);
+  if (s) return srv_reply_status(r, s);
+  int lfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+  DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+  if (!d) {
+    int err = errno;
+    if (lfd >= 0) close(lfd);
+    close(dfd);
+    return srv_fail(r, BD_EIO, "cannot list the files directory: %s",
+                    strerror(err));
+  }
   cJSON *j = cJSON_CreateObject();
   cJSON *arr = cJSON_AddArrayToObject(j, "files");
   struct dirent *e;
@@ -401,11 +426,12 @@ int srv_files_list(srv_req *r) {
       }
   for (size_t i = 0; i < n; i++) {
     file_meta m;
-    if (file_info(r->app, dir, names[i], &m))
+    if (file_info(r->app, dfd, names[i], &m))
       cJSON_AddItemToArray(arr, meta_json(&m));
     free(names[i]);
   }
   free(names);
+  close(dfd);
   return srv_reply_json(r, 200, j);
 }
 
@@ -414,13 +440,13 @@ int srv_files_get(srv_req *r) {
   if (!srv_file_name_or_400(r, name)) return 0;
   const char *acc = srv_header(r, "Accept");
   if (acc && strstr(acc, "application/octet-stream")) {
-    char dir[1400], p[4096];
     void *data;
     size_t len;
-    if (!srv_files_dir(r->app, dir, sizeof dir))
-      return srv_fail(r, BD_EIO, "data dir path too long");
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    bd_status s = bd_file_map(p, &data, &len);
+    int dfd;
+    bd_status s = srv_files_dir_open(r->app, &dfd);
+    if (s) return srv_reply_status(r, s);
+    s = bd_file_mapat(dfd, name, &data, &len);
+    close(dfd);
     if (s == BD_ENOTFOUND)
       return srv_fail(r, BD_ENOTFOUND, "file '%s' not found", name);
     if (s) return srv_reply_status(r, s);
@@ -510,12 +536,13 @@ int srv_files_get(srv_req *r) {
 int srv_files_delete(srv_req *r) {
   const char *name = r->args[0];
   if (!srv_file_name_or_400(r, name)) return 0;
-  char dir[1400], p[4096];
-  if (!srv_files_dir(r->app, dir, sizeof dir))
-    return srv_fail(r, BD_EIO, "data dir path too long");
-  snprintf(p, sizeof p, "%s/%s", dir, name);
+  int dfd;
+  bd_status s = srv_files_dir_open(r->app, &dfd);
+  if (s) return srv_reply_status(r, s);
   pthread_mutex_lock(&files_mu);
-  int rc = unlink(p), err = errno;
+  /* unlinkat removes a planted link itself, never its target. */
+  int rc = unlinkat(dfd, name, 0), err = errno;
+  close(dfd);
   /* Forget its cached metadata, so the cache stays as small as the dir. */
   pthread_mutex_lock(&meta_mu);
   for (size_t i = 0; i < meta_n; i++)

@@ -21,12 +21,9 @@ static bool binary_body(srv_req *r) {
 }
 
 static bool name_or_400(srv_req *r, const char *name) {
-  if (bd_file_name_ok(name)) return true;
-  srv_fail(r, BD_EINVAL,
-           "tensor name '%.64s' is not a plain name (1-%d bytes, no "
-           "'/', no leading '.', no control characters)",
-           name, BD_FILE_NAME_MAX);
-  return false;
+  bd_status s = bd_name_check("tensor", name);
+  if (s) srv_reply_status(r, s);
+  return !s;
 }
 
 static void write_info(proto_buf *b, const char *name, const bd_tensor *t) {
