@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "hmap.h"
 #include "panic.h"
 
 /* ---- parameters ---------------------------------------------------- */
@@ -133,18 +134,14 @@ void bd_block_release(bd_block *b) {
   free(b);
 }
 
-bd_status bd_block_add_child(bd_block *b, const char *name, bd_block *child) {
+bd_status bd__block_add_child_unique(bd_block *b, const char *name,
+                                     bd_block *child) {
   if (!name[0] || strchr(name, '.')) {
     bd_block_release(child);
     return bd_fail(BD_EINVAL,
                    "child name '%s' must be non-empty and contain no '.'",
                    name);
   }
-  for (int i = 0; i < b->nchildren; i++)
-    if (strcmp(b->child_names[i], name) == 0) {
-      bd_block_release(child);
-      return bd_fail(BD_EINVAL, "duplicate child name '%s'", name);
-    }
   bd_block **c = realloc(b->children, (size_t)(b->nchildren + 1) * sizeof *c);
   if (c) b->children = c;
   char **nm = realloc(b->child_names, (size_t)(b->nchildren + 1) * sizeof *nm);
@@ -159,6 +156,15 @@ bd_status bd_block_add_child(bd_block *b, const char *name, bd_block *child) {
   b->child_names[b->nchildren] = dup;
   b->nchildren++;
   return BD_OK;
+}
+
+bd_status bd_block_add_child(bd_block *b, const char *name, bd_block *child) {
+  for (int i = 0; i < b->nchildren; i++)
+    if (strcmp(b->child_names[i], name) == 0) {
+      bd_block_release(child);
+      return bd_fail(BD_EINVAL, "duplicate child name '%s'", name);
+    }
+  return bd__block_add_child_unique(b, name, child);
 }
 
 /* ---- forward / backward ------------------------------------------------ */
@@ -194,7 +200,10 @@ bd_status bd_block_backward(bd_block *b, bd_exec *ex, void *saved,
 bd_status bd_block_forward_child(bd_block *b, int i, bd_exec *ex,
                                  bd_tensor *x, bd_tensor **y, void **saved) {
   size_t mark = bd_exec_push(ex, b->child_names[i]);
-  bd_status s = bd_block_forward(b->children[i], ex, x, y, saved);
+  /* Every block run checks the compute deadline, so no spec (however
+   * wide or deep its expansion) holds a worker past the limit. */
+  bd_status s = bd_exec_check_deadline(ex);
+  if (s == BD_OK) s = bd_block_forward(b->children[i], ex, x, y, saved);
   if (s == BD_OK) {
     /* Plain copies, not snprintf: this runs for every child of every
      * forward and showed up in batch-1 profiles. Both paths are < 512. */
@@ -215,36 +224,24 @@ bd_status bd_block_forward_child(bd_block *b, int i, bd_exec *ex,
 bd_status bd_block_backward_child(bd_block *b, int i, bd_exec *ex,
                                   void *saved, bd_tensor *dy, bd_tensor **dx) {
   size_t mark = bd_exec_push(ex, b->child_names[i]);
-  bd_status s = bd_block_backward(b->children[i], ex, saved, dy, dx);
+  bd_status s = bd_exec_check_deadline(ex);
+  if (s == BD_OK) s = bd_block_backward(b->children[i], ex, saved, dy, dx);
   bd_exec_pop(ex, mark);
   return s;
 }
 
 /* ---- traversal --------------------------------------------------------- */
 
-typedef struct bd__bset {
-  const bd_block **v;
-  size_t n, cap;
-} bd__bset;
-
-static int bd__bset_add(bd__bset *s, const bd_block *b) {
-  for (size_t i = 0; i < s->n; i++)
-    if (s->v[i] == b) return 0;
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 16;
-    const bd_block **v = realloc(s->v, cap * sizeof *v);
-    if (!v) return -1;
-    s->v = v;
-    s->cap = cap;
-  }
-  s->v[s->n++] = b;
-  return 1;
+/* 1 when b was not in seen (now added), 0 when it was, -1 on ENOMEM. */
+static int bd__seen_add(bd_hmap *seen, const bd_block *b) {
+  if (bd_hmap_get(seen, b)) return 0;
+  return bd_hmap_put(seen, b, 1) ? -1 : 1;
 }
 
 static bd_status bd__reset(bd_block *b, uint64_t seed, uint64_t *off,
-                           bd__bset *seen) {
-  int r = bd__bset_add(seen, b);
-  if (r < 0) return bd_fail(BD_ENOMEM, "out of host memory");
+                           bd_hmap *seen) {
+  int r = bd__seen_add(seen, b);
+  if (r < 0) return BD_ENOMEM;
   if (r == 0) return BD_OK;
   if (b->type->reset) {
     bd_status s = b->type->reset(b, seed, off);
@@ -259,9 +256,10 @@ static bd_status bd__reset(bd_block *b, uint64_t seed, uint64_t *off,
 
 bd_status bd_block_reset_all(bd_block *root, uint64_t seed,
                              uint64_t *rng_offset) {
-  bd__bset seen = {0};
+  bd_hmap seen;
+  bd_hmap_init(&seen, false);
   bd_status s = bd__reset(root, seed, rng_offset, &seen);
-  free(seen.v);
+  bd_hmap_free(&seen);
   return s;
 }
 

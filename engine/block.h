@@ -119,6 +119,11 @@ typedef struct bd_build_limits {
   int max_depth;          /* nesting limit (default 64) */
   int64_t max_bytes;      /* parameter+buffer bytes (0 = unlimited) */
   int64_t max_blocks;     /* block count (0 = unlimited) */
+  /* Blocks of the tree with every ref expanded at each use and every
+   * repeated sequential step counted again: the block executions one
+   * forward performs (a while body counts once) and a bound on the
+   * state_dict's entries (0 = unlimited). */
+  int64_t max_nodes;
 } bd_build_limits;
 
 /* Builds a block tree from spec on dev. *out is a new reference. On
@@ -154,6 +159,12 @@ bd_block *bd_block_retain(bd_block *b);
 /* Engine-internal: a fresh block of type t (refcount 1, nothing else),
  * NULL on ENOMEM. */
 bd_block *bd__block_new(const bd_block_type *t);
+/* Engine-internal: bd_block_add_child for a caller that already knows
+ * name is not taken in b (it keeps its own index of the names), so a
+ * block of n children is built in O(n), not O(n^2). Same name checks
+ * otherwise; takes ownership of child. */
+bd_status bd__block_add_child_unique(bd_block *b, const char *name,
+                                     bd_block *child);
 void bd_block_release(bd_block *b);
 
 /* Runs forward/backward with error context (the child's path pushed on
@@ -166,7 +177,9 @@ bd_status bd_block_backward(bd_block *b, bd_exec *ex, void *saved,
  * then does a backward pass need to reach b's parameters. */
 bool bd_block_needs_grad(const bd_block *b);
 /* Runs the i-th child's forward with its name pushed on the path and the
- * producer bookkeeping (ex->prev_*) updated. */
+ * producer bookkeeping (ex->prev_*) updated. Both check the compute
+ * deadline first (bd_exec_check_deadline): ETIMEOUT naming the child once
+ * the call has run past --max-compute-seconds. */
 bd_status bd_block_forward_child(bd_block *b, int i, bd_exec *ex,
                                  bd_tensor *x, bd_tensor **y, void **saved);
 bd_status bd_block_backward_child(bd_block *b, int i, bd_exec *ex,

@@ -13,10 +13,13 @@
 #include <string.h>
 
 #include "block.h"
+#include "hmap.h"
 
 typedef struct bd__idrec {
   const char *id;
   bd_block *block; /* NULL while its spec is being built */
+  int64_t nodes;   /* its expanded size (see bd_build_limits.max_nodes) */
+  int height;      /* its nesting height, refs expanded (1 = a leaf) */
 } bd__idrec;
 
 struct bd_build_ctx {
@@ -27,6 +30,7 @@ struct bd_build_ctx {
   char path[1024];
   bd__idrec *ids;
   size_t nids, capids;
+  bd_hmap idx; /* id -> index into ids */
 };
 
 const char *bd_build_path(const bd_build_ctx *ctx) { return ctx->path; }
@@ -90,9 +94,20 @@ bd_status bd_block_add_param(bd_block *b, bd_build_ctx *ctx, const char *name,
 }
 
 static bd__idrec *bd__id_find(bd_build_ctx *ctx, const char *id) {
-  for (size_t i = 0; i < ctx->nids; i++)
-    if (strcmp(ctx->ids[i].id, id) == 0) return &ctx->ids[i];
-  return NULL;
+  int64_t *i = bd_hmap_get(&ctx->idx, id);
+  return i ? &ctx->ids[*i] : NULL;
+}
+
+/* Drops the ids registered from index n on (they point into a failed
+ * subtree) and rebuilds the index without them. */
+static bd_status bd__id_truncate(bd_build_ctx *ctx, size_t n) {
+  ctx->nids = n;
+  bd_hmap_free(&ctx->idx);
+  for (size_t i = 0; i < n; i++) {
+    bd_status s = bd_hmap_put(&ctx->idx, ctx->ids[i].id, (int64_t)i);
+    if (s) return s;
+  }
+  return BD_OK;
 }
 
 /* Registers b's id (b->id set) as being built; *idx its record. */
@@ -108,14 +123,33 @@ static bd_status bd__id_add(bd_build_ctx *ctx, bd_block *b, size_t *idx) {
     ctx->ids = n;
     ctx->capids = cap;
   }
+  bd_status s = bd_hmap_put(&ctx->idx, b->id, (int64_t)ctx->nids);
+  if (s) return s;
   *idx = ctx->nids;
-  ctx->ids[ctx->nids++] = (bd__idrec){b->id, NULL};
+  ctx->ids[ctx->nids++] = (bd__idrec){b->id, NULL, 0, 0};
+  return BD_OK;
+}
+
+/* Refuses a node whose expanded size or nesting passes the limits: nodes
+ * blocks once every ref is expanded, height levels below the current
+ * depth. */
+static bd_status bd__check_expanded(bd_build_ctx *ctx, int64_t nodes,
+                                    int height) {
+  if (ctx->lim.max_nodes > 0 && nodes > ctx->lim.max_nodes)
+    return bd_fail(BD_ELIMIT,
+                   "%s: the spec expands to more than %lld blocks, each "
+                   "{\"ref\"} counted at every use (--max-spec-nodes)",
+                   ctx->path, (long long)ctx->lim.max_nodes);
+  if (ctx->depth - 1 + height > ctx->lim.max_depth)
+    return bd_fail(BD_ELIMIT,
+                   "%s: blocks nested deeper than %d once refs are expanded",
+                   ctx->path, ctx->lim.max_depth);
   return BD_OK;
 }
 
 /* A {"ref": id} node: a new reference to the block carrying id. */
 static bd_status bd__build_ref(bd_build_ctx *ctx, const bd_spec *spec,
-                               bd_block **out) {
+                               bd_block **out, int64_t *nodes, int *height) {
   bd__idrec *r = bd__id_find(ctx, spec->ref);
   if (!r)
     return bd_fail(BD_EINVAL, "%s.ref: undefined ref '%s' (an id must be "
@@ -123,17 +157,42 @@ static bd_status bd__build_ref(bd_build_ctx *ctx, const bd_spec *spec,
   if (!r->block)
     return bd_fail(BD_EINVAL, "%s.ref: ref cycle: '%s' refers to a block "
                    "that contains it", ctx->path, spec->ref);
+  bd_status s = bd__check_expanded(ctx, r->nodes, r->height);
+  if (s) return s;
+  *nodes = r->nodes;
+  *height = r->height;
   *out = bd_block_retain(r->block);
   return BD_OK;
 }
 
 static bd_status bd__build(bd_build_ctx *ctx, const bd_spec *spec,
-                           const char *key, bd_block **out);
+                           const char *key, bd_block **out, int64_t *nodes,
+                           int *height);
+
+/* What a node's children add up to: expanded size and height. */
+typedef struct bd__size {
+  int64_t nodes;
+  int height;
+} bd__size;
+
+/* Builds one child spec under key, adding its size to *sz. */
+static bd_status bd__build_kid(bd_build_ctx *ctx, const bd_spec *spec,
+                               const char *key, bd_block **child,
+                               bd__size *sz) {
+  int64_t n = 0;
+  int h = 0;
+  bd_status s = bd__build(ctx, spec, key, child, &n, &h);
+  if (s) return s;
+  sz->nodes += n;
+  if (h > sz->height) sz->height = h;
+  return BD_OK;
+}
 
 /* The children of block field i: one named after the field (BLOCK) or a
- * list handed to the type's adopt (BLOCKS). */
+ * list handed to the type's adopt (BLOCKS); without an adopt the names
+ * are checked against an index of b's children, so n children take O(n). */
 static bd_status bd__build_kids(bd_build_ctx *ctx, bd_block *b,
-                                const bd_spec *spec, int i) {
+                                const bd_spec *spec, int i, bd__size *sz) {
   const bd_field *f = &b->type->fields[i];
   bd_spec_list none = {0};
   const bd_spec_list *l = spec->kids ? &spec->kids[i] : &none;
@@ -145,34 +204,47 @@ static bd_status bd__build_kids(bd_build_ctx *ctx, bd_block *b,
                      l->n ? "must be one block" : "missing");
     bd_block *child;
     snprintf(key, sizeof key, ".%s", f->name);
-    bd_status s = bd__build(ctx, l->v[0], key, &child);
+    bd_status s = bd__build_kid(ctx, l->v[0], key, &child, sz);
     return s ? s : bd_block_add_child(b, f->name, child);
   }
   if (l->n < f->count)
     return bd_fail(BD_EINVAL, "%s.%s: must be a non-empty array", ctx->path,
                    f->name);
-  for (int k = 0; k < l->n; k++) {
+  bd_hmap names;
+  bd_hmap_init(&names, true);
+  bd_status s = BD_OK;
+  for (int j = 0; !b->type->adopt && !s && j < b->nchildren; j++)
+    s = bd_hmap_put(&names, b->child_names[j], j);
+  for (int k = 0; k < l->n && !s; k++) {
     bd_block *child;
     snprintf(key, sizeof key, ".%s[%d]", f->name, k);
-    bd_status s = bd__build(ctx, l->v[k], key, &child);
-    if (s) return s;
+    s = bd__build_kid(ctx, l->v[k], key, &child, sz);
+    if (s) break;
     if (b->type->adopt) {
       s = b->type->adopt(b, k, l->v[k], child);
     } else {
       char defname[24];
       snprintf(defname, sizeof defname, "%d", k);
-      s = bd_block_add_child(b, l->v[k]->name ? l->v[k]->name : defname,
-                             child);
+      const char *nm = l->v[k]->name ? l->v[k]->name : defname;
+      if (bd_hmap_get(&names, nm)) {
+        bd_block_release(child);
+        s = bd_fail(BD_EINVAL, "duplicate child name '%s'", nm);
+      } else {
+        s = bd__block_add_child_unique(b, nm, child);
+        if (!s)
+          s = bd_hmap_put(&names, b->child_names[b->nchildren - 1],
+                          b->nchildren - 1);
+      }
     }
-    if (s)
-      return bd_fail_prefix(s, "%s.%s[%d].name: ", ctx->path, f->name, k);
+    if (s) s = bd_fail_prefix(s, "%s.%s[%d].name: ", ctx->path, f->name, k);
   }
-  return BD_OK;
+  bd_hmap_free(&names);
+  return s;
 }
 
 /* Configuration, children and init of a new block b of spec's type. */
 static bd_status bd__build_body(bd_build_ctx *ctx, bd_block *b,
-                                const bd_spec *spec) {
+                                const bd_spec *spec, bd__size *sz) {
   const bd_block_type *t = b->type;
   if (t->impl_size) {
     b->impl = calloc(1, t->impl_size);
@@ -186,16 +258,23 @@ static bd_status bd__build_body(bd_build_ctx *ctx, bd_block *b,
     if (t->fields[i].kind != BD_FIELD_BLOCK &&
         t->fields[i].kind != BD_FIELD_BLOCKS)
       continue;
-    bd_status s = bd__build_kids(ctx, b, spec, i);
+    bd_status s = bd__build_kids(ctx, b, spec, i, sz);
     if (s) return s;
   }
+  /* This node and its children, refs expanded: checked before init
+   * allocates anything. */
+  sz->nodes += 1;
+  sz->height += 1;
+  bd_status s = bd__check_expanded(ctx, sz->nodes, sz->height);
+  if (s) return s;
   return t->init ? t->init(b, ctx) : BD_OK;
 }
 
 /* Builds the node spec found under key (".body", "[2]") of the current
- * path. */
+ * path; *nodes and *height: its expanded size and height. */
 static bd_status bd__build(bd_build_ctx *ctx, const bd_spec *spec,
-                           const char *key, bd_block **out) {
+                           const char *key, bd_block **out, int64_t *nodes,
+                           int *height) {
   size_t plen = strlen(ctx->path);
   snprintf(ctx->path + plen, sizeof ctx->path - plen, "%s", key);
   bd_status s = BD_OK;
@@ -206,13 +285,13 @@ static bd_status bd__build(bd_build_ctx *ctx, const bd_spec *spec,
     s = bd_fail(BD_ELIMIT, "%s: blocks nested deeper than %d", ctx->path,
                 ctx->lim.max_depth);
   } else if (spec->ref) {
-    s = bd__build_ref(ctx, spec, out);
+    s = bd__build_ref(ctx, spec, out, nodes, height);
   } else if (!spec->type) {
     s = bd_fail(BD_EINVAL, "%s.type: missing (or give {\"ref\": id})",
                 ctx->path);
   } else if (ctx->lim.max_blocks > 0 && ++ctx->blocks > ctx->lim.max_blocks) {
-    s = bd_fail(BD_ELIMIT, "%s: more than %lld blocks", ctx->path,
-                (long long)ctx->lim.max_blocks);
+    s = bd_fail(BD_ELIMIT, "%s: more than %lld blocks (--max-blocks)",
+                ctx->path, (long long)ctx->lim.max_blocks);
   } else if (!(b = bd__block_new(spec->type))) {
     s = bd_fail(BD_ENOMEM, "out of host memory");
   } else if (spec->id && !(b->id = strdup(spec->id))) {
@@ -222,16 +301,20 @@ static bd_status bd__build(bd_build_ctx *ctx, const bd_spec *spec,
       s = bd__id_add(ctx, b, &recidx);
       rec = s == BD_OK;
     }
-    if (!s) s = bd__build_body(ctx, b, spec);
+    bd__size sz = {0, 0};
+    if (!s) s = bd__build_body(ctx, b, spec, &sz);
     if (!s) {
-      if (rec) ctx->ids[recidx].block = b;
+      if (rec)
+        ctx->ids[recidx] = (bd__idrec){b->id, b, sz.nodes, sz.height};
+      *nodes = sz.nodes;
+      *height = sz.height;
       *out = b;
       b = NULL;
     }
   }
   if (b) {
     /* Drop ids registered by the failed subtree (they point into it). */
-    if (rec) ctx->nids = recidx;
+    if (rec && bd__id_truncate(ctx, recidx)) s = BD_ENOMEM;
     bd_block_release(b);
   }
   ctx->depth--;
@@ -247,17 +330,21 @@ bd_status bd_block_build_tree(const bd_spec *spec, bd_device dev,
   ctx.dev = dev;
   if (lim) ctx.lim = *lim;
   if (ctx.lim.max_depth <= 0) ctx.lim.max_depth = 64;
+  bd_hmap_init(&ctx.idx, true);
   *out = NULL;
-  bd_status s = bd__build(&ctx, spec, root_path ? root_path : "block", out);
+  int64_t nodes;
+  int height;
+  bd_status s = bd__build(&ctx, spec, root_path ? root_path : "block", out,
+                          &nodes, &height);
   free(ctx.ids);
+  bd_hmap_free(&ctx.idx);
   return s;
 }
 
 /* ---- canonical spec ---------------------------------------------------- */
 
 typedef struct bd__spec_ctx {
-  const bd_block **seen;
-  size_t n, cap;
+  bd_hmap seen; /* blocks with an id already printed */
 } bd__spec_ctx;
 
 /* Copies field f's value from src to dst (both impl-shaped). */
@@ -341,21 +428,11 @@ static bd_status bd__spec_kids(const bd_block *b, bd__spec_ctx *sc,
 static bd_status bd__to_spec(const bd_block *b, bd__spec_ctx *sc,
                              bd_spec **out) {
   *out = NULL;
-  for (size_t i = 0; i < sc->n; i++)
-    if (sc->seen[i] == b) {
-      *out = bd_spec_new_ref(b->id ? b->id : "?");
-      return *out ? BD_OK : BD_ENOMEM;
-    }
-  if (b->id) {
-    if (sc->n == sc->cap) {
-      size_t cap = sc->cap ? sc->cap * 2 : 8;
-      const bd_block **v = realloc(sc->seen, cap * sizeof *v);
-      if (!v) return bd_fail(BD_ENOMEM, "out of host memory");
-      sc->seen = v;
-      sc->cap = cap;
-    }
-    sc->seen[sc->n++] = b;
+  if (bd_hmap_get(&sc->seen, b)) {
+    *out = bd_spec_new_ref(b->id ? b->id : "?");
+    return *out ? BD_OK : BD_ENOMEM;
   }
+  if (b->id && bd_hmap_put(&sc->seen, b, 1)) return BD_ENOMEM;
   bd_spec *spec = bd_spec_new(b->type);
   if (!spec) return BD_ENOMEM;
   bd_status s = bd_spec_set_id(spec, b->id);
@@ -371,8 +448,9 @@ static bd_status bd__to_spec(const bd_block *b, bd__spec_ctx *sc,
 }
 
 bd_status bd_block_to_spec(const bd_block *root, bd_spec **out) {
-  bd__spec_ctx sc = {0};
+  bd__spec_ctx sc;
+  bd_hmap_init(&sc.seen, false);
   bd_status s = bd__to_spec(root, &sc, out);
-  free(sc.seen);
+  bd_hmap_free(&sc.seen);
   return s;
 }

@@ -244,8 +244,8 @@ static bd_status proto__head(proto__parse *p, const cJSON *j,
   if (name && !cJSON_IsString(name))
     return bd_fail(BD_EINVAL, "%s.name: must be a string", p->path);
   if (p->lim.max_blocks > 0 && ++p->blocks > p->lim.max_blocks)
-    return bd_fail(BD_ELIMIT, "%s: more than %lld blocks", p->path,
-                   (long long)p->lim.max_blocks);
+    return bd_fail(BD_ELIMIT, "%s: more than %lld blocks (--max-blocks)",
+                   p->path, (long long)p->lim.max_blocks);
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
   if (id && (!cJSON_IsString(id) || !id->valuestring[0]))
     return bd_fail(BD_EINVAL, "%s.id: must be a non-empty string", p->path);

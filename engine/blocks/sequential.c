@@ -12,27 +12,22 @@
 #include <string.h>
 
 #include "../block.h"
+#include "../hmap.h"
 #include "blocks.h"
 
-/* The run order: child indices, one per spec step. */
+/* The run order: child indices, one per spec step; names maps each
+ * child's name (borrowed from child_names) to its index, so adopting n
+ * steps is O(n). */
 typedef struct seq_order {
   int n;
   int *step;
+  bd_hmap names;
 } seq_order;
 
 static const bd_field seq_fields[] = {
     {.name = "layers", .kind = BD_FIELD_BLOCKS, .required = true,
      .doc = "the blocks, run in order"},
 };
-
-/* Index of an existing child named name holding block c, or -1. */
-static int seq_reused(const bd_block *b, const char *name,
-                      const bd_block *c) {
-  for (int i = 0; name && i < b->nchildren; i++)
-    if (b->children[i] == c && strcmp(b->child_names[i], name) == 0)
-      return i;
-  return -1;
-}
 
 static int seq_nsteps(const bd_block *b) {
   const seq_order *o = b->impl;
@@ -53,6 +48,7 @@ static int seq_steps(const bd_block *b, const int **idx) {
 static void seq_free(bd_block *b) {
   seq_order *o = b->impl;
   free(o->step);
+  bd_hmap_free(&o->names);
 }
 
 /* Step i of the spec: a ref named like the earlier child holding that
@@ -66,16 +62,24 @@ static bd_status seq_adopt(bd_block *b, int i, const bd_spec *item,
     return bd_fail(BD_ENOMEM, "out of host memory");
   }
   ord->step = step;
-  int again = item->ref ? seq_reused(b, item->name, child) : -1;
-  if (again >= 0) {
-    bd_block_release(child);
-    ord->step[ord->n++] = again;
-    return BD_OK;
-  }
+  if (!ord->names.str) bd_hmap_init(&ord->names, true);
   char defname[24];
   snprintf(defname, sizeof defname, "%d", i);
-  bd_status s = bd_block_add_child(b, item->name ? item->name : defname,
-                                   child);
+  const char *name = item->name ? item->name : defname;
+  int64_t *at = bd_hmap_get(&ord->names, name);
+  if (at && item->ref && item->name && b->children[*at] == child) {
+    bd_block_release(child); /* the same block run again */
+    ord->step[ord->n++] = (int)*at;
+    return BD_OK;
+  }
+  if (at) {
+    bd_block_release(child);
+    return bd_fail(BD_EINVAL, "duplicate child name '%s'", name);
+  }
+  bd_status s = bd__block_add_child_unique(b, name, child);
+  if (s) return s;
+  s = bd_hmap_put(&ord->names, b->child_names[b->nchildren - 1],
+                  b->nchildren - 1);
   if (!s) ord->step[ord->n++] = b->nchildren - 1;
   return s;
 }
