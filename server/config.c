@@ -35,6 +35,12 @@ static const char usage[] =
     "                         past it a while loop stops with 422\n"
     "                         compute_timeout (BLOCKD_MAX_COMPUTE_SECONDS),\n"
     "                         default 60, 0 = none\n"
+    "  --max-blocks N         most blocks a spec may define\n"
+    "                         (BLOCKD_MAX_BLOCKS), default 100000\n"
+    "  --max-spec-nodes N     most blocks a spec may expand to, each ref\n"
+    "                         counted at every use and each repeated step\n"
+    "                         again: the block runs of one forward\n"
+    "                         (BLOCKD_MAX_SPEC_NODES), default 100000\n"
     "  --device DEV           default device for new models: auto, cpu,\n"
     "                         cuda:N (BLOCKD_DEVICE), default auto\n"
     "  --device-budget DEV=SIZE  cap blockd's allocations on a device, e.g.\n"
@@ -104,8 +110,16 @@ enum {
   OPT_LISTEN = 256, OPT_DATA, OPT_THREADS, OPT_LOG, OPT_BODY, OPT_ELEMS,
   OPT_MODEL_BYTES, OPT_DEPTH, OPT_DEVICE, OPT_PLUGIN, OPT_DEVICE_BUDGET,
   OPT_COMPUTE,
-  OPT_MAX_CONNS, OPT_MAX_CONNS_IP, OPT_IDLE_TIMEOUT, OPT_MAX_JSON_RESP
+  OPT_MAX_CONNS, OPT_MAX_CONNS_IP, OPT_IDLE_TIMEOUT, OPT_MAX_JSON_RESP,
+  OPT_MAX_BLOCKS, OPT_SPEC_NODES
 };
+
+bd_build_limits srv_build_limits(const srv_config *cfg) {
+  return (bd_build_limits){.max_depth = cfg->max_depth,
+                           .max_bytes = cfg->max_model_bytes,
+                           .max_blocks = cfg->max_blocks,
+                           .max_nodes = cfg->max_spec_nodes};
+}
 
 /* Applies one setting by option id; returns false with a message. */
 static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
@@ -133,6 +147,13 @@ static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
       cfg->max_compute_s = d;
       return true;
     }
+    case OPT_MAX_BLOCKS:
+    case OPT_SPEC_NODES:
+      n = strtoll(v, &end, 10);
+      if (*end || end == v || n < 1 || n > 100000000) goto bad;
+      if (id == OPT_MAX_BLOCKS) cfg->max_blocks = n;
+      else cfg->max_spec_nodes = n;
+      return true;
     case OPT_LOG:
       if (!parse_level(v, &cfg->log_level)) goto bad;
       return true;
@@ -207,6 +228,8 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
   cfg->max_conns_per_ip = 64;
   cfg->idle_timeout_s = 30;
   cfg->max_json_response = 64LL * 1024 * 1024;
+  cfg->max_blocks = 100000;
+  cfg->max_spec_nodes = 100000;
 
   static const struct {
     const char *env;
@@ -220,7 +243,9 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
               {"BLOCKD_MAX_CONNECTIONS", OPT_MAX_CONNS},
               {"BLOCKD_MAX_CONNECTIONS_PER_IP", OPT_MAX_CONNS_IP},
               {"BLOCKD_IDLE_TIMEOUT", OPT_IDLE_TIMEOUT},
-              {"BLOCKD_MAX_JSON_RESPONSE_BYTES", OPT_MAX_JSON_RESP}};
+              {"BLOCKD_MAX_JSON_RESPONSE_BYTES", OPT_MAX_JSON_RESP},
+              {"BLOCKD_MAX_BLOCKS", OPT_MAX_BLOCKS},
+              {"BLOCKD_MAX_SPEC_NODES", OPT_SPEC_NODES}};
   for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
     const char *v = getenv(envs[i].env);
     if (v && *v && !apply(cfg, envs[i].id, v, envs[i].env)) return -1;
@@ -255,6 +280,8 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
       {"max-model-bytes", required_argument, 0, OPT_MODEL_BYTES},
       {"max-depth", required_argument, 0, OPT_DEPTH},
       {"max-compute-seconds", required_argument, 0, OPT_COMPUTE},
+      {"max-blocks", required_argument, 0, OPT_MAX_BLOCKS},
+      {"max-spec-nodes", required_argument, 0, OPT_SPEC_NODES},
       {"device", required_argument, 0, OPT_DEVICE},
       {"plugin", required_argument, 0, OPT_PLUGIN},
       {"device-budget", required_argument, 0, OPT_DEVICE_BUDGET},

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../engine/block.h"
+
 #define SRV_VERSION "0.1.0"
 #define SRV_MAX_PLUGINS 32
 #define SRV_MAX_BUDGETS 17
@@ -27,6 +29,8 @@ typedef struct srv_config {
   int64_t max_model_bytes; /* parameters + buffers, default 4 GiB */
   int max_depth;         /* block nesting, default 64 */
   double max_compute_s;  /* per forward/backward call, default 60; 0 = none */
+  int64_t max_blocks;    /* blocks a spec defines, default 100000 */
+  int64_t max_spec_nodes; /* blocks once refs are expanded, default 100000 */
   char device[32];       /* default device for new models: auto */
   const char *plugins[SRV_MAX_PLUGINS];
   int nplugins;
@@ -49,6 +53,9 @@ typedef struct srv_config {
  * when --help/--version printed and the program should exit 0, -1 on a
  * usage error (message printed to stderr). */
 int srv_config_parse(srv_config *cfg, int argc, char **argv);
+
+/* The limits every spec is built under (create, load at start-up). */
+bd_build_limits srv_build_limits(const srv_config *cfg);
 
 /* Parses sizes like "64M", "4G", "1024". Returns false when malformed. */
 bool srv_parse_size(const char *s, int64_t *out);

@@ -290,9 +290,7 @@ static bd_model *restore_one(srv_app *app, const char *name, int dfd,
   bd_device dev;
   if (!cJSON_IsString(devj) || bd_device_resolve(devj->valuestring, &dev))
     dev = BD_CPU; /* the device is gone: keep the model, on the host */
-  bd_build_limits lim = {.max_depth = app->cfg.max_depth,
-                         .max_bytes = app->cfg.max_model_bytes,
-                         .max_blocks = 100000};
+  bd_build_limits lim = srv_build_limits(&app->cfg);
   bd_model *m = NULL;
   s = proto_model_create(name, block, (uint64_t)seed->valuedouble, dev, &lim,
                          &m);

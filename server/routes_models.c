@@ -184,9 +184,7 @@ int srv_models_create(srv_req *r) {
     srv_reply_status(r, st);
     goto out;
   }
-  bd_build_limits lim = {.max_depth = r->app->cfg.max_depth,
-                         .max_bytes = r->app->cfg.max_model_bytes,
-                         .max_blocks = 100000};
+  bd_build_limits lim = srv_build_limits(&r->app->cfg);
   if (!spec) st = proto_spec_from_json(block, &lim, "block", &spec);
   if (!st) st = bd_model_create(name->valuestring, spec, s, dev, &lim, &m);
   if (st) {
