@@ -319,16 +319,37 @@ bool bd_state_list_is_first(const bd_state_list *l, size_t i) {
   return true;
 }
 
+bd_status bd_state_list_firsts(const bd_state_list *l, bool **first) {
+  bd_hmap seen;
+  bd_hmap_init(&seen, false);
+  bool *f = calloc(l->n + 1, sizeof *f);
+  bd_status s = f ? BD_OK : bd_fail(BD_ENOMEM, "out of host memory");
+  for (size_t i = 0; !s && i < l->n; i++) {
+    f[i] = !bd_hmap_get(&seen, l->v[i].param);
+    if (f[i]) s = bd_hmap_put(&seen, l->v[i].param, 1);
+  }
+  bd_hmap_free(&seen);
+  if (s) {
+    free(f);
+    f = NULL;
+  }
+  *first = f;
+  return s;
+}
+
 bd_status bd_block_count(bd_block *root, int64_t *param_count, int64_t *bytes) {
   bd_state_list l = {0};
   *param_count = *bytes = 0;
+  bool *first = NULL;
   bd_status s = bd_block_state_dict(root, "", &l);
+  if (!s) s = bd_state_list_firsts(&l, &first);
   for (size_t i = 0; !s && i < l.n; i++) {
-    if (!bd_state_list_is_first(&l, i)) continue;
+    if (!first[i]) continue;
     int64_t n = bd_tensor_numel(l.v[i].param->value);
     if (!l.v[i].param->is_buffer) *param_count += n;
     *bytes += (int64_t)bd_tensor_nbytes(l.v[i].param->value);
   }
+  free(first);
   bd_state_list_free(&l);
   return s;
 }

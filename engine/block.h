@@ -214,6 +214,10 @@ long bd_state_list_find(const bd_state_list *l, const char *path);
 /* Whether entry i is the first occurrence of its parameter (the one
  * named_parameters lists). */
 bool bd_state_list_is_first(const bd_state_list *l, size_t i);
+/* bd_state_list_is_first for every entry at once, in O(n) (the one-entry
+ * form scans the entries before i): *first a malloc'd array of l->n
+ * flags (at least one byte; the caller frees it). ENOMEM. */
+bd_status bd_state_list_firsts(const bd_state_list *l, bool **first);
 
 /* Parameter (non-buffer) element count and parameter+buffer bytes, each
  * shared tensor counted once. Errors: ENOMEM (listing the state); the

@@ -25,13 +25,15 @@ bd_status bd_model_to(bd_model *m, bd_device dev) {
   bd_param **ps = NULL;
   bd_tensor **moved = NULL;
   size_t np = 0;
+  bool *first = NULL;
+  if (!s) s = bd_state_list_firsts(&l, &first);
   if (!s) {
     ps = calloc(l.n + 1, sizeof *ps);
     moved = calloc((l.n + 1) * BD__SLOTS, sizeof *moved);
     if (!ps || !moved) s = bd_fail(BD_ENOMEM, "out of host memory");
   }
   for (size_t i = 0; !s && i < l.n; i++)
-    if (bd_state_list_is_first(&l, i)) ps[np++] = l.v[i].param;
+    if (first[i]) ps[np++] = l.v[i].param;
   /* Phase 1: copies on the new device; the model is untouched. */
   for (size_t i = 0; !s && i < np; i++)
     for (int k = 0; !s && k < BD__SLOTS; k++) {
@@ -58,6 +60,7 @@ bd_status bd_model_to(bd_model *m, bd_device dev) {
       }
     }
   if (!s) m->dev = dev;
+  free(first);
   free(ps);
   free(moved);
   bd_state_list_free(&l);
@@ -68,9 +71,11 @@ bd_status bd_model_device_bytes(bd_model *m, bd_device_bytes *out, int cap,
                                 int *n) {
   *n = 0;
   bd_state_list l = {0};
+  bool *first = NULL;
   bd_status s = bd_block_state_dict(m->root, "", &l);
+  if (!s) s = bd_state_list_firsts(&l, &first);
   for (size_t i = 0; !s && i < l.n; i++) {
-    if (!bd_state_list_is_first(&l, i)) continue;
+    if (!first[i]) continue;
     for (int k = 0; !s && k < BD__SLOTS; k++) {
       bd_tensor *t = *bd__slot(l.v[i].param, k);
       if (!t) continue;
@@ -88,6 +93,7 @@ bd_status bd_model_device_bytes(bd_model *m, bd_device_bytes *out, int cap,
       out[at].bytes += (int64_t)bd_tensor_nbytes(t);
     }
   }
+  free(first);
   bd_state_list_free(&l);
   return s;
 }

@@ -352,20 +352,25 @@ static bd_status bd__init_apply(bd__init_run *r, uint64_t seed,
 static bd_status bd__init_touched(bd__init_run *r) {
   r->names = calloc((size_t)r->nmatched, sizeof *r->names);
   if (!r->names) return bd_fail(BD_ENOMEM, "out of host memory");
-  for (size_t e = 0; e < r->sd.n; e++) {
-    if (!bd_state_list_is_first(&r->sd, e)) continue;
+  bool *first = NULL;
+  bd_status s = bd_state_list_firsts(&r->sd, &first);
+  for (size_t e = 0; !s && e < r->sd.n; e++) {
+    if (!first[e]) continue;
     bd_block *owner = r->sd.v[e].owner;
     if (!bd__blist_has(&r->chosen, owner)) continue;
     for (int i = 0; i < owner->nparams; i++)
       if (owner->params[i] == r->sd.v[e].param &&
           bd__targeted(owner, i, r->target) && r->nnames < r->nmatched) {
         r->names[r->nnames] = strdup(r->sd.v[e].path);
-        if (!r->names[r->nnames])
-          return bd_fail(BD_ENOMEM, "out of host memory");
+        if (!r->names[r->nnames]) {
+          s = bd_fail(BD_ENOMEM, "out of host memory");
+          break;
+        }
         r->nnames++;
       }
   }
-  return BD_OK;
+  free(first);
+  return s;
 }
 
 bd_status bd_init_run(bd_block *root, const bd_init_request *req,

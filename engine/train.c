@@ -261,7 +261,9 @@ bd_status bd_optim_set_step_count(bd_model *m, int64_t steps) {
 bd_status bd_optim_momentum_list(bd_model *m, bd_state_list *out) {
   bd_state_list l = {0};
   memset(out, 0, sizeof *out);
+  bool *first = NULL;
   bd_status s = bd_block_state_dict(m->root, "", &l);
+  if (!s) s = bd_state_list_firsts(&l, &first);
   if (s) {
     bd_state_list_free(&l);
     return s;
@@ -270,7 +272,7 @@ bd_status bd_optim_momentum_list(bd_model *m, bd_state_list *out) {
   size_t k = 0;
   for (size_t i = 0; i < l.n; i++) {
     bool keep = !l.v[i].param->is_buffer && l.v[i].param->momentum &&
-                bd_state_list_is_first(&l, i);
+                first[i];
     if (keep) {
       l.v[k++] = l.v[i];
     } else {
@@ -278,6 +280,7 @@ bd_status bd_optim_momentum_list(bd_model *m, bd_state_list *out) {
       l.v[i].path = NULL;
     }
   }
+  free(first);
   l.n = k;
   *out = l;
   return BD_OK;

@@ -103,17 +103,19 @@ typedef struct save_ctx {
  * holds m's lock. */
 static bd_status frozen_json(bd_model *m, cJSON *arr) {
   bd_state_list l = {0};
+  bool *first = NULL;
   bd_status s = bd_block_state_dict(bd_model_root(m), "", &l);
+  if (!s) s = bd_state_list_firsts(&l, &first);
   for (size_t i = 0; !s && i < l.n; i++) {
     const bd_param *p = l.v[i].param;
-    if (p->is_buffer || p->requires_grad || !bd_state_list_is_first(&l, i))
-      continue;
+    if (p->is_buffer || p->requires_grad || !first[i]) continue;
     cJSON *str = cJSON_CreateString(l.v[i].path);
     if (!str || !cJSON_AddItemToArray(arr, str)) {
       cJSON_Delete(str);
       s = bd_fail(BD_ENOMEM, "out of host memory");
     }
   }
+  free(first);
   bd_state_list_free(&l);
   return s;
 }

@@ -49,16 +49,20 @@ static void write_param_info(proto_buf *b, const bd_state_list *l, size_t i,
  * each shared tensor once). */
 static void write_named_params(proto_buf *b, const bd_state_list *l,
                                bool values, bool flat) {
+  /* Out of memory for the flags: the (quadratic) one-entry form. */
+  bool *first = NULL;
+  if (bd_state_list_firsts(l, &first)) first = NULL;
   for (int pass = 0; pass < 2; pass++) {
     proto_buf_puts(b, pass ? "],\"buffers\":[" : "\"parameters\":[");
     int k = 0;
     for (size_t i = 0; i < l->n; i++) {
       if (l->v[i].param->is_buffer != (pass == 1)) continue;
-      if (!bd_state_list_is_first(l, i)) continue;
+      if (first ? !first[i] : !bd_state_list_is_first(l, i)) continue;
       if (k++) proto_buf_puts(b, ",");
       write_param_info(b, l, i, values, flat);
     }
   }
+  free(first);
   proto_buf_puts(b, "]");
 }
 
@@ -67,14 +71,19 @@ static void write_named_params(proto_buf *b, const bd_state_list *l,
  * (named_parameters). */
 static int64_t state_json_bound(const bd_state_list *l, bool firsts_only) {
   int64_t sum = 0;
+  bool *first = NULL;
+  if (firsts_only && bd_state_list_firsts(l, &first)) first = NULL;
   for (size_t i = 0; i < l->n; i++) {
-    if (firsts_only && !bd_state_list_is_first(l, i)) continue;
+    if (firsts_only &&
+        (first ? !first[i] : !bd_state_list_is_first(l, i)))
+      continue;
     const bd_tensor *v = l->v[i].param->value;
     sum = srv_sat_add(sum, proto_tensor_json_bound(v->dtype, v->ndim,
                                                    v->shape));
     /* Path and separators. */
     sum = srv_sat_add(sum, 2 * (int64_t)strlen(l->v[i].path) + 256);
   }
+  free(first);
   return sum;
 }
 

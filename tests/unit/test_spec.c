@@ -1,6 +1,7 @@
 /* test_spec.c - the block-spec parser: errors name the JSON path, ids and
  * refs (tying), limits, and round trips through bd_block_to_spec. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +132,123 @@ START_TEST(test_depth_and_size_limits) {
                          "\"relu\"},{\"type\":\"relu\"},{\"type\":\"relu\"}]}",
                          &blocks, &b),
                    BD_ELIMIT);
+}
+END_TEST
+
+/* Level 0 a 1x1 linear; level k a sequential running level k-1 twice
+ * (two names, so both are children); the root runs every level once. */
+static char *doubling(int levels) {
+  char *s = malloc(256 + (size_t)levels * 160);
+  ck_assert_ptr_nonnull(s);
+  strcpy(s, "{\"type\":\"sequential\",\"layers\":[{\"type\":\"linear\","
+            "\"in_features\":1,\"out_features\":1,\"id\":\"L0\"}");
+  for (int k = 1; k <= levels; k++)
+    sprintf(s + strlen(s),
+            ",{\"type\":\"sequential\",\"id\":\"L%d\",\"layers\":["
+            "{\"ref\":\"L%d\",\"name\":\"a\"},{\"ref\":\"L%d\",\"name\":"
+            "\"b\"}]}",
+            k, k - 1, k - 1);
+  strcat(s, "]}");
+  return s;
+}
+
+START_TEST(test_expanded_size_limit) {
+  /* Level k expands to 2^(k+1) - 1 blocks; 10 levels and the root:
+   * 1 + sum_{k=0..10} (2^(k+1) - 1) = 1 + 4094 - 11 = 4084. */
+  char *spec = doubling(10);
+  bd_block *b;
+  bd_build_limits at = {.max_nodes = 4084};
+  ck_assert_int_eq(build(spec, &at, &b), BD_OK);
+  /* Tied tensors are listed under every path: 1 + 2 + ... + 1024. */
+  bd_state_list l = {0};
+  ck_assert_int_eq(bd_block_state_dict(b, "", &l), BD_OK);
+  ck_assert_uint_eq(l.n, 2 * 2047);
+  bool *first = NULL;
+  ck_assert_int_eq(bd_state_list_firsts(&l, &first), BD_OK);
+  int nfirst = 0;
+  for (size_t i = 0; i < l.n; i++) {
+    ck_assert(first[i] == bd_state_list_is_first(&l, i));
+    nfirst += first[i];
+  }
+  ck_assert_int_eq(nfirst, 2); /* the one weight and bias */
+  free(first);
+  bd_state_list_free(&l);
+  int64_t np, bytes;
+  ck_assert_int_eq(bd_block_count(b, &np, &bytes), BD_OK);
+  ck_assert_int_eq(np, 2);
+  bd_block_release(b);
+  bd_build_limits under = {.max_nodes = 4083};
+  ck_assert_int_eq(build(spec, &under, &b), BD_ELIMIT);
+  ck_assert_ptr_null(b);
+  ck_assert_str_eq(bd_errmsg(),
+                   "block: the spec expands to more than 4083 blocks, each "
+                   "{\"ref\"} counted at every use (--max-spec-nodes)");
+  /* The first level past the limit is named: level 9 is 1023 blocks. */
+  bd_build_limits small = {.max_nodes = 1000};
+  ck_assert_int_eq(build(spec, &small, &b), BD_ELIMIT);
+  ck_assert(strstr(bd_errmsg(), "block.layers[9]: the spec expands") ==
+            bd_errmsg());
+  free(spec);
+  /* Forty levels (a 2^41 expansion) are refused as fast, at level 16. */
+  spec = doubling(40);
+  bd_build_limits dflt = {.max_nodes = 100000};
+  ck_assert_int_eq(build(spec, &dflt, &b), BD_ELIMIT);
+  ck_assert(strstr(bd_errmsg(), "block.layers[16]:") == bd_errmsg());
+  free(spec);
+}
+END_TEST
+
+START_TEST(test_refs_nest_once_expanded) {
+  /* 70 levels of one ref each: flat in the spec, 71 deep expanded. */
+  char spec[16384] = "{\"type\":\"sequential\",\"layers\":[{\"type\":"
+                     "\"relu\",\"id\":\"C0\"}";
+  for (int k = 1; k < 70; k++)
+    sprintf(spec + strlen(spec),
+            ",{\"type\":\"sequential\",\"id\":\"C%d\",\"layers\":["
+            "{\"ref\":\"C%d\"}]}",
+            k, k - 1);
+  strcat(spec, "]}");
+  bd_block *b;
+  ck_assert_int_eq(build(spec, NULL, &b), BD_ELIMIT);
+  ck_assert(strstr(bd_errmsg(),
+                   "nested deeper than 64 once refs are expanded") != NULL);
+  bd_build_limits deep = {.max_depth = 72};
+  ck_assert_int_eq(build(spec, &deep, &b), BD_OK);
+  bd_block_release(b);
+}
+END_TEST
+
+START_TEST(test_many_children_and_names) {
+  /* 20000 named children with ids in a sequential and in a parallel
+   * (each with its own name index); a duplicate at the end is found. */
+  const char *types[] = {"sequential", "parallel"};
+  for (int t = 0; t < 2; t++) {
+    size_t cap = 64 + 20000 * 64;
+    char *spec = malloc(cap);
+    ck_assert_ptr_nonnull(spec);
+    sprintf(spec, "{\"type\":\"%s\",\"%s\":[", types[t],
+            t ? "branches" : "layers");
+    for (int i = 0; i < 20000; i++)
+      sprintf(spec + strlen(spec),
+              "%s{\"type\":\"relu\",\"name\":\"n%d\",\"id\":\"i%d\"}",
+              i ? "," : "", i, i);
+    strcat(spec, "]}");
+    bd_block *b;
+    bd_build_limits lim = {.max_blocks = 20001};
+    ck_assert_int_eq(build(spec, &lim, &b), BD_OK);
+    ck_assert_int_eq(b->nchildren, 20000);
+    ck_assert_str_eq(b->child_names[19999], "n19999");
+    bd_block_release(b);
+    char *last = strstr(spec, "\"n19999\"");
+    memcpy(last, "\"n7\"    ", 8);
+    ck_assert_int_eq(build(spec, &lim, &b), BD_EINVAL);
+    ck_assert_msg(strstr(bd_errmsg(), "[19999].name: duplicate child name "
+                                      "'n7'") != NULL, "%s", bd_errmsg());
+    lim.max_blocks = 19999;
+    ck_assert_int_eq(build(spec, &lim, &b), BD_ELIMIT);
+    ck_assert(strstr(bd_errmsg(), "more than 19999 blocks (--max-blocks)"));
+    free(spec);
+  }
 }
 END_TEST
 
@@ -269,6 +387,9 @@ int main(void) {
   tcase_add_test(tc, test_errors_name_paths);
   tcase_add_test(tc, test_depth_and_size_limits);
   tcase_add_test(tc, test_ids_and_refs);
+  tcase_add_test(tc, test_expanded_size_limit);
+  tcase_add_test(tc, test_refs_nest_once_expanded);
+  tcase_add_test(tc, test_many_children_and_names);
   tcase_add_test(tc, test_round_trip);
   tcase_add_test(tc, test_type_registry);
   suite_add_tcase(s, tc);
