@@ -117,7 +117,10 @@ int bd_blocks_builtin_count(void);
 /* Limits and state while building a tree from a spec. */
 typedef struct bd_build_limits {
   int max_depth;          /* nesting limit (default 64) */
-  int64_t max_bytes;      /* parameter+buffer bytes (0 = unlimited) */
+  /* Parameter+buffer bytes (0 = unlimited); also bounds the state_dict
+   * once measured with tied tensors at each of their paths (their data,
+   * path and header each time, as a checkpoint stores them). */
+  int64_t max_bytes;
   int64_t max_blocks;     /* block count (0 = unlimited) */
   /* Blocks of the tree with every ref expanded at each use and every
    * repeated sequential step counted again: the block executions one
@@ -132,7 +135,9 @@ typedef struct bd_build_limits {
  * name of spec's place in the request ("block"). Refs are resolved here:
  * an id must be defined before it is used, and a ref inside the block
  * carrying that id is a cycle. Errors: EINVAL (bad spec), ELIMIT (depth,
- * block count, element count), ETOOLARGE (max_bytes), ENOMEM. */
+ * also once refs are expanded; block count; expanded size max_nodes;
+ * element count), ETOOLARGE (max_bytes, of the parameters or of the
+ * state_dict), ENOMEM. */
 bd_status bd_block_build_tree(const bd_spec *spec, bd_device dev,
                               const bd_build_limits *lim,
                               const char *root_path, bd_block **out);

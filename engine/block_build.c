@@ -31,7 +31,87 @@ struct bd_build_ctx {
   bd__idrec *ids;
   size_t nids, capids;
   bd_hmap idx; /* id -> index into ids */
+  /* The state_dict each finished block lists (bd__measure). */
+  bd_hmap measured; /* block -> index into sizes */
+  struct bd__state_size *sizes;
+  size_t nsizes, capsizes;
 };
+
+/* A block's state_dict: entries, and bytes a checkpoint of it takes
+ * (tensor data, plus its path and a header, at every path). */
+typedef struct bd__state_size {
+  int64_t entries, bytes;
+} bd__state_size;
+
+/* Per-entry header bytes counted besides the path (dtype, shape and
+ * offsets in a safetensors header). */
+#define BD__ENTRY_OVERHEAD 64
+
+static int64_t bd__sat_add(int64_t a, int64_t b) {
+  return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+static int64_t bd__sat_mul(int64_t a, int64_t b) {
+  return b && a > INT64_MAX / b ? INT64_MAX : a * b;
+}
+
+/* Measures b's state_dict from its parameters and its children's
+ * (measured once each, refs included) and remembers it: O(children).
+ * Entries are keyed by block address: sound because any failure ends the
+ * whole build, so no measured block is freed while the map is in use. */
+static bd_status bd__measure(bd_build_ctx *ctx, const bd_block *b,
+                             bd__state_size *out) {
+  int64_t *at = bd_hmap_get(&ctx->measured, b);
+  if (at) {
+    *out = ctx->sizes[*at];
+    return BD_OK;
+  }
+  bd__state_size sz = {0, 0};
+  for (int i = 0; i < b->nparams; i++) {
+    sz.entries++;
+    sz.bytes = bd__sat_add(
+        sz.bytes, (int64_t)(bd_tensor_nbytes(b->params[i]->value) +
+                            strlen(b->param_names[i])) +
+                      BD__ENTRY_OVERHEAD);
+  }
+  for (int i = 0; i < b->nchildren; i++) {
+    bd__state_size c;
+    bd_status s = bd__measure(ctx, b->children[i], &c);
+    if (s) return s;
+    sz.entries = bd__sat_add(sz.entries, c.entries);
+    sz.bytes = bd__sat_add(
+        bd__sat_add(sz.bytes, c.bytes),
+        bd__sat_mul(c.entries, (int64_t)strlen(b->child_names[i]) + 1));
+  }
+  if (ctx->nsizes == ctx->capsizes) {
+    size_t cap = ctx->capsizes ? ctx->capsizes * 2 : 16;
+    bd__state_size *v = realloc(ctx->sizes, cap * sizeof *v);
+    if (!v) return bd_fail(BD_ENOMEM, "out of host memory");
+    ctx->sizes = v;
+    ctx->capsizes = cap;
+  }
+  bd_status s = bd_hmap_put(&ctx->measured, b, (int64_t)ctx->nsizes);
+  if (s) return s;
+  ctx->sizes[ctx->nsizes++] = sz;
+  *out = sz;
+  return BD_OK;
+}
+
+/* Refuses a finished block whose state_dict (tied tensors listed, and
+ * saved, under each of their paths) passes the byte limit: repetition
+ * must not make the checkpoint larger than --max-model-bytes allows. */
+static bd_status bd__check_state(bd_build_ctx *ctx, const bd_block *b) {
+  bd__state_size sz;
+  bd_status s = bd__measure(ctx, b, &sz);
+  if (s || ctx->lim.max_bytes <= 0 || sz.bytes <= ctx->lim.max_bytes)
+    return s;
+  return bd_fail(BD_ETOOLARGE,
+                 "%s: its state_dict, tied tensors listed under each of "
+                 "their paths, would take %lld bytes in a checkpoint, more "
+                 "than the limit of %lld (--max-model-bytes)",
+                 ctx->path, (long long)sz.bytes,
+                 (long long)ctx->lim.max_bytes);
+}
 
 const char *bd_build_path(const bd_build_ctx *ctx) { return ctx->path; }
 bd_device bd_build_device(const bd_build_ctx *ctx) { return ctx->dev; }
@@ -266,8 +346,8 @@ static bd_status bd__build_body(bd_build_ctx *ctx, bd_block *b,
   sz->nodes += 1;
   sz->height += 1;
   bd_status s = bd__check_expanded(ctx, sz->nodes, sz->height);
-  if (s) return s;
-  return t->init ? t->init(b, ctx) : BD_OK;
+  if (!s && t->init) s = t->init(b, ctx);
+  return s ? s : bd__check_state(ctx, b);
 }
 
 /* Builds the node spec found under key (".body", "[2]") of the current
@@ -331,6 +411,7 @@ bd_status bd_block_build_tree(const bd_spec *spec, bd_device dev,
   if (lim) ctx.lim = *lim;
   if (ctx.lim.max_depth <= 0) ctx.lim.max_depth = 64;
   bd_hmap_init(&ctx.idx, true);
+  bd_hmap_init(&ctx.measured, false);
   *out = NULL;
   int64_t nodes;
   int height;
@@ -338,6 +419,8 @@ bd_status bd_block_build_tree(const bd_spec *spec, bd_device dev,
                           &nodes, &height);
   free(ctx.ids);
   bd_hmap_free(&ctx.idx);
+  bd_hmap_free(&ctx.measured);
+  free(ctx.sizes);
   return s;
 }
 

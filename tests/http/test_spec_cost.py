@@ -118,6 +118,25 @@ class ExpandedSize(unittest.TestCase):
         self.assertIn("7.a.a.a.a.a.a.b.weight", keys)
 
 
+class CheckpointSize(unittest.TestCase):
+    def test_repetition_cannot_pass_max_model_bytes(self):
+        # 12 doubling levels: 8 bytes of parameters, listed (and saved)
+        # under 8191 paths, several hundred kB: past a 100 kB model limit.
+        with Daemon("--max-model-bytes", "100K") as d:
+            r = d.post("/v1/models", {"name": "rep", "seed": 1,
+                                       "block": doubling(12)})
+            self.assertEqual(r.status_code, 413, r.text)
+            err = r.json()["error"]
+            self.assertEqual(err["code"], "too_large")
+            self.assertIn("tied tensors listed under each of their paths",
+                          err["message"])
+            self.assertIn("--max-model-bytes", err["message"])
+            self.assertEqual(d.get("/v1/models/rep").status_code, 404)
+            r = d.post("/v1/models", {"name": "fits", "seed": 1,
+                                       "block": doubling(6)})
+            self.assertEqual(r.status_code, 201, r.text)
+
+
 class ManyLayers(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -175,16 +194,13 @@ class DeadlineEverywhere(unittest.TestCase):
     def test_plain_forward_and_backward_time_out(self):
         with Daemon("--max-compute-seconds", "0.2",
                     "--max-spec-nodes", "100000") as d:
-            # 32767 runs of a 256x256 linear on a batch of 64 (65520 blocks
-            # expanded): many seconds of work without the check, no while
-            # anywhere.
-            layers = [linear(256, 256, bias=False, id="W0")]
-            for k in range(1, 15):
-                layers.append(seq({"ref": "W%d" % (k - 1), "name": "a"},
-                                  {"ref": "W%d" % (k - 1), "name": "b"},
-                                  id="W%d" % k))
-            r = d.post("/v1/models", {"name": "slow", "seed": 1,
-                                       "block": seq(*layers)})
+            # 20000 runs of one 256x256 linear (a sequential step that
+            # reuses its child by name: one state_dict entry) on a batch
+            # of 64: seconds of work without the check, no while anywhere.
+            steps = [linear(256, 256, bias=False, id="W", name="w")]
+            steps += [{"ref": "W", "name": "w"}] * 19999
+            r = post_raw(d, {"name": "slow", "seed": 1,
+                             "block": seq(*steps)})
             self.assertEqual(r.status_code, 201, r.text)
             x = [[0.01] * 256 for _ in range(64)]
             for path, body in (("forward", {"inputs": x}),

@@ -188,6 +188,18 @@ START_TEST(test_expanded_size_limit) {
   ck_assert_int_eq(build(spec, &small, &b), BD_ELIMIT);
   ck_assert(strstr(bd_errmsg(), "block.layers[9]: the spec expands") ==
             bd_errmsg());
+  /* The state_dict lists the 8 bytes of parameters 2047 times (4094
+   * entries with their paths): past a 100 kB model limit, 413. */
+  bd_build_limits mb = {.max_bytes = 100000};
+  ck_assert_int_eq(build(spec, &mb, &b), BD_ETOOLARGE);
+  ck_assert_ptr_null(b);
+  ck_assert_msg(strstr(bd_errmsg(), "its state_dict, tied tensors listed "
+                                    "under each of their paths, would "
+                                    "take") != NULL, "%s", bd_errmsg());
+  ck_assert(strstr(bd_errmsg(), "(--max-model-bytes)") != NULL);
+  mb.max_bytes = 10000000;
+  ck_assert_int_eq(build(spec, &mb, &b), BD_OK);
+  bd_block_release(b);
   free(spec);
   /* Forty levels (a 2^41 expansion) are refused as fast, at level 16. */
   spec = doubling(40);
