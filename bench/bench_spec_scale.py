@@ -2,7 +2,9 @@
 """Time POST /v1/models for specs of many layers (issue 13: spec parsing
 must be linear) and for the exponential ref spec (rejected by
 --max-spec-nodes). Usage: bench_spec_scale.py [BLOCKD_BIN] [N ...];
-BENCH_EXPO_LEVELS=0 skips the exponential spec."""
+BENCH_EXPO_LEVELS=0 skips the exponential spec; BENCH_KINDS picks among
+create,reject,create-ids; BENCH_DAEMON_ARGS adds daemon flags (e.g.
+"--max-blocks 200000 --max-spec-nodes 200000" for 100k layers)."""
 import json
 import os
 import sys
@@ -42,7 +44,8 @@ def main():
     if args and not args[0].isdigit():
         blockd_testlib.BLOCKD_BIN = args.pop(0)
     sizes = [int(a) for a in args] or [12500, 50000, 100000]
-    d = blockd_testlib.Daemon("--max-body", "1G")
+    extra = os.environ.get("BENCH_DAEMON_ARGS", "").split()
+    d = blockd_testlib.Daemon("--max-body", "1G", *extra)
     try:
         def post(name, block):
             body = json.dumps({"name": name, "seed": 1, "block": block})
@@ -51,8 +54,11 @@ def main():
                               headers={"Content-Type": "application/json"})
             return time.monotonic() - t0, r.status_code, len(body)
         for n in sizes:
+            kinds = os.environ.get("BENCH_KINDS", "create,reject,create-ids")
             for kind, spec in (("create", flat(n)), ("reject", flat(n, True)),
                                ("create-ids", named(n))):
+                if kind not in kinds.split(","):
+                    continue
                 took, code, size = post("m%s%d" % (kind, n), spec)
                 print("%-10s %7d layers %9d bytes: %3d in %.3f s" %
                       (kind, n, size, code, took), flush=True)
