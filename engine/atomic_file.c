@@ -23,8 +23,8 @@
 #define BD_AFILE_TRIES 100
 
 struct bd_afile {
-  int fd, dfd;  /* the temp file; the directory, owned (dup'd) */
-  bool synced;  /* flushed, fsync'd and closed (fd is -1) */
+  int fd, dfd;     /* the temp file; the directory, owned (dup'd) */
+  bool synced;     /* flushed, fsync'd and closed (fd is -1) */
   char *tmp, *dst; /* names in dfd */
   size_t written;
   long long crash_after; /* test hook, -1 = off */
@@ -127,8 +127,8 @@ bd_status bd_afile_openat(int dirfd, const char *name, bd_afile **out) {
     err = f->fd < 0 ? errno : 0;
   }
   if (f->fd < 0) {
-    bd_status s = bd_fail(bd__io_status(err), "cannot create %s: %s",
-                          f->tmp, strerror(err));
+    bd_status s = bd_fail(bd__io_status(err), "cannot create %s: %s", f->tmp,
+                          strerror(err));
     free(f->tmp);
     f->tmp = NULL; /* not ours: never unlink it */
     bd_afile_abort(f);
@@ -177,16 +177,13 @@ bd_status bd_afile_write(bd_afile *f, const void *p, size_t n) {
   return bd__afile_raw(f, p, n);
 }
 
-size_t bd_afile_size(const bd_afile *f) {
-  return f->written + f->blen;
-}
+size_t bd_afile_size(const bd_afile *f) { return f->written + f->blen; }
 
 bd_status bd_afile_sync(bd_afile *f) {
   if (f->synced) return BD_OK;
   bd_status s = bd__afile_flush(f);
   if (!s && fsync(f->fd) != 0)
-    s = bd_fail(bd__io_status(errno), "fsync %s: %s", f->tmp,
-                strerror(errno));
+    s = bd_fail(bd__io_status(errno), "fsync %s: %s", f->tmp, strerror(errno));
   if (!s) {
     int rc = close(f->fd);
     f->fd = -1;
@@ -241,8 +238,7 @@ bool bd_afile_is_temp(const char *name) {
     t = p;
   if (!t || t == name + 1) return false;
   const char *rest = t + strlen(BD_AFILE_TMP);
-  if (strlen(rest) == BD_AFILE_RAND_HEX &&
-      bd__all_of(rest, "0123456789abcdef"))
+  if (strlen(rest) == BD_AFILE_RAND_HEX && bd__all_of(rest, "0123456789abcdef"))
     return true;
   /* Older daemons: <pid>.<counter>, both decimal. */
   const char *dot = strchr(rest, '.');

@@ -40,8 +40,8 @@ bd_status bd_afile_open(const char *dir, const char *name, bd_afile **out);
  * its target untouched. */
 bd_status bd_afile_openat(int dirfd, const char *name, bd_afile **out);
 /* Appends n bytes to the temporary file (buffered). ENOSPACE or EIO
- * naming the file; after a failure the caller aborts f. proto_afile_sink (proto/sink.h)
- * wraps this for the file encoders. */
+ * naming the file; after a failure the caller aborts f. proto_afile_sink
+ * (proto/sink.h) wraps this for the file encoders. */
 bd_status bd_afile_write(bd_afile *f, const void *p, size_t n);
 /* Bytes written so far. */
 size_t bd_afile_size(const bd_afile *f);

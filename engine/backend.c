@@ -101,9 +101,10 @@ bd_status bd_device_resolve(const char *s, bd_device *out) {
                    "invalid device '%s' (expected auto, cpu, cuda or cuda:N)",
                    s);
   if (!bd_backend_get(d))
-    return bd_fail(BD_ENOTFOUND, "device '%s' does not exist (%d CUDA "
-                   "device%s available)", s, bd__ncuda,
-                   bd__ncuda == 1 ? "" : "s");
+    return bd_fail(BD_ENOTFOUND,
+                   "device '%s' does not exist (%d CUDA "
+                   "device%s available)",
+                   s, bd__ncuda, bd__ncuda == 1 ? "" : "s");
   *out = d;
   return BD_OK;
 }

@@ -41,8 +41,7 @@ bd_status bd_param_accum(bd_param *p, const bd_tensor *g) {
                    bd_shape_str(g->ndim, g->shape, b, sizeof b),
                    bd_shape_str(p->value->ndim, p->value->shape, a, sizeof a));
   }
-  if (!p->grad)
-    return bd_tensor_to(g, bd_tensor_device(p->value), &p->grad);
+  if (!p->grad) return bd_tensor_to(g, bd_tensor_device(p->value), &p->grad);
   bd_op op = bd_op_binary(p->grad, p->grad, BD_BIN_ADD, g);
   return bd_op_run(&op);
 }
@@ -57,8 +56,8 @@ static pthread_mutex_t bd__types_mu = PTHREAD_MUTEX_INITIALIZER;
 bd_status bd_block_type_register(const bd_block_type *t) {
   if (!t || !t->name || !t->name[0] || !t->forward)
     return bd_fail(BD_EINVAL, "a block type needs a name and a forward");
-  bd_status s = bd_fields_validate(t->name, t->fields, t->nfields,
-                                  t->impl_size, false);
+  bd_status s =
+      bd_fields_validate(t->name, t->fields, t->nfields, t->impl_size, false);
   if (s) return s;
   pthread_mutex_lock(&bd__types_mu);
   for (int i = 0; i < bd__ntypes; i++)
@@ -197,8 +196,8 @@ bd_status bd_block_backward(bd_block *b, bd_exec *ex, void *saved,
   return b->type->backward(b, ex, saved, dy, dx);
 }
 
-bd_status bd_block_forward_child(bd_block *b, int i, bd_exec *ex,
-                                 bd_tensor *x, bd_tensor **y, void **saved) {
+bd_status bd_block_forward_child(bd_block *b, int i, bd_exec *ex, bd_tensor *x,
+                                 bd_tensor **y, void **saved) {
   size_t mark = bd_exec_push(ex, b->child_names[i]);
   /* Every block run checks the compute deadline, so no spec (however
    * wide or deep its expansion) holds a worker past the limit. */
@@ -221,8 +220,8 @@ bd_status bd_block_forward_child(bd_block *b, int i, bd_exec *ex,
   return s;
 }
 
-bd_status bd_block_backward_child(bd_block *b, int i, bd_exec *ex,
-                                  void *saved, bd_tensor *dy, bd_tensor **dx) {
+bd_status bd_block_backward_child(bd_block *b, int i, bd_exec *ex, void *saved,
+                                  bd_tensor *dy, bd_tensor **dx) {
   size_t mark = bd_exec_push(ex, b->child_names[i]);
   bd_status s = bd_exec_check_deadline(ex);
   if (s == BD_OK) s = bd_block_backward(b->children[i], ex, saved, dy, dx);
@@ -264,8 +263,7 @@ bd_status bd_block_reset_all(bd_block *root, uint64_t seed,
 }
 
 static bd_status bd__state_add(bd_state_list *l, const char *prefix,
-                               const char *name, bd_block *owner,
-                               bd_param *p) {
+                               const char *name, bd_block *owner, bd_param *p) {
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 16;
     bd_state_entry *v = realloc(l->v, cap * sizeof *v);
@@ -284,8 +282,8 @@ static bd_status bd__state_add(bd_state_list *l, const char *prefix,
 bd_status bd_block_state_dict(bd_block *b, const char *prefix,
                               bd_state_list *out) {
   for (int i = 0; i < b->nparams; i++) {
-    bd_status s = bd__state_add(out, prefix, b->param_names[i], b,
-                                b->params[i]);
+    bd_status s =
+        bd__state_add(out, prefix, b->param_names[i], b, b->params[i]);
     if (s) return s;
   }
   for (int i = 0; i < b->nchildren; i++) {

@@ -72,12 +72,12 @@ struct bd_block {
  * table, so a type with a table needs no printing code. */
 struct bd_block_type {
   const char *name;
-  const char *doc;          /* one line, for the JSON Schema */
-  const bd_field *fields;   /* the configuration; may be NULL */
+  const char *doc;        /* one line, for the JSON Schema */
+  const bd_field *fields; /* the configuration; may be NULL */
   int nfields;
-  size_t impl_size;         /* the impl struct the field offsets point
-                               into; 0 = the engine allocates none (init
-                               may set impl, free_impl then frees it) */
+  size_t impl_size; /* the impl struct the field offsets point
+                       into; 0 = the engine allocates none (init
+                       may set impl, free_impl then frees it) */
   /* Optional: cross-field checks and parameters (bd_block_add_param)
    * once the configuration is in impl and the children are built. Errors
    * name the JSON path through bd_build_path(ctx). */
@@ -85,8 +85,7 @@ struct bd_block_type {
   /* Optional: takes child i of the BLOCKS field built from item (default:
    * bd_block_add_child under item->name or "i"). Owns child also on
    * failure. Sequential uses it to reuse a child named by a ref. */
-  bd_status (*adopt)(bd_block *b, int i, const bd_spec *item,
-                     bd_block *child);
+  bd_status (*adopt)(bd_block *b, int i, const bd_spec *item, bd_block *child);
   /* Optional: the child indexes the canonical BLOCKS list shows, in order
    * (default: every child once). Returns the count; *idx borrowed. */
   int (*steps)(const bd_block *b, const int **idx);
@@ -116,12 +115,12 @@ int bd_blocks_builtin_count(void);
 
 /* Limits and state while building a tree from a spec. */
 typedef struct bd_build_limits {
-  int max_depth;          /* nesting limit (default 64) */
+  int max_depth; /* nesting limit (default 64) */
   /* Parameter+buffer bytes (0 = unlimited); also bounds the state_dict
    * once measured with tied tensors at each of their paths (their data,
    * path and header each time, as a checkpoint stores them). */
   int64_t max_bytes;
-  int64_t max_blocks;     /* block count (0 = unlimited) */
+  int64_t max_blocks; /* block count (0 = unlimited) */
   /* Blocks of the tree with every ref expanded at each use and every
    * repeated sequential step counted again: the block executions one
    * forward performs (a while body counts once) and a bound on the
@@ -139,8 +138,8 @@ typedef struct bd_build_limits {
  * element count), ETOOLARGE (max_bytes, of the parameters or of the
  * state_dict), ENOMEM. */
 bd_status bd_block_build_tree(const bd_spec *spec, bd_device dev,
-                              const bd_build_limits *lim,
-                              const char *root_path, bd_block **out);
+                              const bd_build_limits *lim, const char *root_path,
+                              bd_block **out);
 
 /* The JSON path being built, for messages: "block.layers[2]". */
 const char *bd_build_path(const bd_build_ctx *ctx);
@@ -185,10 +184,10 @@ bool bd_block_needs_grad(const bd_block *b);
  * producer bookkeeping (ex->prev_*) updated. Both check the compute
  * deadline first (bd_exec_check_deadline): ETIMEOUT naming the child once
  * the call has run past --max-compute-seconds. */
-bd_status bd_block_forward_child(bd_block *b, int i, bd_exec *ex,
-                                 bd_tensor *x, bd_tensor **y, void **saved);
-bd_status bd_block_backward_child(bd_block *b, int i, bd_exec *ex,
-                                  void *saved, bd_tensor *dy, bd_tensor **dx);
+bd_status bd_block_forward_child(bd_block *b, int i, bd_exec *ex, bd_tensor *x,
+                                 bd_tensor **y, void **saved);
+bd_status bd_block_backward_child(bd_block *b, int i, bd_exec *ex, void *saved,
+                                  bd_tensor *dy, bd_tensor **dx);
 
 /* Resets every parameter of the tree once (shared blocks once), in
  * construction order, from the stream (seed, *rng_offset). */
@@ -197,9 +196,9 @@ bd_status bd_block_reset_all(bd_block *root, uint64_t seed,
 
 /* One state_dict entry. */
 typedef struct bd_state_entry {
-  char *path;     /* "0.weight" (owned by the list) */
-  bd_param *param; /* borrowed */
-  bd_block *owner; /* block holding it (borrowed) */
+  char *path;        /* "0.weight" (owned by the list) */
+  bd_param *param;   /* borrowed */
+  bd_block *owner;   /* block holding it (borrowed) */
   const char *local; /* its name in the owner ("weight") */
 } bd_state_entry;
 
@@ -227,7 +226,6 @@ bd_status bd_state_list_firsts(const bd_state_list *l, bool **first);
 /* Parameter (non-buffer) element count and parameter+buffer bytes, each
  * shared tensor counted once. Errors: ENOMEM (listing the state); the
  * counts are 0 then. */
-bd_status bd_block_count(bd_block *root, int64_t *param_count,
-                         int64_t *bytes);
+bd_status bd_block_count(bd_block *root, int64_t *param_count, int64_t *bytes);
 
 #endif

@@ -69,10 +69,10 @@ static bd_status bd__measure(bd_build_ctx *ctx, const bd_block *b,
   bd__state_size sz = {0, 0};
   for (int i = 0; i < b->nparams; i++) {
     sz.entries++;
-    sz.bytes = bd__sat_add(
-        sz.bytes, (int64_t)(bd_tensor_nbytes(b->params[i]->value) +
-                            strlen(b->param_names[i])) +
-                      BD__ENTRY_OVERHEAD);
+    sz.bytes =
+        bd__sat_add(sz.bytes, (int64_t)(bd_tensor_nbytes(b->params[i]->value) +
+                                        strlen(b->param_names[i])) +
+                                  BD__ENTRY_OVERHEAD);
   }
   for (int i = 0; i < b->nchildren; i++) {
     bd__state_size c;
@@ -103,14 +103,12 @@ static bd_status bd__measure(bd_build_ctx *ctx, const bd_block *b,
 static bd_status bd__check_state(bd_build_ctx *ctx, const bd_block *b) {
   bd__state_size sz;
   bd_status s = bd__measure(ctx, b, &sz);
-  if (s || ctx->lim.max_bytes <= 0 || sz.bytes <= ctx->lim.max_bytes)
-    return s;
+  if (s || ctx->lim.max_bytes <= 0 || sz.bytes <= ctx->lim.max_bytes) return s;
   return bd_fail(BD_ETOOLARGE,
                  "%s: its state_dict, tied tensors listed under each of "
                  "their paths, would take %lld bytes in a checkpoint, more "
                  "than the limit of %lld (--max-model-bytes)",
-                 ctx->path, (long long)sz.bytes,
-                 (long long)ctx->lim.max_bytes);
+                 ctx->path, (long long)sz.bytes, (long long)ctx->lim.max_bytes);
 }
 
 const char *bd_build_path(const bd_build_ctx *ctx) { return ctx->path; }
@@ -118,8 +116,7 @@ bd_device bd_build_device(const bd_build_ctx *ctx) { return ctx->dev; }
 
 /* Inserts p into b's list: parameters before buffers, as PyTorch's
  * state_dict lists them. Takes ownership of p. */
-static bd_status bd__param_insert(bd_block *b, const char *name,
-                                  bd_param *p) {
+static bd_status bd__param_insert(bd_block *b, const char *name, bd_param *p) {
   bd_param **ps = realloc(b->params, (size_t)(b->nparams + 1) * sizeof *ps);
   if (ps) b->params = ps;
   char **nm = realloc(b->param_names, (size_t)(b->nparams + 1) * sizeof *nm);
@@ -232,11 +229,15 @@ static bd_status bd__build_ref(bd_build_ctx *ctx, const bd_spec *spec,
                                bd_block **out, int64_t *nodes, int *height) {
   bd__idrec *r = bd__id_find(ctx, spec->ref);
   if (!r)
-    return bd_fail(BD_EINVAL, "%s.ref: undefined ref '%s' (an id must be "
-                   "defined before it is referenced)", ctx->path, spec->ref);
+    return bd_fail(BD_EINVAL,
+                   "%s.ref: undefined ref '%s' (an id must be "
+                   "defined before it is referenced)",
+                   ctx->path, spec->ref);
   if (!r->block)
-    return bd_fail(BD_EINVAL, "%s.ref: ref cycle: '%s' refers to a block "
-                   "that contains it", ctx->path, spec->ref);
+    return bd_fail(BD_EINVAL,
+                   "%s.ref: ref cycle: '%s' refers to a block "
+                   "that contains it",
+                   ctx->path, spec->ref);
   bd_status s = bd__check_expanded(ctx, r->nodes, r->height);
   if (s) return s;
   *nodes = r->nodes;
@@ -330,8 +331,8 @@ static bd_status bd__build_body(bd_build_ctx *ctx, bd_block *b,
     b->impl = calloc(1, t->impl_size);
     if (!b->impl) return bd_fail(BD_ENOMEM, "out of host memory");
     if (spec->config) memcpy(b->impl, spec->config, t->impl_size);
-    bd_status s = bd_field_check_config(t->fields, t->nfields, b->impl,
-                                        ctx->path);
+    bd_status s =
+        bd_field_check_config(t->fields, t->nfields, b->impl, ctx->path);
     if (s) return s;
   }
   for (int i = 0; i < t->nfields; i++) {
@@ -384,8 +385,7 @@ static bd_status bd__build(bd_build_ctx *ctx, const bd_spec *spec,
     bd__size sz = {0, 0};
     if (!s) s = bd__build_body(ctx, b, spec, &sz);
     if (!s) {
-      if (rec)
-        ctx->ids[recidx] = (bd__idrec){b->id, b, sz.nodes, sz.height};
+      if (rec) ctx->ids[recidx] = (bd__idrec){b->id, b, sz.nodes, sz.height};
       *nodes = sz.nodes;
       *height = sz.height;
       *out = b;
@@ -403,8 +403,8 @@ static bd_status bd__build(bd_build_ctx *ctx, const bd_spec *spec,
 }
 
 bd_status bd_block_build_tree(const bd_spec *spec, bd_device dev,
-                              const bd_build_limits *lim,
-                              const char *root_path, bd_block **out) {
+                              const bd_build_limits *lim, const char *root_path,
+                              bd_block **out) {
   bd_build_ctx ctx;
   memset(&ctx, 0, sizeof ctx);
   ctx.dev = dev;
@@ -440,10 +440,18 @@ static void bd__field_copy(const bd_field *f, void *dst, const void *src) {
         memcpy((char *)dst + f->offset2, (const char *)src + f->offset2,
                sizeof(bool));
       break;
-    case BD_FIELD_NUM: n = sizeof(double); break;
-    case BD_FIELD_BOOL: n = sizeof(bool); break;
-    case BD_FIELD_ENUM: n = sizeof(int); break;
-    case BD_FIELD_INTS: n = (size_t)f->count * sizeof(int64_t); break;
+    case BD_FIELD_NUM:
+      n = sizeof(double);
+      break;
+    case BD_FIELD_BOOL:
+      n = sizeof(bool);
+      break;
+    case BD_FIELD_ENUM:
+      n = sizeof(int);
+      break;
+    case BD_FIELD_INTS:
+      n = (size_t)f->count * sizeof(int64_t);
+      break;
     case BD_FIELD_PICK:
       n = sizeof(int);
       memcpy((char *)dst + f->offset2, (const char *)src + f->offset2,
@@ -452,7 +460,8 @@ static void bd__field_copy(const bd_field *f, void *dst, const void *src) {
     case BD_FIELD_OBJECT:
       for (int i = 0; i < f->nsub; i++) bd__field_copy(&f->sub[i], dst, src);
       break;
-    default: break;
+    default:
+      break;
   }
   if (n) memcpy((char *)dst + f->offset, (const char *)src + f->offset, n);
 }

@@ -42,8 +42,8 @@
  * the engine headers it includes changes layout):
  *   1 = first version: create/to_spec slots took JSON parser trees.
  *   2 = configuration through a field table (fields, impl_size, init);
- *       no JSON library types; bd_plugin_cuda_stream. A version-1 plugin is refused at
- *       start-up. */
+ *       no JSON library types; bd_plugin_cuda_stream. A version-1 plugin is
+ * refused at start-up. */
 #ifndef BLOCKD_PLUGIN_H
 #define BLOCKD_PLUGIN_H
 
@@ -142,8 +142,8 @@ static inline void *bd_plugin_cuda_stream(const bd_exec *ex) {
  * version, registers its layers (all or none). Errors: EIO (cannot open
  * or no entry symbol), EUNSUPPORTED (ABI mismatch: "plugin P: built for
  * plugin ABI version 1, this blockd speaks ABI version 2; rebuild it
- * against blockd_plugin.h"), EEXIST (a layer name is taken), EINVAL (a malformed
- * layer); the message names the path. */
+ * against blockd_plugin.h"), EEXIST (a layer name is taken), EINVAL (a
+ * malformed layer); the message names the path. */
 bd_status bd_plugin_load(const char *path);
 
 #endif

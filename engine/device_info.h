@@ -12,8 +12,8 @@
 
 typedef struct bd_device_info {
   bd_device dev;
-  char name[256];     /* driver's name ("" when the backend has none) */
-  int cc_major;       /* compute capability (CUDA devices; else 0) */
+  char name[256]; /* driver's name ("" when the backend has none) */
+  int cc_major;   /* compute capability (CUDA devices; else 0) */
   int cc_minor;
   bool has_mem;       /* whether free_memory / total_memory are known */
   size_t free_memory; /* driver's free and total bytes */

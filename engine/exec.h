@@ -15,22 +15,22 @@
 #include "tensor.h"
 
 typedef struct bd_exec {
-  bool training;  /* train mode: dropout active */
-  bool record;    /* save what backward needs */
-  bd_device dev;  /* the model's device */
-  uint64_t seed;  /* model RNG key */
+  bool training;        /* train mode: dropout active */
+  bool record;          /* save what backward needs */
+  bd_device dev;        /* the model's device */
+  uint64_t seed;        /* model RNG key */
   uint64_t *rng_offset; /* model RNG counter (advanced by draws) */
-  char path[512]; /* dotted path of the block being run ("" = root) */
+  char path[512];       /* dotted path of the block being run ("" = root) */
   /* Last block output seen by a container: path and shape, for messages
    * that name both sides of a shape mismatch. */
   char prev_path[512];
   char prev_type[32];
   int prev_ndim;
   int64_t prev_shape[BD_MAX_DIMS];
-  double deadline;    /* CLOCK_MONOTONIC seconds; 0 = no limit */
+  double deadline; /* CLOCK_MONOTONIC seconds; 0 = no limit */
   /* arena */
-  void *chunks;       /* linked list of malloc'd chunks */
-  bd_tensor **keep;   /* tensors retained until bd_exec_end */
+  void *chunks;     /* linked list of malloc'd chunks */
+  bd_tensor **keep; /* tensors retained until bd_exec_end */
   size_t nkeep, capkeep;
 } bd_exec;
 

@@ -40,13 +40,18 @@ bd_init_step bd_init_step_default(bd_init_method m) {
 
 double bd_init_gain(bd_nonlinearity nl, double param) {
   switch (nl) {
-    case BD_NL_TANH: return 5.0 / 3.0;
-    case BD_NL_RELU: return sqrt(2.0);
-    case BD_NL_LEAKY_RELU: return sqrt(2.0 / (1.0 + param * param));
-    case BD_NL_SELU: return 3.0 / 4.0;
+    case BD_NL_TANH:
+      return 5.0 / 3.0;
+    case BD_NL_RELU:
+      return sqrt(2.0);
+    case BD_NL_LEAKY_RELU:
+      return sqrt(2.0 / (1.0 + param * param));
+    case BD_NL_SELU:
+      return 3.0 / 4.0;
     case BD_NL_SIGMOID:
     case BD_NL_LINEAR:
-    default: return 1.0;
+    default:
+      return 1.0;
   }
 }
 
@@ -80,8 +85,8 @@ bd_status bd_init_check(const bd_init_step *st, const bd_tensor *t,
     case BD_INIT_KAIMING_NORMAL: {
       bd_status s = bd_init_fans(t->ndim, t->shape, what, &fi, &fo);
       if (s)
-        return bd_fail_prefix(s, "init method '%s': ",
-                              bd_init_method_name(st->method));
+        return bd_fail_prefix(
+            s, "init method '%s': ", bd_init_method_name(st->method));
       return BD_OK;
     }
     case BD_INIT_EYE:
@@ -119,9 +124,12 @@ bd_status bd_init_apply(const bd_init_step *st, bd_tensor *t, uint64_t seed,
   int64_t fi = 0, fo = 0;
   double std;
   switch (st->method) {
-    case BD_INIT_ZEROS: return bd__fill(t, 0.0);
-    case BD_INIT_ONES: return bd__fill(t, 1.0);
-    case BD_INIT_CONSTANT: return bd__fill(t, st->value);
+    case BD_INIT_ZEROS:
+      return bd__fill(t, 0.0);
+    case BD_INIT_ONES:
+      return bd__fill(t, 1.0);
+    case BD_INIT_CONSTANT:
+      return bd__fill(t, st->value);
     case BD_INIT_NORMAL:
       return bd_rng_fill(t, BD_RNG_NORMAL, st->mean, st->std, seed, offset);
     case BD_INIT_UNIFORM:
@@ -147,7 +155,8 @@ bd_status bd_init_apply(const bd_init_step *st, bd_tensor *t, uint64_t seed,
       double bound = sqrt(3.0) * std;
       return bd_rng_fill(t, BD_RNG_UNIFORM, -bound, bound, seed, offset);
     }
-    case BD_INIT_EYE: return bd__eye(t);
+    case BD_INIT_EYE:
+      return bd__eye(t);
     case BD_INIT_MASK_ABS_BELOW: {
       bd_op op = bd_op_mask_abs_below(t, t, (float)st->threshold);
       return bd_op_run(&op);
@@ -213,13 +222,13 @@ static void bd__restore(bd__snap *v, size_t n) {
 typedef struct bd__init_run {
   const bd_init_request *req;
   const char *target;
-  bd__blist chosen;  /* blocks to initialise, tree order */
-  int64_t nmatched;  /* targeted parameters in them */
-  bd_state_list sd;  /* the tree's state_dict, for paths */
-  bd__snap *snaps;   /* host copies of every tensor of chosen */
+  bd__blist chosen; /* blocks to initialise, tree order */
+  int64_t nmatched; /* targeted parameters in them */
+  bd_state_list sd; /* the tree's state_dict, for paths */
+  bd__snap *snaps;  /* host copies of every tensor of chosen */
   size_t nsnaps;
-  bool applied;      /* something may have changed: restore on failure */
-  char **names;      /* touched paths */
+  bool applied; /* something may have changed: restore on failure */
+  char **names; /* touched paths */
   int nnames;
 } bd__init_run;
 
@@ -246,8 +255,8 @@ static bd_status bd__init_select(bd__init_run *r, bd_block *root) {
     s = bd_path_block(root, req->blocks[i], &b, NULL);
     if (s == BD_ENOTFOUND)
       s = bd_fail_prefix(BD_EINVAL,
-                         "blocks[%d]: the model has no block at path '%s': ",
-                         i, req->blocks[i]);
+                         "blocks[%d]: the model has no block at path '%s': ", i,
+                         req->blocks[i]);
     if (!s) s = bd__collect(b, &sel);
   }
   for (size_t k = 0; !s && k < all.n; k++) {
@@ -321,8 +330,7 @@ static bd_status bd__init_snapshot(bd__init_run *r) {
 
 /* Phase 4: block by block, each step in order (net.apply(my_init)),
  * drawing from (seed, *off). */
-static bd_status bd__init_apply(bd__init_run *r, uint64_t seed,
-                                uint64_t *off) {
+static bd_status bd__init_apply(bd__init_run *r, uint64_t seed, uint64_t *off) {
   size_t snap0 = 0;
   bd_status s = BD_OK;
   for (size_t k = 0; !s && k < r->chosen.n; k++) {
@@ -378,8 +386,7 @@ bd_status bd_init_run(bd_block *root, const bd_init_request *req,
                       char ***touched, int *ntouched) {
   *touched = NULL;
   *ntouched = 0;
-  if (req->nsteps <= 0)
-    return bd_fail(BD_EINVAL, "init: no method given");
+  if (req->nsteps <= 0) return bd_fail(BD_EINVAL, "init: no method given");
   bd__init_run r = {.req = req, .target = req->target ? req->target : "all"};
   uint64_t seed = req->has_seed ? req->seed : model_seed;
   uint64_t off = req->has_seed ? 0 : *model_offset;

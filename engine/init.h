@@ -21,11 +21,11 @@
 typedef enum bd_init_method {
   BD_INIT_ZEROS = 0,
   BD_INIT_ONES,
-  BD_INIT_CONSTANT,       /* value */
-  BD_INIT_NORMAL,         /* mean, std */
-  BD_INIT_UNIFORM,        /* a, b */
-  BD_INIT_XAVIER_UNIFORM, /* gain */
-  BD_INIT_XAVIER_NORMAL,  /* gain */
+  BD_INIT_CONSTANT,        /* value */
+  BD_INIT_NORMAL,          /* mean, std */
+  BD_INIT_UNIFORM,         /* a, b */
+  BD_INIT_XAVIER_UNIFORM,  /* gain */
+  BD_INIT_XAVIER_NORMAL,   /* gain */
   BD_INIT_KAIMING_UNIFORM, /* a, mode, nonlinearity */
   BD_INIT_KAIMING_NORMAL,  /* a, mode, nonlinearity */
   BD_INIT_EYE,
@@ -52,7 +52,7 @@ typedef struct bd_init_step {
   double gain;      /* xavier (1) */
   bool fan_out;     /* kaiming mode (fan_in) */
   bd_nonlinearity nonlinearity; /* kaiming (leaky_relu) */
-  double threshold; /* mask_abs_below */
+  double threshold;             /* mask_abs_below */
 } bd_init_step;
 
 /* The method's wire name ("xavier_uniform"); NULL when out of range. */

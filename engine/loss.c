@@ -8,10 +8,8 @@
 #include "backend.h"
 
 static const char *const bd__loss_names[BD_LOSS_COUNT] = {
-    [BD_LOSS_SUM] = "sum",
-    [BD_LOSS_MEAN] = "mean",
-    [BD_LOSS_MSE] = "mse",
-    [BD_LOSS_CROSS_ENTROPY] = "cross_entropy",
+    [BD_LOSS_SUM] = "sum",   [BD_LOSS_MEAN] = "mean",
+    [BD_LOSS_MSE] = "mse",   [BD_LOSS_CROSS_ENTROPY] = "cross_entropy",
     [BD_LOSS_NONE] = "none",
 };
 
@@ -69,9 +67,15 @@ static bd_status bd__class_indices(const bd_tensor *host, int64_t c,
   for (int64_t i = 0; i < n; i++) {
     double v;
     switch (host->dtype) {
-      case BD_I64: v = (double)((const int64_t *)p)[i]; break;
-      case BD_F32: v = ((const float *)p)[i]; break;
-      case BD_F64: v = ((const double *)p)[i]; break;
+      case BD_I64:
+        v = (double)((const int64_t *)p)[i];
+        break;
+      case BD_F32:
+        v = ((const float *)p)[i];
+        break;
+      case BD_F64:
+        v = ((const double *)p)[i];
+        break;
       default:
         bd_tensor_release(t);
         return bd_fail(BD_EDTYPE,
@@ -111,12 +115,10 @@ bd_status bd_loss_check(bd_loss_kind k, const bd_tensor *y,
     return bd_fail(BD_EINVAL, "unknown loss kind %d", (int)k);
   const char *name = bd_loss_name(k), *word = bd__target_word(k);
   if (!bd_loss_needs_target(k)) {
-    if (target)
-      return bd_fail(BD_EINVAL, "loss '%s' takes no target", name);
+    if (target) return bd_fail(BD_EINVAL, "loss '%s' takes no target", name);
     return BD_OK;
   }
-  if (!target)
-    return bd_fail(BD_EINVAL, "loss '%s' needs a %s", name, word);
+  if (!target) return bd_fail(BD_EINVAL, "loss '%s' needs a %s", name, word);
   char ys[128], ts[128];
   bd_shape_str(y->ndim, y->shape, ys, sizeof ys);
   bd_shape_str(target->ndim, target->shape, ts, sizeof ts);
@@ -128,8 +130,9 @@ bd_status bd_loss_check(bd_loss_kind k, const bd_tensor *y,
                      "loss 'cross_entropy' needs model outputs of shape "
                      "[batch, classes] or [classes], got %s",
                      ys);
-    bool ok = y->ndim == 2 ? target->ndim == 1 && target->shape[0] == y->shape[0]
-                           : target->ndim == 0;
+    bool ok = y->ndim == 2
+                  ? target->ndim == 1 && target->shape[0] == y->shape[0]
+                  : target->ndim == 0;
     if (!ok) {
       if (y->ndim == 2)
         return bd_fail(BD_ESHAPE,
@@ -179,8 +182,7 @@ static bd_status bd__scalar(const bd_tensor *t, double *out) {
 /* dst (1 element, new) = reduce(a). */
 static bd_status bd__reduce(bd_tensor *a, bd_reduce_kind kind,
                             bd_tensor **dst) {
-  bd_status s =
-      bd_tensor_new(bd_tensor_device(a), BD_F32, 0, NULL, dst);
+  bd_status s = bd_tensor_new(bd_tensor_device(a), BD_F32, 0, NULL, dst);
   if (s) return s;
   bd_op op = bd_op_reduce(*dst, a, kind);
   return bd_op_run(&op);

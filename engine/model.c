@@ -1,10 +1,9 @@
 /* model.c - models: a block tree with a lock, a mode and an RNG stream. */
-#include "model_internal.h"
-
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
+#include "model_internal.h"
 #include "panic.h"
 
 bool bd_model_name_ok(const char *name) {
@@ -84,10 +83,9 @@ uint64_t bd_model_serial(const bd_model *m) {
 void bd_model_set_serial(bd_model *m, uint64_t serial) {
   __atomic_store_n(&m->serial, serial, __ATOMIC_RELAXED);
   uint64_t last = __atomic_load_n(&bd__model_serial_last, __ATOMIC_RELAXED);
-  while (last < serial &&
-         !__atomic_compare_exchange_n(&bd__model_serial_last, &last, serial,
-                                      false, __ATOMIC_RELAXED,
-                                      __ATOMIC_RELAXED)) {
+  while (last < serial && !__atomic_compare_exchange_n(
+                              &bd__model_serial_last, &last, serial, false,
+                              __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
   }
 }
 

@@ -145,8 +145,8 @@ typedef struct bd_param_meta {
  * be NULL) receives the parameter's metadata on success (nothing to free
  * on failure). Errors: ENOTFOUND (no such path, the message says which
  * segment), ESHAPE, EDTYPE, ENOMEM / device errors. */
-bd_status bd_model_param_put(bd_model *m, const char *path,
-                             const bd_tensor *t, bd_param_meta *out);
+bd_status bd_model_param_put(bd_model *m, const char *path, const bd_tensor *t,
+                             bd_param_meta *out);
 
 struct bd_param_edit;
 
@@ -157,8 +157,8 @@ struct bd_param_edit;
  * metadata afterwards (out->name as for bd_model_param_put). Errors:
  * ENOTFOUND, EINVAL, ESHAPE, EDTYPE, device errors. */
 bd_status bd_model_param_patch(bd_model *m, const char *path,
-                               const struct bd_param_edit *e,
-                               int requires_grad, bd_param_meta *out);
+                               const struct bd_param_edit *e, int requires_grad,
+                               bd_param_meta *out);
 
 struct bd_init_request;
 

@@ -89,12 +89,12 @@ bd_status bd_model_set_sgd_steps(bd_model *m, int64_t steps) {
 /* The parameter or buffer at path (names or positions, any alias of a
  * tied parameter; see path.h); *canon gets its state_dict key (caller
  * frees). Caller holds the lock. */
-static bd_status bd__find_param(bd_model *m, const char *path,
-                                bd_param **out, char **canon) {
+static bd_status bd__find_param(bd_model *m, const char *path, bd_param **out,
+                                char **canon) {
   bd_status s = bd_path_param(m->root, path, out, canon);
   if (s == BD_ENOTFOUND)
-    s = bd_fail_prefix(s, "model '%s' has no parameter or buffer '%s': ",
-                       m->name, path);
+    s = bd_fail_prefix(
+        s, "model '%s' has no parameter or buffer '%s': ", m->name, path);
   return s;
 }
 
@@ -115,8 +115,8 @@ static void bd__meta(const bd_param *p, char *name, bd_param_meta *out) {
   out->is_buffer = p->is_buffer;
 }
 
-bd_status bd_model_param_put(bd_model *m, const char *path,
-                             const bd_tensor *t, bd_param_meta *out) {
+bd_status bd_model_param_put(bd_model *m, const char *path, const bd_tensor *t,
+                             bd_param_meta *out) {
   bd_param *p;
   char *name = NULL;
   bd_model_wrlock(m);
@@ -154,8 +154,8 @@ bd_status bd_model_param_patch(bd_model *m, const char *path,
 bd_status bd_model_init(bd_model *m, const bd_init_request *req,
                         char ***touched, int *ntouched) {
   bd_model_wrlock(m);
-  bd_status s = bd_init_run(m->root, req, m->seed, &m->rng_offset, touched,
-                            ntouched);
+  bd_status s =
+      bd_init_run(m->root, req, m->seed, &m->rng_offset, touched, ntouched);
   bd_model_unlock(m);
   return s;
 }

@@ -85,6 +85,8 @@ bd_status bd_name_check(const char *kind, const char *name) {
                  "UTF-8, with no '/' or '\\', no leading '.' and no control "
                  "characters)",
                  kind, show ? "'" : "", (int)show, show ? name : "",
-                 show < n && show ? "...' " : show ? "' " : "", why,
-                 BD_FILE_NAME_MAX);
+                 show < n && show ? "...' "
+                 : show           ? "' "
+                                  : "",
+                 why, BD_FILE_NAME_MAX);
 }

@@ -182,16 +182,17 @@ static bd_status bd__operand(const bd_op *op, const bd_tensor *t,
                    bd_dtype_name(t->dtype), bd_dtype_name(dt));
   int64_t n = bd_tensor_numel(t);
   if (want >= 0 && n != want)
-    return bd_fail(BD_ESHAPE, "%s: operand %s has %lld elements, expected %s"
-                   " = %lld", on, name, (long long)n, want_str,
-                   (long long)want);
+    return bd_fail(BD_ESHAPE,
+                   "%s: operand %s has %lld elements, expected %s"
+                   " = %lld",
+                   on, name, (long long)n, want_str, (long long)want);
   return BD_OK;
 }
 
-#define BD__F32(t, name, want, want_str)                                  \
-  do {                                                                   \
-    bd_status s_ = bd__operand(op, t, name, BD_F32, want, want_str);     \
-    if (s_) return s_;                                                   \
+#define BD__F32(t, name, want, want_str)                             \
+  do {                                                               \
+    bd_status s_ = bd__operand(op, t, name, BD_F32, want, want_str); \
+    if (s_) return s_;                                               \
   } while (0)
 
 /* Product of non-negative sizes, or -1 when one is negative or it does
@@ -204,8 +205,10 @@ static int64_t bd__prod(int64_t x, int64_t y) {
 
 static bd_status bd__sizes(const bd_op *op, int64_t total) {
   if (total < 0)
-    return bd_fail(BD_EINVAL, "%s: sizes must be non-negative and their "
-                   "product must fit in 64 bits", bd_op_name(op->kind));
+    return bd_fail(BD_EINVAL,
+                   "%s: sizes must be non-negative and their "
+                   "product must fit in 64 bits",
+                   bd_op_name(op->kind));
   return BD_OK;
 }
 
@@ -230,8 +233,10 @@ static bd_status bd__check_binary(const bd_op *op) {
   BD__F32(op->b, "b", -1, "");
   int64_t nb = bd_tensor_numel(op->b);
   if (nb != n && nb != 1 && (nb == 0 || n % nb != 0))
-    return bd_fail(BD_ESHAPE, "binary: operand b has %lld elements, which "
-                   "do not broadcast onto %lld", (long long)nb, (long long)n);
+    return bd_fail(BD_ESHAPE,
+                   "binary: operand b has %lld elements, which "
+                   "do not broadcast onto %lld",
+                   (long long)nb, (long long)n);
   return BD_OK;
 }
 
@@ -304,7 +309,8 @@ static bd_status bd__check_span(const bd_op *op, const bd_tensor *t,
   int64_t last = bd__prod(p->rows - 1, stride);
   if (offset < 0 || last < 0 || last > INT64_MAX - offset - p->cols ||
       last + offset + p->cols > bd_tensor_numel(t))
-    return bd_fail(BD_ESHAPE, "copy_2d: operand %s (%lld elements) is too "
+    return bd_fail(BD_ESHAPE,
+                   "copy_2d: operand %s (%lld elements) is too "
                    "small for %lld rows of %lld at stride %lld, offset %lld",
                    name, (long long)bd_tensor_numel(t), (long long)p->rows,
                    (long long)p->cols, (long long)stride, (long long)offset);
@@ -382,8 +388,8 @@ static bd_status bd__check_operands(const bd_op *op) {
     default:
       break;
   }
-  return bd_fail(BD_EUNSUPPORTED, "op %d is not a known op (%s)",
-                 (int)op->kind, on);
+  return bd_fail(BD_EUNSUPPORTED, "op %d is not a known op (%s)", (int)op->kind,
+                 on);
 }
 
 static bd_status bd__check_device(const bd_op *op, const bd_tensor *t,

@@ -54,7 +54,7 @@ typedef enum bd_unary_kind {
   BD_UN_RELU = 0,
   BD_UN_SIGMOID,
   BD_UN_TANH,
-  BD_UN_GELU, /* exact (erf) GELU, PyTorch's default */
+  BD_UN_GELU,   /* exact (erf) GELU, PyTorch's default */
   BD_UN_SCALE,  /* p0 * x */
   BD_UN_ADD,    /* x + p0 */
   BD_UN_AFFINE, /* p0 * x + p1 */
@@ -147,9 +147,9 @@ typedef struct bd_copy_2d_params {
 
 typedef struct bd_op {
   bd_op_kind kind;
-  bd_tensor *dst;          /* written (read too where the kind says so) */
-  const bd_tensor *a, *b;  /* inputs, never written */
-  bd_tensor *buf;          /* BD_OP_SGD's momentum buffer (read, written) */
+  bd_tensor *dst;         /* written (read too where the kind says so) */
+  const bd_tensor *a, *b; /* inputs, never written */
+  bd_tensor *buf;         /* BD_OP_SGD's momentum buffer (read, written) */
   union {
     bd_gemm_params gemm;
     bd_fill_params fill;
@@ -239,8 +239,7 @@ bd_op bd_op_cross_entropy_backward(bd_tensor *dst, const bd_tensor *logits,
                                    const bd_tensor *targets, int64_t rows,
                                    int64_t classes, float scale);
 /* dst = |a| < threshold ? 0 : a. In place allowed. */
-bd_op bd_op_mask_abs_below(bd_tensor *dst, const bd_tensor *a,
-                           float threshold);
+bd_op bd_op_mask_abs_below(bd_tensor *dst, const bd_tensor *a, float threshold);
 /* dst = min(max(a, lo), hi). In place allowed. */
 bd_op bd_op_clamp(bd_tensor *dst, const bd_tensor *a, float lo, float hi);
 /* Strided block copy (concat/split along the last dim):

@@ -42,16 +42,26 @@ BD_HD float bd_gelu(float x) {
  * (bd_op_run refuses those). */
 BD_HD float bd_unary_fwd(int kind, float x, float p0, float p1) {
   switch (kind) {
-    case BD_UN_RELU: return bd_relu(x);
-    case BD_UN_SIGMOID: return bd_sigmoid(x);
-    case BD_UN_TANH: return tanhf(x);
-    case BD_UN_GELU: return bd_gelu(x);
-    case BD_UN_SCALE: return p0 * x;
-    case BD_UN_ADD: return x + p0;
-    case BD_UN_AFFINE: return p0 * x + p1;
-    case BD_UN_ABS: return fabsf(x);
-    case BD_UN_EXP: return expf(x);
-    default: return x;
+    case BD_UN_RELU:
+      return bd_relu(x);
+    case BD_UN_SIGMOID:
+      return bd_sigmoid(x);
+    case BD_UN_TANH:
+      return tanhf(x);
+    case BD_UN_GELU:
+      return bd_gelu(x);
+    case BD_UN_SCALE:
+      return p0 * x;
+    case BD_UN_ADD:
+      return x + p0;
+    case BD_UN_AFFINE:
+      return p0 * x + p1;
+    case BD_UN_ABS:
+      return fabsf(x);
+    case BD_UN_EXP:
+      return expf(x);
+    default:
+      return x;
   }
 }
 
@@ -60,7 +70,8 @@ BD_HD float bd_unary_bwd(int kind, float x, float dy, float p0) {
   switch (kind) {
     /* PyTorch's threshold_backward: the gradient passes unless x <= 0
      * (so it passes for NaN). */
-    case BD_UN_RELU: return x <= 0.0f ? 0.0f : dy;
+    case BD_UN_RELU:
+      return x <= 0.0f ? 0.0f : dy;
     case BD_UN_SIGMOID: {
       float s = bd_sigmoid(x);
       return dy * s * (1.0f - s);
@@ -73,22 +84,32 @@ BD_HD float bd_unary_bwd(int kind, float x, float dy, float p0) {
       float pdf = expf(-0.5f * x * x) * 0.39894228040143268f;
       return dy * (bd_gelu_cdf(x) + x * pdf);
     }
-    case BD_UN_SCALE: return dy * p0;
-    case BD_UN_ADD: return dy;
-    case BD_UN_AFFINE: return dy * p0;
-    case BD_UN_ABS: return x > 0 ? dy : (x < 0 ? -dy : 0.0f);
-    case BD_UN_EXP: return dy * expf(x);
-    default: return dy;
+    case BD_UN_SCALE:
+      return dy * p0;
+    case BD_UN_ADD:
+      return dy;
+    case BD_UN_AFFINE:
+      return dy * p0;
+    case BD_UN_ABS:
+      return x > 0 ? dy : (x < 0 ? -dy : 0.0f);
+    case BD_UN_EXP:
+      return dy * expf(x);
+    default:
+      return dy;
   }
 }
 
 /* x (kind) y for a bd_binary_kind (division for anything else). */
 BD_HD float bd_binary_apply(int kind, float x, float y) {
   switch (kind) {
-    case BD_BIN_ADD: return x + y;
-    case BD_BIN_SUB: return x - y;
-    case BD_BIN_MUL: return x * y;
-    default: return x / y;
+    case BD_BIN_ADD:
+      return x + y;
+    case BD_BIN_SUB:
+      return x - y;
+    case BD_BIN_MUL:
+      return x * y;
+    default:
+      return x / y;
   }
 }
 

@@ -7,8 +7,8 @@
 #include "backend.h"
 
 static const char *const bd__edit_names[BD_EDIT_OP_COUNT] = {
-    [BD_EDIT_ADD] = "add",   [BD_EDIT_MUL] = "mul", [BD_EDIT_FILL] = "fill",
-    [BD_EDIT_SET] = "set",   [BD_EDIT_CLAMP] = "clamp",
+    [BD_EDIT_ADD] = "add", [BD_EDIT_MUL] = "mul",     [BD_EDIT_FILL] = "fill",
+    [BD_EDIT_SET] = "set", [BD_EDIT_CLAMP] = "clamp",
 };
 
 bool bd_edit_op_parse(const char *s, bd_edit_op *out) {
@@ -68,13 +68,13 @@ bd_status bd_param_edit_check(const bd_param_edit *e, const bd_param *p,
     case BD_EDIT_MUL:
       if (e->tensor && !bd_tensor_same_shape(e->tensor, w)) {
         char a[128], b[128];
-        return bd_fail(BD_ESHAPE,
-                       "%s: %s: value of shape %s for a parameter of shape "
-                       "%s (give a scalar or a tensor of the same shape)",
-                       name, opn,
-                       bd_shape_str(e->tensor->ndim, e->tensor->shape, a,
-                                    sizeof a),
-                       bd_shape_str(w->ndim, w->shape, b, sizeof b));
+        return bd_fail(
+            BD_ESHAPE,
+            "%s: %s: value of shape %s for a parameter of shape "
+            "%s (give a scalar or a tensor of the same shape)",
+            name, opn,
+            bd_shape_str(e->tensor->ndim, e->tensor->shape, a, sizeof a),
+            bd_shape_str(w->ndim, w->shape, b, sizeof b));
       }
       return BD_OK;
     case BD_EDIT_FILL:
@@ -92,12 +92,11 @@ bd_status bd_param_edit_check(const bd_param_edit *e, const bd_param *p,
           same = e->tensor->shape[d] == shape[d];
         if (!same) {
           char a[128], b[128];
-          return bd_fail(BD_ESHAPE,
-                         "%s: set: value of shape %s for a slice of shape %s",
-                         name,
-                         bd_shape_str(e->tensor->ndim, e->tensor->shape, a,
-                                      sizeof a),
-                         bd_shape_str(nd, shape, b, sizeof b));
+          return bd_fail(
+              BD_ESHAPE, "%s: set: value of shape %s for a slice of shape %s",
+              name,
+              bd_shape_str(e->tensor->ndim, e->tensor->shape, a, sizeof a),
+              bd_shape_str(nd, shape, b, sizeof b));
         }
       }
       return BD_OK;
@@ -106,8 +105,7 @@ bd_status bd_param_edit_check(const bd_param_edit *e, const bd_param *p,
       if (!e->has_min && !e->has_max)
         return bd_fail(BD_EINVAL, "%s: clamp needs min, max or both", name);
       if (e->tensor)
-        return bd_fail(BD_EINVAL, "%s: clamp takes min/max, not a value",
-                       name);
+        return bd_fail(BD_EINVAL, "%s: clamp takes min/max, not a value", name);
       return BD_OK;
     default:
       return BD_OK;
@@ -193,13 +191,15 @@ bd_status bd_param_replace_check(const bd_param *p, const bd_tensor *src,
   const bd_tensor *w = p->value;
   if (!bd_tensor_same_shape(w, src)) {
     char a[128], b[128];
-    return bd_fail(BD_ESHAPE, "%s: value of shape %s for a parameter of "
+    return bd_fail(BD_ESHAPE,
+                   "%s: value of shape %s for a parameter of "
                    "shape %s",
                    name, bd_shape_str(src->ndim, src->shape, a, sizeof a),
                    bd_shape_str(w->ndim, w->shape, b, sizeof b));
   }
   if (src->dtype != w->dtype)
-    return bd_fail(BD_EDTYPE, "%s: value of dtype %s for a parameter of "
+    return bd_fail(BD_EDTYPE,
+                   "%s: value of dtype %s for a parameter of "
                    "dtype %s",
                    name, bd_dtype_name(src->dtype), bd_dtype_name(w->dtype));
   return BD_OK;

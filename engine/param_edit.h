@@ -26,9 +26,9 @@ typedef enum bd_edit_op {
 
 typedef struct bd_param_edit {
   bd_edit_op op;
-  double value;       /* the scalar when tensor is NULL */
-  bd_tensor *tensor;  /* borrowed; any device, any numeric dtype */
-  int nindex;         /* SET: 0..ndim indices (negative count from the end) */
+  double value;      /* the scalar when tensor is NULL */
+  bd_tensor *tensor; /* borrowed; any device, any numeric dtype */
+  int nindex;        /* SET: 0..ndim indices (negative count from the end) */
   int64_t index[BD_MAX_DIMS];
   bool has_min, has_max;
   double min, max;

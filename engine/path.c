@@ -63,8 +63,7 @@ static bd_status bd__path_miss(const bd_block *b, const char *canon,
   char where[320], why[200] = "";
   int len = n > 64 ? 64 : (int)n;
   if (canon[0])
-    snprintf(where, sizeof where, "block '%.256s' (%s)", canon,
-             b->type->name);
+    snprintf(where, sizeof where, "block '%.256s' (%s)", canon, b->type->name);
   else
     snprintf(where, sizeof where, "the root block (%s)", b->type->name);
   if (pos >= 0 && b->nchildren)
@@ -74,8 +73,8 @@ static bd_status bd__path_miss(const bd_block *b, const char *canon,
              len, seg, b->nchildren, b->nchildren - 1);
   else if (pos >= 0)
     snprintf(why, sizeof why,
-             "; as a position, %.*s is out of range (it has no children)",
-             len, seg);
+             "; as a position, %.*s is out of range (it has no children)", len,
+             seg);
   return bd_fail(BD_ENOTFOUND, "%s has no %s named '%.*s'%s", where,
                  param_too ? "parameter, buffer or child" : "child",
                  n > 200 ? 200 : (int)n, seg, why);
@@ -107,8 +106,8 @@ static bd_status bd__path_walk(bd_block *root, const char *path,
     const char *dot = strchr(rest, '.');
     size_t n = dot ? (size_t)(dot - rest) : strlen(rest);
     if (n == 0 || (dot && !dot[1])) {
-      s = path[0] ? bd_fail(BD_ENOTFOUND,
-                            "path '%.256s' has an empty segment", path)
+      s = path[0] ? bd_fail(BD_ENOTFOUND, "path '%.256s' has an empty segment",
+                            path)
                   : bd_fail(BD_ENOTFOUND, "the path is empty");
       break;
     }

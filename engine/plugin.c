@@ -41,20 +41,21 @@ bd_status bd_plugin_add_layer(bd_plugin_host *host,
   if (!layer || !layer->name || !layer->name[0] || !layer->forward)
     s = bd_fail(BD_EINVAL, "plugin %s: a layer needs a name and a forward",
                 host->path);
-  else if ((s = bd_fields_validate(layer->name, layer->fields,
-                                   layer->nfields, layer->impl_size, false)))
+  else if ((s = bd_fields_validate(layer->name, layer->fields, layer->nfields,
+                                   layer->impl_size, false)))
     s = bd_fail_prefix(s, "plugin %s: ", host->path);
   else if (bd_block_type_find(layer->name))
-    s = bd_fail(BD_EEXIST, "plugin %s: block type '%s' is already "
-                "registered (by blockd or an earlier plugin)", host->path,
-                layer->name);
+    s = bd_fail(BD_EEXIST,
+                "plugin %s: block type '%s' is already "
+                "registered (by blockd or an earlier plugin)",
+                host->path, layer->name);
   else if (host->n == BD_PLUGIN_MAX_LAYERS)
     s = bd_fail(BD_ELIMIT, "plugin %s: more than %d layers", host->path,
                 BD_PLUGIN_MAX_LAYERS);
   for (int i = 0; !s && i < host->n; i++)
     if (strcmp(host->layers[i]->name, layer->name) == 0)
-      s = bd_fail(BD_EEXIST, "plugin %s: layer '%s' declared twice",
-                  host->path, layer->name);
+      s = bd_fail(BD_EEXIST, "plugin %s: layer '%s' declared twice", host->path,
+                  layer->name);
   if (s) {
     if (!host->err) host->err = s;
     return s;
@@ -71,16 +72,20 @@ bd_status bd_plugin_load(const char *path) {
   *(void **)&entry = dlsym(h, BLOCKD_PLUGIN_ENTRY);
   if (!entry) {
     dlclose(h);
-    return bd_fail(BD_EIO, "plugin %s: no '%s' entry function (is it a "
-                   "blockd plugin?)", path, BLOCKD_PLUGIN_ENTRY);
+    return bd_fail(BD_EIO,
+                   "plugin %s: no '%s' entry function (is it a "
+                   "blockd plugin?)",
+                   path, BLOCKD_PLUGIN_ENTRY);
   }
   const bd_plugin_info *info = entry();
   if (!info || info->abi_version != BLOCKD_PLUGIN_ABI_VERSION) {
     unsigned v = info ? info->abi_version : 0;
     dlclose(h);
-    return bd_fail(BD_EUNSUPPORTED, "plugin %s: built for plugin ABI "
+    return bd_fail(BD_EUNSUPPORTED,
+                   "plugin %s: built for plugin ABI "
                    "version %u, this blockd speaks ABI version %u; rebuild "
-                   "it against blockd_plugin.h", path, v, BLOCKD_PLUGIN_ABI_VERSION);
+                   "it against blockd_plugin.h",
+                   path, v, BLOCKD_PLUGIN_ABI_VERSION);
   }
   if (!info->register_types) {
     dlclose(h);

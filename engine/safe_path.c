@@ -78,8 +78,7 @@ int bd_openat_beneath(int dirfd, const char *rel, int flags, mode_t mode) {
     memset(&how, 0, sizeof how);
     how.flags = (unsigned long long)flags;
     how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
-    how.resolve =
-        RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
     if (fd >= 0) return (int)fd;
     /* No openat2 in this kernel (or a seccomp filter hides it). */
@@ -157,8 +156,8 @@ bd_status bd_file_openat(int dirfd, const char *name, int *fd, size_t *size) {
   }
   if (!S_ISREG(st.st_mode)) {
     close(f);
-    return bd_fail(BD_EUNSUPPORTED,
-                   "%s is not a regular file (a %s; refused)", name,
+    return bd_fail(BD_EUNSUPPORTED, "%s is not a regular file (a %s; refused)",
+                   name,
                    S_ISDIR(st.st_mode)    ? "directory"
                    : S_ISFIFO(st.st_mode) ? "FIFO"
                    : S_ISSOCK(st.st_mode) ? "socket"
@@ -193,8 +192,7 @@ bd_status bd_file_map_fd(int fd, const char *what, void **data, size_t *len) {
   return BD_OK;
 }
 
-bd_status bd_file_mapat(int dirfd, const char *name, void **data,
-                        size_t *len) {
+bd_status bd_file_mapat(int dirfd, const char *name, void **data, size_t *len) {
   *data = NULL;
   *len = 0;
   int fd;

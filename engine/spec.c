@@ -75,8 +75,8 @@ bd_status bd_spec_add_child(bd_spec *spec, int field, bd_spec *child) {
       (t->fields[field].kind != BD_FIELD_BLOCK &&
        t->fields[field].kind != BD_FIELD_BLOCKS)) {
     bd_spec_free(child);
-    return bd_fail(BD_EINVAL, "field %d of a '%s' block holds no blocks",
-                   field, t ? t->name : "ref");
+    return bd_fail(BD_EINVAL, "field %d of a '%s' block holds no blocks", field,
+                   t ? t->name : "ref");
   }
   bd_spec_list *l = &spec->kids[field];
   bd_spec **v = realloc(l->v, (size_t)(l->n + 1) * sizeof *v);
@@ -104,9 +104,15 @@ void bd_field_set_default(const bd_field *f, void *config) {
       *(int64_t *)at = (int64_t)f->def;
       if (f->optional) *(bool *)((char *)config + f->offset2) = false;
       break;
-    case BD_FIELD_NUM: *(double *)at = f->def; break;
-    case BD_FIELD_BOOL: *(bool *)at = f->def != 0; break;
-    case BD_FIELD_ENUM: *(int *)at = (int)f->def; break;
+    case BD_FIELD_NUM:
+      *(double *)at = f->def;
+      break;
+    case BD_FIELD_BOOL:
+      *(bool *)at = f->def != 0;
+      break;
+    case BD_FIELD_ENUM:
+      *(int *)at = (int)f->def;
+      break;
     case BD_FIELD_PICK:
       *(int *)at = 0;
       *(double *)((char *)config + f->offset2) = f->def;
@@ -115,7 +121,8 @@ void bd_field_set_default(const bd_field *f, void *config) {
       for (int i = 0; i < f->nsub; i++)
         bd_field_set_default(&f->sub[i], config);
       break;
-    default: break; /* INTS have no default; blocks live in kids */
+    default:
+      break; /* INTS have no default; blocks live in kids */
   }
 }
 
@@ -169,7 +176,8 @@ static bd_status bd__check_one(const bd_field *f, const void *config,
       return BD_OK;
     case BD_FIELD_OBJECT:
       return bd_field_check_config(f->sub, f->nsub, config, path);
-    default: return BD_OK;
+    default:
+      return BD_OK;
   }
 }
 
@@ -190,21 +198,26 @@ bd_status bd_field_check_config(const bd_field *fields, int nfields,
 /* Bytes a scalar field occupies at .offset (0 for block kinds). */
 static size_t bd__field_size(const bd_field *f) {
   switch (f->kind) {
-    case BD_FIELD_INT: return sizeof(int64_t);
-    case BD_FIELD_NUM: return sizeof(double);
-    case BD_FIELD_BOOL: return sizeof(bool);
+    case BD_FIELD_INT:
+      return sizeof(int64_t);
+    case BD_FIELD_NUM:
+      return sizeof(double);
+    case BD_FIELD_BOOL:
+      return sizeof(bool);
     case BD_FIELD_ENUM:
-    case BD_FIELD_PICK: return sizeof(int);
-    case BD_FIELD_INTS: return (size_t)f->count * sizeof(int64_t);
-    default: return 0;
+    case BD_FIELD_PICK:
+      return sizeof(int);
+    case BD_FIELD_INTS:
+      return (size_t)f->count * sizeof(int64_t);
+    default:
+      return 0;
   }
 }
 
 bd_status bd_fields_validate(const char *type, const bd_field *f, int n,
                              size_t impl_size, bool in_object) {
   if (n > 0 && !f)
-    return bd_fail(BD_EINVAL, "block type '%s': nfields without fields",
-                   type);
+    return bd_fail(BD_EINVAL, "block type '%s': nfields without fields", type);
   for (int i = 0; i < n; i++) {
     const bd_field *x = &f[i];
     const char *nm = x->name ? x->name : "?";
@@ -237,8 +250,7 @@ bd_status bd_fields_validate(const char *type, const bd_field *f, int n,
       return bd_fail(BD_EINVAL, "block type '%s': field '%s' %s", type, nm,
                      why);
     if (x->kind == BD_FIELD_OBJECT) {
-      bd_status s = bd_fields_validate(type, x->sub, x->nsub, impl_size,
-                                       true);
+      bd_status s = bd_fields_validate(type, x->sub, x->nsub, impl_size, true);
       if (s) return s;
     }
   }

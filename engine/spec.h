@@ -47,21 +47,21 @@ typedef enum bd_field_kind {
 typedef struct bd_field {
   const char *name; /* the JSON key; PICK: a word for messages ("comparison") */
   bd_field_kind kind;
-  bool required;    /* a missing required field is an error */
-  bool ranged;      /* NUM: whether min/max apply */
-  bool optional;    /* INT: may be absent or JSON null (torch's None): then
-                       the bool at .offset2 is false and the value is .def;
-                       given, that bool is true. The canonical spec omits
-                       an absent one. (Sits in what was padding: the
-                       struct's layout is unchanged.) */
-  size_t offset;    /* offsetof(impl struct, member) */
-  size_t offset2;   /* PICK: where the number lands; optional INT: its
-                       "given" bool */
-  double def;       /* default when absent: INT/NUM the value, BOOL 0 or
-                       1, ENUM the index */
-  double min, max;  /* INT/INTS always, NUM when ranged */
+  bool required;   /* a missing required field is an error */
+  bool ranged;     /* NUM: whether min/max apply */
+  bool optional;   /* INT: may be absent or JSON null (torch's None): then
+                      the bool at .offset2 is false and the value is .def;
+                      given, that bool is true. The canonical spec omits
+                      an absent one. (Sits in what was padding: the
+                      struct's layout is unchanged.) */
+  size_t offset;   /* offsetof(impl struct, member) */
+  size_t offset2;  /* PICK: where the number lands; optional INT: its
+                      "given" bool */
+  double def;      /* default when absent: INT/NUM the value, BOOL 0 or
+                      1, ENUM the index */
+  double min, max; /* INT/INTS always, NUM when ranged */
   const char *const *choices; /* ENUM/PICK: NULL-terminated */
-  int count;        /* INTS: exact length; BLOCKS: minimum length */
+  int count;                  /* INTS: exact length; BLOCKS: minimum length */
   const struct bd_field *sub; /* OBJECT: its fields */
   int nsub;
   const char *example; /* OBJECT/INTS: shape in messages: "[k, n]" */
@@ -83,10 +83,10 @@ typedef struct bd_spec_list {
 
 struct bd_spec {
   const bd_block_type *type; /* NULL for a ref */
-  char *ref;    /* {"ref": id}: the id of an earlier block, else NULL */
-  char *name;   /* child name given in the spec, or NULL */
-  char *id;     /* tie id, or NULL */
-  void *config; /* type->impl_size bytes: field values at their offsets */
+  char *ref;          /* {"ref": id}: the id of an earlier block, else NULL */
+  char *name;         /* child name given in the spec, or NULL */
+  char *id;           /* tie id, or NULL */
+  void *config;       /* type->impl_size bytes: field values at their offsets */
   bd_spec_list *kids; /* one list per entry of type->fields (only the
                          BLOCK/BLOCKS ones are used); NULL when none */
 };

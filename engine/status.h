@@ -25,41 +25,40 @@
  * request asks for (a model over --max-model-bytes, a tensor a forward or
  * op would create, a file too large to print as JSON); payload_too_large is
  * the request's own body over --max-body, refused before it is read. */
-#define BD_STATUS_MAP(XX)                                                   \
-  XX(OK, 200, "ok", "success")                                              \
-  XX(EINVAL, 400, "invalid_argument", "invalid argument")                   \
-  XX(EJSON, 400, "malformed_json", "malformed JSON")                        \
-  XX(ENOTFOUND, 404, "not_found", "not found")                              \
-  XX(EEXIST, 409, "already_exists", "already exists")                       \
-  XX(ESHAPE, 422, "shape_mismatch", "shape mismatch")                       \
-  XX(EDTYPE, 422, "dtype_mismatch", "dtype mismatch")                       \
-  XX(EDEVMISMATCH, 422, "device_mismatch",                                  \
-     "tensors are on different devices")                                    \
-  XX(ENOMEM, 507, "out_of_memory", "out of memory")                         \
-  XX(EDEVMEM, 507, "device_out_of_memory", "device out of memory")          \
-  XX(ELIMIT, 400, "limit_exceeded", "limit exceeded")                       \
-  XX(ETOOLARGE, 413, "too_large", "too large")                              \
-  XX(EUNSUPPORTED, 422, "unsupported", "unsupported")                       \
-  XX(ENOGRAD, 422, "no_backward", "block has no backward")                  \
-  XX(EFORMAT, 400, "bad_file_format", "bad file format")                    \
-  XX(EIO, 500, "io_error", "I/O error")                                     \
-  XX(EDEVICE, 500, "device_error", "device error")                          \
-  XX(EITERS, 422, "max_iters_exceeded", "maximum iterations exceeded")      \
-  XX(ETIMEOUT, 422, "compute_timeout", "compute time limit exceeded")       \
-  XX(EINTERNAL, 500, "internal", "internal error")                          \
-  XX(EMETHOD, 405, "method_not_allowed", "method not allowed")              \
-  XX(EMEDIATYPE, 415, "unsupported_media_type", "unsupported media type")   \
-  XX(EPAYLOAD, 413, "payload_too_large", "request body too large")        \
-  XX(EURITOOLONG, 414, "uri_too_long", "request URI too long")              \
-  XX(EHEADERS, 431, "headers_too_large", "request headers too large")              \
-  XX(ENOSPACE, 507, "insufficient_storage",                                 \
+#define BD_STATUS_MAP(XX)                                                      \
+  XX(OK, 200, "ok", "success")                                                 \
+  XX(EINVAL, 400, "invalid_argument", "invalid argument")                      \
+  XX(EJSON, 400, "malformed_json", "malformed JSON")                           \
+  XX(ENOTFOUND, 404, "not_found", "not found")                                 \
+  XX(EEXIST, 409, "already_exists", "already exists")                          \
+  XX(ESHAPE, 422, "shape_mismatch", "shape mismatch")                          \
+  XX(EDTYPE, 422, "dtype_mismatch", "dtype mismatch")                          \
+  XX(EDEVMISMATCH, 422, "device_mismatch", "tensors are on different devices") \
+  XX(ENOMEM, 507, "out_of_memory", "out of memory")                            \
+  XX(EDEVMEM, 507, "device_out_of_memory", "device out of memory")             \
+  XX(ELIMIT, 400, "limit_exceeded", "limit exceeded")                          \
+  XX(ETOOLARGE, 413, "too_large", "too large")                                 \
+  XX(EUNSUPPORTED, 422, "unsupported", "unsupported")                          \
+  XX(ENOGRAD, 422, "no_backward", "block has no backward")                     \
+  XX(EFORMAT, 400, "bad_file_format", "bad file format")                       \
+  XX(EIO, 500, "io_error", "I/O error")                                        \
+  XX(EDEVICE, 500, "device_error", "device error")                             \
+  XX(EITERS, 422, "max_iters_exceeded", "maximum iterations exceeded")         \
+  XX(ETIMEOUT, 422, "compute_timeout", "compute time limit exceeded")          \
+  XX(EINTERNAL, 500, "internal", "internal error")                             \
+  XX(EMETHOD, 405, "method_not_allowed", "method not allowed")                 \
+  XX(EMEDIATYPE, 415, "unsupported_media_type", "unsupported media type")      \
+  XX(EPAYLOAD, 413, "payload_too_large", "request body too large")             \
+  XX(EURITOOLONG, 414, "uri_too_long", "request URI too long")                 \
+  XX(EHEADERS, 431, "headers_too_large", "request headers too large")          \
+  XX(ENOSPACE, 507, "insufficient_storage",                                    \
      "no space left to save (disk full or quota exceeded)")
 
 typedef enum bd_status {
 #define XX(n, h, c, m) BD_##n,
   BD_STATUS_MAP(XX)
 #undef XX
-  BD_STATUS_COUNT
+      BD_STATUS_COUNT
 } bd_status;
 
 /* The wire code ("shape_mismatch") of a status; never NULL ("internal"

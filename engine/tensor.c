@@ -32,12 +32,12 @@ bool bd_dtype_parse(const char *s, bd_dtype *out) {
   static const struct {
     const char *s;
     bd_dtype dt;
-  } alias[] = {{"float32", BD_F32}, {"float", BD_F32},   {"f32", BD_F32},
-               {"FP32", BD_F32},    {"float64", BD_F64}, {"double", BD_F64},
-               {"f64", BD_F64},     {"FP64", BD_F64},    {"float16", BD_F16},
-               {"half", BD_F16},    {"f16", BD_F16},     {"FP16", BD_F16},
-               {"bfloat16", BD_BF16}, {"bf16", BD_BF16}, {"BF16", BD_BF16},
-               {"int64", BD_I64},   {"long", BD_I64},    {"i64", BD_I64},
+  } alias[] = {{"float32", BD_F32},   {"float", BD_F32},   {"f32", BD_F32},
+               {"FP32", BD_F32},      {"float64", BD_F64}, {"double", BD_F64},
+               {"f64", BD_F64},       {"FP64", BD_F64},    {"float16", BD_F16},
+               {"half", BD_F16},      {"f16", BD_F16},     {"FP16", BD_F16},
+               {"bfloat16", BD_BF16}, {"bf16", BD_BF16},   {"BF16", BD_BF16},
+               {"int64", BD_I64},     {"long", BD_I64},    {"i64", BD_I64},
                {"INT64", BD_I64}};
   if (!s) return false;
   for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
@@ -90,8 +90,7 @@ bd_status bd_shape_numel(int ndim, const int64_t *shape, int64_t *out) {
   for (int i = 0; i < ndim; i++) empty |= shape[i] == 0;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0)
-      return bd_fail(BD_EINVAL, "negative dimension %lld",
-                     (long long)shape[i]);
+      return bd_fail(BD_EINVAL, "negative dimension %lld", (long long)shape[i]);
     if (shape[i] == 0) continue;
     if (n > BD_MAX_NUMEL / shape[i])
       return bd_fail(BD_ELIMIT, "tensor has more than %lld elements%s",
@@ -154,8 +153,7 @@ static void bd__storage_release(bd_storage *st) {
     bd_backend *be = bd_backend_get(st->dev);
     if (be) {
       be->iface->free(be->ctx, st->data);
-      __atomic_sub_fetch(&be->allocated, (int64_t)st->nbytes,
-                         __ATOMIC_RELAXED);
+      __atomic_sub_fetch(&be->allocated, (int64_t)st->nbytes, __ATOMIC_RELAXED);
     }
   }
   free(st);
@@ -344,8 +342,7 @@ bool bd_tensor_same_shape(const bd_tensor *a, const bd_tensor *b) {
   return true;
 }
 
-const char *bd_shape_str(int ndim, const int64_t *shape, char *buf,
-                         size_t n) {
+const char *bd_shape_str(int ndim, const int64_t *shape, char *buf, size_t n) {
   size_t off = 0;
   off += (size_t)snprintf(buf + off, n - off, "[");
   for (int i = 0; i < ndim && off < n; i++)
@@ -428,11 +425,21 @@ bd_status bd_tensor_as_f32(bd_tensor *t, bd_tensor **out) {
   const void *p = bd_tensor_data(t);
   for (int64_t i = 0; i < n; i++) {
     switch (t->dtype) {
-      case BD_F64: d[i] = (float)((const double *)p)[i]; break;
-      case BD_F16: d[i] = bd_half_to_float(((const uint16_t *)p)[i]); break;
-      case BD_BF16: d[i] = bd_bf16_to_float(((const uint16_t *)p)[i]); break;
-      case BD_I64: d[i] = (float)((const int64_t *)p)[i]; break;
-      default: d[i] = 0; break;
+      case BD_F64:
+        d[i] = (float)((const double *)p)[i];
+        break;
+      case BD_F16:
+        d[i] = bd_half_to_float(((const uint16_t *)p)[i]);
+        break;
+      case BD_BF16:
+        d[i] = bd_bf16_to_float(((const uint16_t *)p)[i]);
+        break;
+      case BD_I64:
+        d[i] = (float)((const int64_t *)p)[i];
+        break;
+      default:
+        d[i] = 0;
+        break;
     }
   }
   *out = r;

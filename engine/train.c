@@ -12,8 +12,7 @@
 
 /* The distinct parameters and buffers of a tree (tied ones once), in
  * state_dict order. Caller frees *out. */
-static bd_status bd__unique_params(bd_block *root, bd_param ***out,
-                                   size_t *n) {
+static bd_status bd__unique_params(bd_block *root, bd_param ***out, size_t *n) {
   bd_state_list l = {0};
   *out = NULL;
   *n = 0;
@@ -177,8 +176,7 @@ bd_status bd_sgd_opts_check(const bd_sgd_opts *o) {
     return bd_fail(BD_EINVAL, "lr: must be a finite number >= 0, got %g",
                    o->lr);
   if (!isfinite(o->momentum) || o->momentum < 0)
-    return bd_fail(BD_EINVAL,
-                   "momentum: must be a finite number >= 0, got %g",
+    return bd_fail(BD_EINVAL, "momentum: must be a finite number >= 0, got %g",
                    o->momentum);
   if (!isfinite(o->weight_decay) || o->weight_decay < 0)
     return bd_fail(BD_EINVAL,
@@ -227,10 +225,9 @@ bd_status bd_model_sgd_step(bd_model *m, const bd_sgd_opts *o,
                         .dampening = (float)o->dampening,
                         .nesterov = o->nesterov,
                         .first_step = first};
-    bd_op op = bd_op_sgd(p->value, p->grad,
-                         o->momentum != 0 ? (first ? fresh[i] : p->momentum)
-                                          : NULL,
-                         &sp);
+    bd_op op = bd_op_sgd(
+        p->value, p->grad,
+        o->momentum != 0 ? (first ? fresh[i] : p->momentum) : NULL, &sp);
     s = bd_op_run(&op);
     if (s) break; /* only a device failure gets here */
     if (first) {
@@ -271,8 +268,7 @@ bd_status bd_optim_momentum_list(bd_model *m, bd_state_list *out) {
   /* Keep first occurrences that carry a buffer, compacting in place. */
   size_t k = 0;
   for (size_t i = 0; i < l.n; i++) {
-    bool keep = !l.v[i].param->is_buffer && l.v[i].param->momentum &&
-                first[i];
+    bool keep = !l.v[i].param->is_buffer && l.v[i].param->momentum && first[i];
     if (keep) {
       l.v[k++] = l.v[i];
     } else {
@@ -303,15 +299,13 @@ bd_status bd_optim_momentum_set(bd_model *m, const char *path,
     return BD_OK;
   }
   if (buf->dtype != BD_F32)
-    return bd_fail(BD_EDTYPE, "momentum buffer of '%s' must be float32",
-                   path);
+    return bd_fail(BD_EDTYPE, "momentum buffer of '%s' must be float32", path);
   if (!bd_tensor_same_shape(buf, p->value)) {
     char a[128], b[128];
     return bd_fail(BD_ESHAPE,
                    "momentum buffer of '%s' has shape %s, the parameter %s",
                    path, bd_shape_str(buf->ndim, buf->shape, a, sizeof a),
-                   bd_shape_str(p->value->ndim, p->value->shape, b,
-                                sizeof b));
+                   bd_shape_str(p->value->ndim, p->value->shape, b, sizeof b));
   }
   bd_tensor *copy;
   s = bd_tensor_to(buf, bd_tensor_device(p->value), &copy);

@@ -1,13 +1,13 @@
 /* buf.c - growable byte buffer. */
 #include "buf.h"
 
-#include "../engine/names.h"
-
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "../engine/names.h"
 
 static bool grow(proto_buf *b, size_t extra) {
   if (b->oom) return false;

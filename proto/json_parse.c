@@ -58,8 +58,10 @@ cJSON *proto_json_parse(const char *text, size_t len, const char **end) {
   for (size_t i = 0; i < n; i++) {
     char c = text[i];
     if (in_str) {
-      if (c == '\\') i++;
-      else if (c == '"') in_str = false;
+      if (c == '\\')
+        i++;
+      else if (c == '"')
+        in_str = false;
       continue;
     }
     if (c == '"') {
@@ -99,8 +101,7 @@ bool proto_json_int64(const cJSON *v, int64_t *out) {
   }
   double x = v->valuedouble;
   /* -2^63 is exact in a double; 2^63 is the first value out of range. */
-  if (x != floor(x) || x < -9223372036854775808.0 ||
-      x >= 9223372036854775808.0)
+  if (x != floor(x) || x < -9223372036854775808.0 || x >= 9223372036854775808.0)
     return false;
   *out = (int64_t)x;
   return true;

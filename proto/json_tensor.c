@@ -50,9 +50,11 @@ static bd_status put_i64(dec *d, const cJSON *v, int64_t idx) {
   } else if (!proto_json_int64(v, &x)) {
     double f = v->valuedouble;
     if (f == floor(f))
-      return bd_fail(BD_EINVAL, "%s: element %lld is not an integer in the "
+      return bd_fail(BD_EINVAL,
+                     "%s: element %lld is not an integer in the "
                      "int64 range [-9223372036854775808, "
-                     "9223372036854775807]", d->what, (long long)idx);
+                     "9223372036854775807]",
+                     d->what, (long long)idx);
     return bd_fail(BD_EINVAL, "%s: element %lld is not an integer", d->what,
                    (long long)idx);
   }
@@ -74,8 +76,10 @@ static bd_status put_value(dec *d, const cJSON *v, int64_t idx) {
     else if (strcmp(s, "-Infinity") == 0 || strcmp(s, "-inf") == 0)
       x = -INFINITY;
     else
-      return bd_fail(BD_EINVAL, "%s: element %lld is the string '%.40s', "
-                     "not a number", d->what, (long long)idx, s);
+      return bd_fail(BD_EINVAL,
+                     "%s: element %lld is the string '%.40s', "
+                     "not a number",
+                     d->what, (long long)idx, s);
   } else if (cJSON_IsBool(v)) {
     x = cJSON_IsTrue(v) ? 1 : 0;
   } else {
@@ -83,11 +87,20 @@ static bd_status put_value(dec *d, const cJSON *v, int64_t idx) {
                    (long long)idx);
   }
   switch (d->dt) {
-    case BD_F32: ((float *)d->data)[idx] = (float)x; break;
-    case BD_F64: ((double *)d->data)[idx] = x; break;
-    case BD_F16: ((uint16_t *)d->data)[idx] = bd_float_to_half((float)x); break;
-    case BD_BF16: ((uint16_t *)d->data)[idx] = bd_float_to_bf16((float)x); break;
-    default: break;
+    case BD_F32:
+      ((float *)d->data)[idx] = (float)x;
+      break;
+    case BD_F64:
+      ((double *)d->data)[idx] = x;
+      break;
+    case BD_F16:
+      ((uint16_t *)d->data)[idx] = bd_float_to_half((float)x);
+      break;
+    case BD_BF16:
+      ((uint16_t *)d->data)[idx] = bd_float_to_bf16((float)x);
+      break;
+    default:
+      break;
   }
   return BD_OK;
 }
@@ -111,13 +124,17 @@ static bd_status fill_nested(dec *d, const cJSON *j, int level, int ndim,
                              const int64_t *shape, int64_t *idx) {
   if (level == ndim) {
     if (cJSON_IsArray(j))
-      return bd_fail(BD_ESHAPE, "%s: ragged nested lists (too deep at "
-                     "element %lld)", d->what, (long long)*idx);
+      return bd_fail(BD_ESHAPE,
+                     "%s: ragged nested lists (too deep at "
+                     "element %lld)",
+                     d->what, (long long)*idx);
     return put_value(d, j, (*idx)++);
   }
   if (!cJSON_IsArray(j))
-    return bd_fail(BD_ESHAPE, "%s: ragged nested lists (expected a list at "
-                   "depth %d)", d->what, level);
+    return bd_fail(BD_ESHAPE,
+                   "%s: ragged nested lists (expected a list at "
+                   "depth %d)",
+                   d->what, level);
   int64_t count = 0;
   for (const cJSON *c = j->child; c; c = c->next, count++) {
     if (count >= shape[level]) break;
@@ -125,9 +142,11 @@ static bd_status fill_nested(dec *d, const cJSON *j, int level, int ndim,
     if (s) return s;
   }
   if (count != shape[level] || cJSON_GetArraySize(j) != shape[level])
-    return bd_fail(BD_ESHAPE, "%s: ragged nested lists (a list of %d where "
-                   "%lld was expected at depth %d)", d->what,
-                   cJSON_GetArraySize(j), (long long)shape[level], level);
+    return bd_fail(BD_ESHAPE,
+                   "%s: ragged nested lists (a list of %d where "
+                   "%lld was expected at depth %d)",
+                   d->what, cJSON_GetArraySize(j), (long long)shape[level],
+                   level);
   return BD_OK;
 }
 
@@ -148,16 +167,20 @@ static bd_status parse_envelope(const cJSON *j, const char *what,
     const cJSON *jdt = cJSON_GetObjectItemCaseSensitive(j, "dtype");
     if (!*data) return bd_fail(BD_EINVAL, "%s.data: missing", what);
     if (jdt && (!cJSON_IsString(jdt) || !bd_dtype_parse(jdt->valuestring, dt)))
-      return bd_fail(BD_EINVAL, "%s.dtype: unknown dtype (use float32, "
-                     "float64, float16, bfloat16 or int64)", what);
+      return bd_fail(BD_EINVAL,
+                     "%s.dtype: unknown dtype (use float32, "
+                     "float64, float16, bfloat16 or int64)",
+                     what);
     for (const cJSON *it = j->child; it; it = it->next)
       if (strcmp(it->string, "data") && strcmp(it->string, "shape") &&
           strcmp(it->string, "dtype"))
         return bd_fail(BD_EINVAL, "%s.%s: unknown field of a tensor", what,
                        it->string);
   } else if (!cJSON_IsArray(j) && !cJSON_IsNumber(j)) {
-    return bd_fail(BD_EINVAL, "%s: a tensor is an object {shape, dtype, "
-                   "data}, a nested list or a number", what);
+    return bd_fail(BD_EINVAL,
+                   "%s: a tensor is an object {shape, dtype, "
+                   "data}, a nested list or a number",
+                   what);
   }
   return BD_OK;
 }
@@ -175,8 +198,10 @@ static bd_status parse_shape(const cJSON *jshape, const char *what, int *ndim,
                      BD_MAX_DIMS);
     double v = it->valuedouble;
     if (!cJSON_IsNumber(it) || v != floor(v) || v < 0 || v > 9e15)
-      return bd_fail(BD_EINVAL, "%s.shape[%d]: must be a non-negative "
-                     "integer", what, *ndim);
+      return bd_fail(BD_EINVAL,
+                     "%s.shape[%d]: must be a non-negative "
+                     "integer",
+                     what, *ndim);
     shape[(*ndim)++] = (int64_t)v;
   }
   return BD_OK;
@@ -208,13 +233,17 @@ static bd_status resolve_shape(const cJSON *data, const cJSON *jshape,
    * [2, 0, 3] as well as of [2, 0] (as our own writer prints it). */
   bool open = dnd > 0 && dnd < *ndim && dsh[dnd - 1] == 0;
   if (dnd != *ndim && !open)
-    return bd_fail(BD_ESHAPE, "%s: data nesting %d does not match shape "
-                   "rank %d", what, dnd, *ndim);
+    return bd_fail(BD_ESHAPE,
+                   "%s: data nesting %d does not match shape "
+                   "rank %d",
+                   what, dnd, *ndim);
   for (int i = 0; i < dnd; i++)
     if (dsh[i] != shape[i]) {
       char a[128], b[128];
-      return bd_fail(BD_ESHAPE, "%s: data of shape %s does not match "
-                     "shape %s", what, bd_shape_str(dnd, dsh, a, sizeof a),
+      return bd_fail(BD_ESHAPE,
+                     "%s: data of shape %s does not match "
+                     "shape %s",
+                     what, bd_shape_str(dnd, dsh, a, sizeof a),
                      bd_shape_str(*ndim, shape, b, sizeof b));
     }
   return BD_OK;
@@ -262,8 +291,10 @@ bd_status proto_tensor_from_json(const cJSON *j, const char *what,
                    (long long)max_elems);
   if (flat && cJSON_GetArraySize(data) != numel) {
     char a[128];
-    return bd_fail(BD_ESHAPE, "%s: %d values given for shape %s (%lld "
-                   "elements)", what, cJSON_GetArraySize(data),
+    return bd_fail(BD_ESHAPE,
+                   "%s: %d values given for shape %s (%lld "
+                   "elements)",
+                   what, cJSON_GetArraySize(data),
                    bd_shape_str(ndim, shape, a, sizeof a), (long long)numel);
   }
   bd_tensor *t;
@@ -286,7 +317,9 @@ static void write_elem(proto_buf *b, const bd_tensor *t, int64_t i) {
   int n;
   const void *p = bd_tensor_data(t);
   switch (t->dtype) {
-    case BD_F32: n = proto_fmt_f32(((const float *)p)[i], tmp, true); break;
+    case BD_F32:
+      n = proto_fmt_f32(((const float *)p)[i], tmp, true);
+      break;
     case BD_F16:
       n = proto_fmt_f32(bd_half_to_float(((const uint16_t *)p)[i]), tmp, true);
       break;
@@ -306,7 +339,9 @@ static void write_elem(proto_buf *b, const bd_tensor *t, int64_t i) {
     case BD_I64:
       n = snprintf(tmp, sizeof tmp, "%lld", (long long)((const int64_t *)p)[i]);
       break;
-    default: n = snprintf(tmp, sizeof tmp, "null"); break;
+    default:
+      n = snprintf(tmp, sizeof tmp, "null");
+      break;
   }
   proto_buf_put(b, tmp, (size_t)n);
 }
@@ -354,8 +389,7 @@ void proto_shape_write(proto_buf *b, int ndim, const int64_t *shape) {
 void proto_tensor_write(proto_buf *b, const bd_tensor *t, bool flat) {
   proto_buf_puts(b, "{\"shape\":");
   proto_shape_write(b, t->ndim, t->shape);
-  proto_buf_printf(b, ",\"dtype\":\"%s\",\"data\":",
-                   bd_dtype_name(t->dtype));
+  proto_buf_printf(b, ",\"dtype\":\"%s\",\"data\":", bd_dtype_name(t->dtype));
   proto_tensor_write_data(b, t, flat);
   proto_buf_put(b, "}", 1);
 }

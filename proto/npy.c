@@ -195,8 +195,7 @@ typedef struct npy__hdr {
 
 /* Parses the value of key at p into h and sets *bit to the key's bit in
  * the set of seen keys; an unknown key is an error. */
-static bd_status npy__value(npy__p *p, const char *key, npy__hdr *h,
-                            int *bit) {
+static bd_status npy__value(npy__p *p, const char *key, npy__hdr *h, int *bit) {
   if (strcmp(key, "descr") == 0) {
     *bit = 1;
     if (!npy__str(p, h->descr, sizeof h->descr))

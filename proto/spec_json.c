@@ -163,8 +163,10 @@ static bd_status proto__scalar(const bd_field *f, const cJSON *v,
       *(int *)at = c;
       return BD_OK;
     }
-    case BD_FIELD_INTS: return proto__ints(f, v, path, config);
-    case BD_FIELD_OBJECT: return proto__object(f, v, path, config);
+    case BD_FIELD_INTS:
+      return proto__ints(f, v, path, config);
+    case BD_FIELD_OBJECT:
+      return proto__object(f, v, path, config);
     default:
       return bd_fail(BD_EINTERNAL, "%s: not a scalar field", path);
   }
@@ -177,9 +179,8 @@ static bd_status proto__field(proto__parse *p, const cJSON *j, bd_spec *spec,
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, f->name);
   if (v && f->optional && cJSON_IsNull(v)) v = NULL; /* None: as absent */
   if (!v)
-    return f->required
-               ? bd_fail(BD_EINVAL, "%s.%s: missing", p->path, f->name)
-               : BD_OK;
+    return f->required ? bd_fail(BD_EINVAL, "%s.%s: missing", p->path, f->name)
+                       : BD_OK;
   char key[96];
   if (f->kind == BD_FIELD_BLOCK) {
     bd_spec *c;
@@ -259,18 +260,17 @@ static bd_status proto__head(proto__parse *p, const cJSON *j,
   return BD_OK;
 }
 
-static bd_status proto__typed(proto__parse *p, const cJSON *j,
-                              bd_spec **out) {
+static bd_status proto__typed(proto__parse *p, const cJSON *j, bd_spec **out) {
   const bd_block_type *t = NULL;
   bd_status s = proto__head(p, j, &t);
   if (s) return s;
   bd_spec *spec = bd_spec_new(t);
   if (!spec) return BD_ENOMEM;
-  s = bd_spec_set_name(spec, cJSON_GetStringValue(
-                                 cJSON_GetObjectItemCaseSensitive(j, "name")));
+  s = bd_spec_set_name(
+      spec, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name")));
   if (!s)
-    s = bd_spec_set_id(spec, cJSON_GetStringValue(
-                                 cJSON_GetObjectItemCaseSensitive(j, "id")));
+    s = bd_spec_set_id(
+        spec, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "id")));
   for (int i = 0; !s && i < t->nfields; i++) s = proto__field(p, j, spec, i);
   if (s) {
     bd_spec_free(spec);
@@ -334,8 +334,7 @@ bd_status proto_model_create(const char *name, const cJSON *block,
 
 /* ---- printing ---------------------------------------------------------- */
 
-static bool proto__put_scalar(cJSON *o, const bd_field *f,
-                              const void *config) {
+static bool proto__put_scalar(cJSON *o, const bd_field *f, const void *config) {
   const char *at = (const char *)config + f->offset;
   cJSON *v = NULL;
   switch (f->kind) {
@@ -344,9 +343,14 @@ static bool proto__put_scalar(cJSON *o, const bd_field *f,
         return true;
       v = cJSON_CreateNumber((double)*(const int64_t *)at);
       break;
-    case BD_FIELD_NUM: v = cJSON_CreateNumber(*(const double *)at); break;
-    case BD_FIELD_BOOL: v = cJSON_CreateBool(*(const bool *)at); break;
-    case BD_FIELD_ENUM: v = cJSON_CreateString(f->choices[*(const int *)at]);
+    case BD_FIELD_NUM:
+      v = cJSON_CreateNumber(*(const double *)at);
+      break;
+    case BD_FIELD_BOOL:
+      v = cJSON_CreateBool(*(const bool *)at);
+      break;
+    case BD_FIELD_ENUM:
+      v = cJSON_CreateString(f->choices[*(const int *)at]);
       break;
     case BD_FIELD_INTS:
       v = cJSON_CreateArray();
@@ -365,7 +369,8 @@ static bool proto__put_scalar(cJSON *o, const bd_field *f,
         if (!proto__put_scalar(v, &f->sub[i], config))
           return cJSON_Delete(v), false;
       break;
-    default: return true;
+    default:
+      return true;
   }
   if (!v || !cJSON_AddItemToObject(o, f->name, v)) {
     cJSON_Delete(v);

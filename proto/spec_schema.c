@@ -105,15 +105,21 @@ static cJSON *proto__field_schema(const bd_field *f) {
       cJSON_AddNumberToObject(o, "maxItems", f->count);
       break;
     }
-    case BD_FIELD_OBJECT: o = proto__object_schema(f); break;
-    case BD_FIELD_BLOCK: o = proto__ref_to("block"); break;
+    case BD_FIELD_OBJECT:
+      o = proto__object_schema(f);
+      break;
+    case BD_FIELD_BLOCK:
+      o = proto__ref_to("block");
+      break;
     case BD_FIELD_BLOCKS:
       o = cJSON_CreateObject();
       cJSON_AddStringToObject(o, "type", "array");
       if (f->count > 0) cJSON_AddNumberToObject(o, "minItems", f->count);
       cJSON_AddItemToObject(o, "items", proto__ref_to("block"));
       break;
-    default: o = cJSON_CreateObject(); break;
+    default:
+      o = cJSON_CreateObject();
+      break;
   }
   if (f->doc) cJSON_AddStringToObject(o, "description", f->doc);
   return o;
@@ -183,8 +189,8 @@ static void proto__plugin_def(cJSON *defs, int nbuiltin) {
   cJSON *props = proto__common_props(pl, NULL);
   cJSON *t = cJSON_GetObjectItemCaseSensitive(props, "type");
   cJSON_AddStringToObject(t, "type", "string");
-  cJSON *names = cJSON_AddArrayToObject(cJSON_AddObjectToObject(t, "not"),
-                                        "enum");
+  cJSON *names =
+      cJSON_AddArrayToObject(cJSON_AddObjectToObject(t, "not"), "enum");
   for (int i = 0; i < nbuiltin; i++)
     cJSON_AddItemToArray(names, cJSON_CreateString(bd_block_type_at(i)->name));
   cJSON *req = cJSON_AddArrayToObject(pl, "required");
@@ -197,7 +203,8 @@ cJSON *proto_spec_schema(void) {
   cJSON_AddStringToObject(s, "$schema",
                           "https://json-schema.org/draft/2020-12/schema");
   cJSON_AddStringToObject(
-      s, "$id", "https://github.com/blockd/blockd/proto/block-spec.schema.json");
+      s, "$id",
+      "https://github.com/blockd/blockd/proto/block-spec.schema.json");
   cJSON_AddStringToObject(s, "title", "blockd block spec");
   cJSON_AddStringToObject(
       s, "description",
@@ -210,8 +217,8 @@ cJSON *proto_spec_schema(void) {
   cJSON *defs = cJSON_AddObjectToObject(s, "$defs");
   proto__shared_defs(defs);
   proto__plugin_def(defs, n);
-  cJSON *one = cJSON_AddArrayToObject(cJSON_AddObjectToObject(defs, "block"),
-                                      "oneOf");
+  cJSON *one =
+      cJSON_AddArrayToObject(cJSON_AddObjectToObject(defs, "block"), "oneOf");
   cJSON_AddItemToArray(one, proto__ref_to("ref"));
   for (int i = 0; i < n; i++) {
     const bd_block_type *t = bd_block_type_at(i);

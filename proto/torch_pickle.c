@@ -25,9 +25,7 @@ typedef struct proto__tpw {
 static void w_put(proto__tpw *w, const void *p, size_t n) {
   if (!w->s) w->s = proto_buf_sink(w->b).write(w->b, p, n);
 }
-static void w_op(proto__tpw *w, unsigned char op) {
-  w_put(w, &op, 1);
-}
+static void w_op(proto__tpw *w, unsigned char op) { w_put(w, &op, 1); }
 static void w_global(proto__tpw *w, const char *mod, const char *name) {
   w_op(w, 'c');
   w_put(w, mod, strlen(mod));
@@ -324,9 +322,7 @@ static bd_status tp_add_item(tp_val *c, tp_val *v) {
   return BD_OK;
 }
 
-static bool tp_need(tp *x, size_t n) {
-  return (size_t)(x->end - x->p) >= n;
-}
+static bool tp_need(tp *x, size_t n) { return (size_t)(x->end - x->p) >= n; }
 
 static uint64_t tp_le(const unsigned char *p, int n) {
   uint64_t v = 0;
@@ -699,38 +695,75 @@ static bd_status tp_run(tp *x) {
     unsigned char op = *x->p++;
     bd_status s = BD_OK;
     switch (op) {
-      case 0x80: s = tp_op_proto(x); break;
-      case '.': return tp_op_stop(x);
-      case 'c': s = tp_global_op(x); break;
-      case 'Q': s = tp_persid(x); break;
-      case 'R': s = tp_reduce(x); break;
-      case '(': s = tp_op_mark(x); break;
+      case 0x80:
+        s = tp_op_proto(x);
+        break;
+      case '.':
+        return tp_op_stop(x);
+      case 'c':
+        s = tp_global_op(x);
+        break;
+      case 'Q':
+        s = tp_persid(x);
+        break;
+      case 'R':
+        s = tp_reduce(x);
+        break;
+      case '(':
+        s = tp_op_mark(x);
+        break;
       case 't':
       case ')':
       case 0x85:
       case 0x86:
-      case 0x87: s = tp_op_tuple(x, op); break;
-      case ']': s = tp_push(x, tp_new(x, V_LIST)); break;
-      case '}': s = tp_push(x, tp_new(x, V_DICT)); break;
-      case 'N': s = tp_push(x, tp_new(x, V_NONE)); break;
+      case 0x87:
+        s = tp_op_tuple(x, op);
+        break;
+      case ']':
+        s = tp_push(x, tp_new(x, V_LIST));
+        break;
+      case '}':
+        s = tp_push(x, tp_new(x, V_DICT));
+        break;
+      case 'N':
+        s = tp_push(x, tp_new(x, V_NONE));
+        break;
       case 0x88:
-      case 0x89: s = tp_op_bool(x, op); break;
+      case 0x89:
+        s = tp_op_bool(x, op);
+        break;
       case 'J':
       case 'K':
       case 'M':
-      case 0x8a: s = tp_op_int(x, op); break;
-      case 'G': s = tp_op_float(x); break;
+      case 0x8a:
+        s = tp_op_int(x, op);
+        break;
+      case 'G':
+        s = tp_op_float(x);
+        break;
       case 'X':
-      case 'U': s = tp_op_str(x, op); break;
+      case 'U':
+        s = tp_op_str(x, op);
+        break;
       case 'q':
-      case 'r': s = tp_op_put(x, op); break;
+      case 'r':
+        s = tp_op_put(x, op);
+        break;
       case 'h':
-      case 'j': s = tp_op_get(x, op); break;
+      case 'j':
+        s = tp_op_get(x, op);
+        break;
       case 'a':
-      case 'e': s = tp_op_append(x, op); break;
+      case 'e':
+        s = tp_op_append(x, op);
+        break;
       case 's':
-      case 'u': s = tp_op_setitems(x, op); break;
-      case 'b': s = tp_op_build(x); break;
+      case 'u':
+        s = tp_op_setitems(x, op);
+        break;
+      case 'b':
+        s = tp_op_build(x);
+        break;
       default:
         return bd_fail(BD_EFORMAT,
                        "pickle: opcode 0x%02x at byte %ld is not "

@@ -432,9 +432,9 @@ static bd_status tz_entry_name(const char *name, size_t nl, uint64_t i,
 /* Checks the local header at off of the len-byte file u for the entry of
  * csize bytes named name (nl bytes): in bounds, signed, the same name, and
  * the data after it inside the file; sets *dstart to the data's offset. */
-static bd_status tz_local_data(const unsigned char *u, size_t len,
-                               uint64_t off, const char *name, size_t nl,
-                               uint64_t csize, uint64_t *dstart) {
+static bd_status tz_local_data(const unsigned char *u, size_t len, uint64_t off,
+                               const char *name, size_t nl, uint64_t csize,
+                               uint64_t *dstart) {
   if (off > len || len - off < 30 || rd(u + off, 4) != 0x04034b50)
     return bd_fail(BD_EFORMAT, "torch zip: bad local header for '%.*s'",
                    (int)nl, name);

@@ -72,9 +72,12 @@ bool srv_parse_size(const char *s, int64_t *out) {
   long long v = strtoll(s, &end, 10);
   if (end == s || v < 0) return false;
   int64_t mul = 1;
-  if (*end == 'K' || *end == 'k') mul = 1024, end++;
-  else if (*end == 'M' || *end == 'm') mul = 1024 * 1024, end++;
-  else if (*end == 'G' || *end == 'g') mul = 1024LL * 1024 * 1024, end++;
+  if (*end == 'K' || *end == 'k')
+    mul = 1024, end++;
+  else if (*end == 'M' || *end == 'm')
+    mul = 1024 * 1024, end++;
+  else if (*end == 'G' || *end == 'g')
+    mul = 1024LL * 1024 * 1024, end++;
   if (*end == 'B' || *end == 'b') end++;
   if (*end) return false;
   if (v > INT64_MAX / mul) return false;
@@ -107,11 +110,24 @@ static int print_spec_schema(void) {
 }
 
 enum {
-  OPT_LISTEN = 256, OPT_DATA, OPT_THREADS, OPT_LOG, OPT_BODY, OPT_ELEMS,
-  OPT_MODEL_BYTES, OPT_DEPTH, OPT_DEVICE, OPT_PLUGIN, OPT_DEVICE_BUDGET,
+  OPT_LISTEN = 256,
+  OPT_DATA,
+  OPT_THREADS,
+  OPT_LOG,
+  OPT_BODY,
+  OPT_ELEMS,
+  OPT_MODEL_BYTES,
+  OPT_DEPTH,
+  OPT_DEVICE,
+  OPT_PLUGIN,
+  OPT_DEVICE_BUDGET,
   OPT_COMPUTE,
-  OPT_MAX_CONNS, OPT_MAX_CONNS_IP, OPT_IDLE_TIMEOUT, OPT_MAX_JSON_RESP,
-  OPT_MAX_BLOCKS, OPT_SPEC_NODES
+  OPT_MAX_CONNS,
+  OPT_MAX_CONNS_IP,
+  OPT_IDLE_TIMEOUT,
+  OPT_MAX_JSON_RESP,
+  OPT_MAX_BLOCKS,
+  OPT_SPEC_NODES
 };
 
 bd_build_limits srv_build_limits(const srv_config *cfg) {
@@ -138,8 +154,10 @@ static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
     case OPT_DEPTH:
       n = strtoll(v, &end, 10);
       if (*end || end == v || n < 1 || n > 1024) goto bad;
-      if (id == OPT_THREADS) cfg->threads = (int)n;
-      else cfg->max_depth = (int)n;
+      if (id == OPT_THREADS)
+        cfg->threads = (int)n;
+      else
+        cfg->max_depth = (int)n;
       return true;
     case OPT_COMPUTE: {
       double d = strtod(v, &end);
@@ -151,8 +169,10 @@ static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
     case OPT_SPEC_NODES:
       n = strtoll(v, &end, 10);
       if (*end || end == v || n < 1 || n > 100000000) goto bad;
-      if (id == OPT_MAX_BLOCKS) cfg->max_blocks = n;
-      else cfg->max_spec_nodes = n;
+      if (id == OPT_MAX_BLOCKS)
+        cfg->max_blocks = n;
+      else
+        cfg->max_spec_nodes = n;
       return true;
     case OPT_LOG:
       if (!parse_level(v, &cfg->log_level)) goto bad;
@@ -190,9 +210,12 @@ static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
     case OPT_IDLE_TIMEOUT:
       n = strtoll(v, &end, 10);
       if (*end || end == v || n < 1 || n > 1000000) goto bad;
-      if (id == OPT_MAX_CONNS) cfg->max_conns = (int)n;
-      else if (id == OPT_MAX_CONNS_IP) cfg->max_conns_per_ip = (int)n;
-      else cfg->idle_timeout_s = (int)n;
+      if (id == OPT_MAX_CONNS)
+        cfg->max_conns = (int)n;
+      else if (id == OPT_MAX_CONNS_IP)
+        cfg->max_conns_per_ip = (int)n;
+      else
+        cfg->idle_timeout_s = (int)n;
       return true;
     case OPT_MAX_JSON_RESP:
       if (!srv_parse_size(v, &cfg->max_json_response) ||
@@ -234,11 +257,15 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
   static const struct {
     const char *env;
     int id;
-  } envs[] = {{"BLOCKD_LISTEN", OPT_LISTEN},     {"BLOCKD_DATA_DIR", OPT_DATA},
-              {"BLOCKD_THREADS", OPT_THREADS},   {"BLOCKD_LOG_LEVEL", OPT_LOG},
-              {"BLOCKD_MAX_BODY", OPT_BODY},     {"BLOCKD_MAX_ELEMENTS", OPT_ELEMS},
+  } envs[] = {{"BLOCKD_LISTEN", OPT_LISTEN},
+              {"BLOCKD_DATA_DIR", OPT_DATA},
+              {"BLOCKD_THREADS", OPT_THREADS},
+              {"BLOCKD_LOG_LEVEL", OPT_LOG},
+              {"BLOCKD_MAX_BODY", OPT_BODY},
+              {"BLOCKD_MAX_ELEMENTS", OPT_ELEMS},
               {"BLOCKD_MAX_MODEL_BYTES", OPT_MODEL_BYTES},
-              {"BLOCKD_MAX_DEPTH", OPT_DEPTH},   {"BLOCKD_DEVICE", OPT_DEVICE},
+              {"BLOCKD_MAX_DEPTH", OPT_DEPTH},
+              {"BLOCKD_DEVICE", OPT_DEVICE},
               {"BLOCKD_MAX_COMPUTE_SECONDS", OPT_COMPUTE},
               {"BLOCKD_MAX_CONNECTIONS", OPT_MAX_CONNS},
               {"BLOCKD_MAX_CONNECTIONS_PER_IP", OPT_MAX_CONNS_IP},
@@ -317,9 +344,10 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
   if (cfg->max_conns_per_ip >= cfg->max_conns) {
     /* One address must not be able to hold every slot (health would be
      * unreachable); a lone-client setup lowers the per-IP limit too. */
-    fprintf(stderr, "blockd: --max-connections-per-ip (%d) must be below "
-            "--max-connections (%d)\n", cfg->max_conns_per_ip,
-            cfg->max_conns);
+    fprintf(stderr,
+            "blockd: --max-connections-per-ip (%d) must be below "
+            "--max-connections (%d)\n",
+            cfg->max_conns_per_ip, cfg->max_conns);
     return -1;
   }
   if (optind < argc) {

@@ -20,18 +20,18 @@ typedef enum srv_log_level {
 } srv_log_level;
 
 typedef struct srv_config {
-  char listen[256];      /* host:port, default 127.0.0.1:8080 */
-  char data_dir[1024];   /* default ./blockd-data */
-  int threads;           /* MHD thread pool size, default = cores (>= 2) */
+  char listen[256];    /* host:port, default 127.0.0.1:8080 */
+  char data_dir[1024]; /* default ./blockd-data */
+  int threads;         /* MHD thread pool size, default = cores (>= 2) */
   srv_log_level log_level;
-  int64_t max_body;      /* bytes, default 64 MiB */
-  int64_t max_elements;  /* per request tensor, default 2^26 */
+  int64_t max_body;        /* bytes, default 64 MiB */
+  int64_t max_elements;    /* per request tensor, default 2^26 */
   int64_t max_model_bytes; /* parameters + buffers, default 4 GiB */
-  int max_depth;         /* block nesting, default 64 */
-  double max_compute_s;  /* per forward/backward call, default 60; 0 = none */
-  int64_t max_blocks;    /* blocks a spec defines, default 100000 */
-  int64_t max_spec_nodes; /* blocks once refs are expanded, default 100000 */
-  char device[32];       /* default device for new models: auto */
+  int max_depth;           /* block nesting, default 64 */
+  double max_compute_s;    /* per forward/backward call, default 60; 0 = none */
+  int64_t max_blocks;      /* blocks a spec defines, default 100000 */
+  int64_t max_spec_nodes;  /* blocks once refs are expanded, default 100000 */
+  char device[32];         /* default device for new models: auto */
   const char *plugins[SRV_MAX_PLUGINS];
   int nplugins;
   /* --device-budget DEV=SIZE, repeatable (validated and applied by
@@ -43,9 +43,9 @@ typedef struct srv_config {
    * that one client cannot take every slot), idle ones closed after
    * idle_timeout_s seconds; JSON responses estimated above
    * max_json_response bytes are refused with 413 before encoding. */
-  int max_conns;         /* default 1000 (lowered to fit RLIMIT_NOFILE) */
-  int max_conns_per_ip;  /* default 64 */
-  int idle_timeout_s;    /* default 30 */
+  int max_conns;             /* default 1000 (lowered to fit RLIMIT_NOFILE) */
+  int max_conns_per_ip;      /* default 64 */
+  int idle_timeout_s;        /* default 30 */
   int64_t max_json_response; /* bytes, default 64 MiB */
 } srv_config;
 

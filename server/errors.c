@@ -27,7 +27,8 @@ static int reply_error(srv_req *r, bd_status s, const char *msg) {
   char *d = proto_buf_take(&b, &len);
   if (!d) {
     static const char oom[] =
-        "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
+        "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of "
+        "memory\"}}";
     d = strdup(oom);
     len = d ? sizeof oom - 1 : 0;
   }

@@ -5,13 +5,13 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
-#include <sys/resource.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "../engine/names.h"
@@ -210,8 +210,8 @@ static void dispatch(srv_req *r) {
       hit = rt;
       break;
     }
-    if (!strstr(allow, rt->method) && strlen(allow) + strlen(rt->method) + 3 <
-                                          sizeof allow) {
+    if (!strstr(allow, rt->method) &&
+        strlen(allow) + strlen(rt->method) + 3 < sizeof allow) {
       if (allow[0]) strcat(allow, ", ");
       strcat(allow, rt->method);
     }
@@ -263,7 +263,8 @@ static enum MHD_Result send_response(srv_req *r) {
   char id[32];
   snprintf(id, sizeof id, "%llu", (unsigned long long)r->id);
   MHD_add_response_header(resp, "X-Request-Id", id);
-  if (r->allow[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+  if (r->allow[0])
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
   if (r->content_disposition[0])
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
                             r->content_disposition);
@@ -417,8 +418,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     *req_cls = r;
     if (!r->path) return MHD_NO;
     if (check_sizes(r, url)) return send_response(r);
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoll(cl, NULL, 10) > app->cfg.max_body) {
       r->body_too_large = true;
       srv_fail(r, BD_EPAYLOAD,
@@ -463,16 +464,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   return send_response(r);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **req_cls, enum MHD_RequestTerminationCode toe) {
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe) {
   (void)cls;
   (void)conn;
   srv_req *r = *req_cls;
   if (!r) return;
   double ms = (srv_now() - r->t0) * 1e3;
   srv_log(r->status >= 500 ? SRV_LOG_WARN : SRV_LOG_INFO,
-          "req=%llu %s %s -> %u %.3fms%s", (unsigned long long)r->id,
-          r->method, r->path ? r->path : "?", r->status, ms,
+          "req=%llu %s %s -> %u %.3fms%s", (unsigned long long)r->id, r->method,
+          r->path ? r->path : "?", r->status, ms,
           toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
   for (int i = 0; i < SRV_MAX_ARGS; i++) free(r->args[i]);
   free(r->path);
@@ -513,9 +514,10 @@ static void fit_fd_limit(srv_config *cfg) {
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
     long fit = (long)rl.rlim_cur - FD_RESERVE;
     if (fit < 2) fit = 2;
-    srv_log(SRV_LOG_WARN, "open-files limit %ld allows only %ld connections; "
-            "--max-connections lowered from %d", (long)rl.rlim_cur, fit,
-            cfg->max_conns);
+    srv_log(SRV_LOG_WARN,
+            "open-files limit %ld allows only %ld connections; "
+            "--max-connections lowered from %d",
+            (long)rl.rlim_cur, fit, cfg->max_conns);
     cfg->max_conns = (int)fit;
     if (cfg->max_conns_per_ip >= cfg->max_conns)
       cfg->max_conns_per_ip = cfg->max_conns / 2 > 0 ? cfg->max_conns / 2 : 1;
@@ -545,8 +547,8 @@ struct MHD_Daemon *srv_http_start(srv_app *app, int *port) {
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   int rc = getaddrinfo(h[0] ? h : NULL, portstr, &hints, &ai);
   if (rc != 0) {
-    fprintf(stderr, "blockd: cannot resolve --listen %s: %s\n",
-            app->cfg.listen, gai_strerror(rc));
+    fprintf(stderr, "blockd: cannot resolve --listen %s: %s\n", app->cfg.listen,
+            gai_strerror(rc));
     return NULL;
   }
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
@@ -556,8 +558,8 @@ struct MHD_Daemon *srv_http_start(srv_app *app, int *port) {
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   struct MHD_Daemon *d = MHD_start_daemon(
       flags, 0, NULL, NULL, on_request, app, MHD_OPTION_EXTERNAL_LOGGER,
-      on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-      ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.threads,
+      on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.threads,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
       MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)app->cfg.idle_timeout_s,
@@ -567,8 +569,10 @@ struct MHD_Daemon *srv_http_start(srv_app *app, int *port) {
       MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!d) {
-    fprintf(stderr, "blockd: cannot listen on %s (address in use or not "
-            "permitted)\n", app->cfg.listen);
+    fprintf(stderr,
+            "blockd: cannot listen on %s (address in use or not "
+            "permitted)\n",
+            app->cfg.listen);
     return NULL;
   }
   const union MHD_DaemonInfo *info =

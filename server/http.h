@@ -23,8 +23,8 @@
  * too large for SRV_MHD_MEMORY_LIMIT itself still gets MHD's HTML reply:
  * MHD 0.9.x answers it before any callback runs and offers no way to
  * replace that page (README, "Limits"). */
-#define SRV_MAX_URI_BYTES 8192       /* path plus query, decoded */
-#define SRV_MAX_HEADER_BYTES 16384   /* every "Name: value\r\n" line */
+#define SRV_MAX_URI_BYTES 8192     /* path plus query, decoded */
+#define SRV_MAX_HEADER_BYTES 16384 /* every "Name: value\r\n" line */
 #define SRV_MHD_MEMORY_LIMIT (128 * 1024)
 
 typedef struct srv_app {
@@ -50,9 +50,9 @@ typedef struct srv_req {
   srv_app *app;
   struct MHD_Connection *conn;
   const char *method;
-  char *path;   /* URL path (decoded by MHD), owned */
-  uint64_t id;  /* request id, echoed as X-Request-Id */
-  double t0;    /* start time (monotonic seconds) */
+  char *path;  /* URL path (decoded by MHD), owned */
+  uint64_t id; /* request id, echoed as X-Request-Id */
+  double t0;   /* start time (monotonic seconds) */
   /* body */
   char *body;
   size_t body_len, body_cap;
@@ -84,7 +84,7 @@ typedef struct srv_route {
   const char *method;
   const char *pattern; /* e.g. "/v1/models/{*}": each star captures a segment */
   srv_handler handler;
-  int body;            /* SRV_BODY_* */
+  int body; /* SRV_BODY_* */
 } srv_route;
 
 /* Starts the daemon on cfg->listen. Returns NULL with a message on

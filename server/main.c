@@ -11,10 +11,10 @@
 #include "../engine/backend.h"
 #include "../engine/block.h"
 #include "../engine/blockd_plugin.h"
+#include "../engine/tensor_store.h"
 #include "http.h"
 #include "log.h"
 #include "persist.h"
-#include "../engine/tensor_store.h"
 #include "routes.h"
 
 static void on_stop_signal_cb(uv_signal_t *h, int signum) {
@@ -26,7 +26,8 @@ static void on_stop_signal_cb(uv_signal_t *h, int signum) {
 static void on_hup_cb(uv_signal_t *h, int signum) {
   (void)h;
   (void)signum;
-  srv_log(SRV_LOG_INFO, "received SIGHUP (logs go to stderr; nothing to "
+  srv_log(SRV_LOG_INFO,
+          "received SIGHUP (logs go to stderr; nothing to "
           "reopen)");
 }
 
@@ -109,10 +110,11 @@ int main(int argc, char **argv) {
   snprintf(host, sizeof host, "%s", app.cfg.listen);
   char *colon = strrchr(host, ':');
   if (colon) *colon = '\0';
-  printf("blockd %s listening on http://%s:%d (data dir %s, %d CUDA "
-         "device%s)\n",
-         SRV_VERSION, host[0] ? host : "0.0.0.0", port, app.cfg.data_dir,
-         bd_backend_cuda_count(), bd_backend_cuda_count() == 1 ? "" : "s");
+  printf(
+      "blockd %s listening on http://%s:%d (data dir %s, %d CUDA "
+      "device%s)\n",
+      SRV_VERSION, host[0] ? host : "0.0.0.0", port, app.cfg.data_dir,
+      bd_backend_cuda_count(), bd_backend_cuda_count() == 1 ? "" : "s");
   fflush(stdout);
 
   uv_run(loop, UV_RUN_DEFAULT);

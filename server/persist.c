@@ -21,8 +21,7 @@
 #include "log.h"
 #include "routes.h"
 
-bd_status srv_data_open(srv_app *app, const char *sub, bool create,
-                        int *out) {
+bd_status srv_data_open(srv_app *app, const char *sub, bool create, int *out) {
   *out = -1;
   /* The data directory itself is the operator's choice (it may be a link);
    * nothing below it is followed. */
@@ -134,8 +133,9 @@ static bd_status save_cb(bd_model *m, const bd_model_info *info, void *ctx) {
   cJSON_AddStringToObject(j, "mode", info->training ? "train" : "eval");
   cJSON_AddNumberToObject(j, PERSIST_SERIAL, (double)bd_model_serial(m));
   cJSON *frozen = cJSON_AddArrayToObject(j, PERSIST_FROZEN);
-  if (!s) s = frozen ? frozen_json(m, frozen)
-                     : bd_fail(BD_ENOMEM, "out of host memory");
+  if (!s)
+    s = frozen ? frozen_json(m, frozen)
+               : bd_fail(BD_ENOMEM, "out of host memory");
   snprintf(steps, sizeof steps, "%lld", (long long)info->sgd_steps);
   snprintf(off, sizeof off, "%llu", (unsigned long long)info->rng_offset);
   c->spec_txt = cJSON_Print(j);
@@ -231,9 +231,9 @@ bd_status srv_persist_create(srv_app *app, bd_model *m) {
   pthread_mutex_lock(&persist_mu);
   bd_model *cur = bd_registry_get(app->models, name);
   bd_model_release(cur);
-  bd_status s = cur ? bd_fail(BD_EEXIST, "a model named '%s' already exists",
-                              name)
-                    : persist_save_locked(app, m);
+  bd_status s =
+      cur ? bd_fail(BD_EEXIST, "a model named '%s' already exists", name)
+          : persist_save_locked(app, m);
   /* Every create takes persist_mu, so the name is still free here. */
   if (!s) s = bd_registry_add(app->models, m);
   if (s && !cur) persist_rmdir(app, name);
@@ -441,8 +441,8 @@ int srv_models_save(srv_req *r) {
   cJSON *body = srv_json_body(r, true);
   if (!body) return 0;
   bool empty = cJSON_IsObject(body) && body->child == NULL;
-  const char *first = cJSON_IsObject(body) && body->child
-                          ? body->child->string : NULL;
+  const char *first =
+      cJSON_IsObject(body) && body->child ? body->child->string : NULL;
   if (!empty) {
     if (first)
       srv_fail(r, BD_EINVAL, "unknown field '%.64s' (save takes no fields)",

@@ -3,9 +3,7 @@
 
 #include "../engine/tensor.h"
 
-static int64_t max64(int64_t a, int64_t b) {
-  return a > b ? a : b;
-}
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 bd_status srv_cap_begin_model(srv_req *r, bd_model *m, int64_t *prev) {
   int64_t count = 0, bytes = 0;
@@ -23,6 +21,4 @@ int64_t srv_cap_begin_elems(srv_req *r, int64_t na, int64_t nb) {
       max64(r->app->cfg.max_elements, max64(na, nb)));
 }
 
-void srv_cap_end(int64_t prev) {
-  bd_tensor_set_thread_cap(prev);
-}
+void srv_cap_end(int64_t prev) { bd_tensor_set_thread_cap(prev); }

@@ -1,6 +1,7 @@
 /* routes.c - the route table. Order matters only for readability: each
  * pattern matches a fixed number of segments. */
 #include "routes.h"
+
 #include "persist.h"
 
 const srv_route srv_routes[] = {

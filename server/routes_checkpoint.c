@@ -110,8 +110,10 @@ int srv_state_dict_put(srv_req *r) {
     bd_load_report_free(&back);
     bd_load_report_free(&rep);
     if (rb)
-      srv_fail(r, fail, "%s; the loaded state is in memory but NOT saved "
-               "(rolling back failed: %s)", msg, bd_errmsg());
+      srv_fail(r, fail,
+               "%s; the loaded state is in memory but NOT saved "
+               "(rolling back failed: %s)",
+               msg, bd_errmsg());
     else
       srv_fail(r, fail, "%s; nothing was loaded", msg);
     goto out;

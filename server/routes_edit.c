@@ -26,13 +26,12 @@ static int reply_param_meta(srv_req *r, const char *path,
   proto_buf_json_str(&b, path);
   proto_buf_puts(&b, ",\"shape\":");
   proto_shape_write(&b, p->ndim, p->shape);
-  proto_buf_printf(&b,
-                   ",\"dtype\":\"%s\",\"device\":\"%s\",\"requires_grad\":%s,"
-                   "\"is_buffer\":%s}",
-                   bd_dtype_name(p->dtype),
-                   bd_device_str(p->dev, dev, sizeof dev),
-                   p->requires_grad ? "true" : "false",
-                   p->is_buffer ? "true" : "false");
+  proto_buf_printf(
+      &b,
+      ",\"dtype\":\"%s\",\"device\":\"%s\",\"requires_grad\":%s,"
+      "\"is_buffer\":%s}",
+      bd_dtype_name(p->dtype), bd_device_str(p->dev, dev, sizeof dev),
+      p->requires_grad ? "true" : "false", p->is_buffer ? "true" : "false");
   return srv_reply_buf(r, 200, &b, "application/json");
 }
 
@@ -44,8 +43,7 @@ static bd_status body_tensor(srv_req *r, bd_tensor **out) {
   if (strcmp(ct, "application/x-npy") == 0 ||
       strcmp(ct, "application/octet-stream") == 0)
     return proto_npy_read(r->body, r->body_len, max, out);
-  if (r->body_len == 0)
-    return bd_fail(BD_EINVAL, "body: a tensor is required");
+  if (r->body_len == 0) return bd_fail(BD_EINVAL, "body: a tensor is required");
   cJSON *j = proto_json_parse(r->body, r->body_len, NULL);
   if (!j) return bd_fail(BD_EJSON, "body: malformed JSON");
   bd_status s = proto_tensor_from_json(j, "body", max, out);
@@ -71,11 +69,11 @@ int srv_params_put(srv_req *r) {
   return rc;
 }
 
-/* ---- PATCH ---------------------------------------------------------------- */
+/* ---- PATCH ----------------------------------------------------------------
+ */
 
-static const char *const patch_keys[] = {"op",  "value", "index",
-                                         "min", "max",   "requires_grad",
-                                         NULL};
+static const char *const patch_keys[] = {"op",  "value",         "index", "min",
+                                         "max", "requires_grad", NULL};
 
 static bool key_in(const char *const *l, const char *k) {
   for (; *l; l++)
@@ -96,7 +94,8 @@ static bd_status parse_edit(srv_req *r, const cJSON *j, bd_param_edit *e) {
   memset(e, 0, sizeof *e);
   const cJSON *op = cJSON_GetObjectItemCaseSensitive(j, "op");
   if (!cJSON_IsString(op))
-    return bd_fail(BD_EINVAL, "op: must be one of \"add\", \"mul\", "
+    return bd_fail(BD_EINVAL,
+                   "op: must be one of \"add\", \"mul\", "
                    "\"fill\", \"set\", \"clamp\"");
   if (!bd_edit_op_parse(op->valuestring, &e->op))
     return bd_fail(BD_EINVAL,
@@ -117,7 +116,8 @@ static bd_status parse_edit(srv_req *r, const cJSON *j, bd_param_edit *e) {
   if (!set && index)
     return bd_fail(BD_EINVAL, "index: only set takes an index");
   if (set && !index)
-    return bd_fail(BD_EINVAL, "index: missing (op 'set'; [0,0] for "
+    return bd_fail(BD_EINVAL,
+                   "index: missing (op 'set'; [0,0] for "
                    "w[0,0] = value)");
   bd_status s = BD_OK;
   if (mn) {
@@ -131,13 +131,14 @@ static bd_status parse_edit(srv_req *r, const cJSON *j, bd_param_edit *e) {
   if (s) return s;
   if (index) {
     if (!cJSON_IsArray(index) || cJSON_GetArraySize(index) > BD_MAX_DIMS)
-      return bd_fail(BD_EINVAL, "index: must be a list of at most %d "
-                     "integers", BD_MAX_DIMS);
+      return bd_fail(BD_EINVAL,
+                     "index: must be a list of at most %d "
+                     "integers",
+                     BD_MAX_DIMS);
     for (const cJSON *it = index->child; it; it = it->next) {
       double d = it->valuedouble;
       if (!cJSON_IsNumber(it) || d != floor(d) || fabs(d) > 9.0e15)
-        return bd_fail(BD_EINVAL, "index[%d]: must be an integer",
-                       e->nindex);
+        return bd_fail(BD_EINVAL, "index[%d]: must be an integer", e->nindex);
       e->index[e->nindex++] = (int64_t)d;
     }
   }
@@ -162,12 +163,15 @@ int srv_params_patch(srv_req *r) {
   bd_status s = BD_OK;
   for (const cJSON *it = j->child; it && !s; it = it->next)
     if (!key_in(patch_keys, it->string))
-      s = bd_fail(BD_EINVAL, "%s: unknown field (known: op, value, index, "
-                  "min, max, requires_grad)", it->string);
+      s = bd_fail(BD_EINVAL,
+                  "%s: unknown field (known: op, value, index, "
+                  "min, max, requires_grad)",
+                  it->string);
   const cJSON *op = cJSON_GetObjectItemCaseSensitive(j, "op");
   const cJSON *rg = cJSON_GetObjectItemCaseSensitive(j, "requires_grad");
   if (!s && !op && !rg)
-    s = bd_fail(BD_EINVAL, "give an \"op\" (add, mul, fill, set, clamp) "
+    s = bd_fail(BD_EINVAL,
+                "give an \"op\" (add, mul, fill, set, clamp) "
                 "and/or \"requires_grad\"");
   if (!s && rg && !cJSON_IsBool(rg))
     s = bd_fail(BD_EINVAL, "requires_grad: must be true or false");
@@ -201,15 +205,16 @@ int srv_params_patch(srv_req *r) {
   return rc;
 }
 
-/* ---- init ------------------------------------------------------------------ */
+/* ---- init ------------------------------------------------------------------
+ */
 
 static const char *const selector_keys[] = {"target", "blocks", "types",
                                             "seed",   "steps",  NULL};
 
 /* A string or a list of strings into a malloc'd array of borrowed
  * pointers. */
-static bd_status string_list(const cJSON *v, const char *key,
-                             const char ***out, int *n) {
+static bd_status string_list(const cJSON *v, const char *key, const char ***out,
+                             int *n) {
   *out = NULL;
   *n = 0;
   if (!v) return BD_OK;
@@ -247,8 +252,10 @@ int srv_models_init(srv_req *r) {
   if (jsteps) {
     for (const cJSON *it = j->child; it && !s; it = it->next)
       if (!key_in(selector_keys, it->string))
-        s = bd_fail(BD_EINVAL, "%s: unknown field (with \"steps\", each "
-                    "step carries its method and fields)", it->string);
+        s = bd_fail(BD_EINVAL,
+                    "%s: unknown field (with \"steps\", each "
+                    "step carries its method and fields)",
+                    it->string);
     int n = cJSON_IsArray(jsteps) ? cJSON_GetArraySize(jsteps) : -1;
     if (!s && n <= 0)
       s = bd_fail(BD_EINVAL, "steps: must be a non-empty list of steps");
@@ -272,7 +279,8 @@ int srv_models_init(srv_req *r) {
   }
   req.steps = steps;
   if (!s && target && !cJSON_IsString(target))
-    s = bd_fail(BD_EINVAL, "target: must be \"weight\", \"bias\", \"all\" "
+    s = bd_fail(BD_EINVAL,
+                "target: must be \"weight\", \"bias\", \"all\" "
                 "or a parameter name");
   req.target = target ? target->valuestring : "all";
   if (!s && target && !target->valuestring[0])
@@ -287,7 +295,8 @@ int srv_models_init(srv_req *r) {
   req.types = types;
   if (!s && seed) {
     double d = seed->valuedouble;
-    if (!cJSON_IsNumber(seed) || d != floor(d) || d < 0 || d > 9007199254740992.0)
+    if (!cJSON_IsNumber(seed) || d != floor(d) || d < 0 ||
+        d > 9007199254740992.0)
       s = bd_fail(BD_EINVAL, "seed: must be an integer in [0, 2^53]");
     req.has_seed = true;
     req.seed = (uint64_t)d;

@@ -137,8 +137,7 @@ static bool file_info_once(srv_app *app, int dfd, const char *name,
    * another's hash). */
   struct stat st2;
   if (fstatat(dfd, name, &st2, AT_SYMLINK_NOFOLLOW) != 0 ||
-      st2.st_ino != st.st_ino ||
-      st2.st_size != st.st_size ||
+      st2.st_ino != st.st_ino || st2.st_size != st.st_size ||
       st2.st_mtim.tv_sec != st.st_mtim.tv_sec ||
       st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec) {
     bd_file_unmap(data, len);
@@ -176,8 +175,7 @@ static bool file_info_once(srv_app *app, int dfd, const char *name,
 }
 
 /* Fills m for dir/name (valid regular file); false when unreadable. */
-static bool file_info(srv_app *app, int dfd, const char *name,
-                      file_meta *m) {
+static bool file_info(srv_app *app, int dfd, const char *name, file_meta *m) {
   for (int i = 0; i < 4; i++)
     if (file_info_once(app, dfd, name, m)) return true;
   return false;
@@ -291,8 +289,7 @@ typedef struct export_ctx {
   proto_tformat fmt;
 } export_ctx;
 
-static bd_status export_cb(bd_model *m, const bd_model_info *info,
-                           void *ctx) {
+static bd_status export_cb(bd_model *m, const bd_model_info *info, void *ctx) {
   (void)info;
   export_ctx *c = ctx;
   proto_tfile tf;
@@ -483,8 +480,8 @@ int srv_files_get(srv_req *r) {
   int64_t bound = 4096 + (tf.spec ? 2 * (int64_t)strlen(tf.spec) : 0);
   for (size_t i = 0; i < tf.list.n; i++) {
     const bd_tensor *t = tf.list.tensors[i];
-    bound = srv_sat_add(bound, proto_tensor_json_bound(t->dtype, t->ndim,
-                                                       t->shape));
+    bound = srv_sat_add(bound,
+                        proto_tensor_json_bound(t->dtype, t->ndim, t->shape));
     if (tf.list.names && tf.list.names[i])
       bound = srv_sat_add(bound, 6 * (int64_t)strlen(tf.list.names[i]) + 8);
   }

@@ -81,7 +81,7 @@ static uint64_t random_seed(void) {
 
 int srv_models_create(srv_req *r) {
   static const char *const keys[] = {"name", "block", "seed", "device",
-                                     "like", "file", NULL};
+                                     "like", "file",  NULL};
   cJSON *j = srv_json_body(r, false);
   if (!j) return 0;
   bd_model *m = NULL, *like = NULL;
@@ -132,8 +132,8 @@ int srv_models_create(srv_req *r) {
       srv_fail(r, BD_EINVAL, "file: must be a string");
       goto out;
     }
-    bd_status fs = srv_files_load(r->app, filej->valuestring, &ckpt, NULL,
-                                  &ckpt_map);
+    bd_status fs =
+        srv_files_load(r->app, filej->valuestring, &ckpt, NULL, &ckpt_map);
     if (fs) {
       srv_reply_status(r, fs);
       goto out;
@@ -318,9 +318,9 @@ int srv_models_forward(srv_req *r) {
   if (!srv_json_check_keys(r, j, "", keys)) goto out;
   m = srv_model_or_404(r, r->args[0]);
   if (!m) goto out;
-  bd_status s = proto_tensor_from_json(
-      cJSON_GetObjectItemCaseSensitive(j, "inputs"), "inputs",
-      r->app->cfg.max_elements, &x);
+  bd_status s =
+      proto_tensor_from_json(cJSON_GetObjectItemCaseSensitive(j, "inputs"),
+                             "inputs", r->app->cfg.max_elements, &x);
   if (!s) {
     int64_t cap;
     s = srv_cap_begin_model(r, m, &cap);
@@ -333,10 +333,10 @@ int srv_models_forward(srv_req *r) {
     srv_reply_status(r, s);
     goto out;
   }
-  s = srv_json_budget(&r->app->cfg,
-                      srv_sat_add(proto_tensor_json_bound(y->dtype, y->ndim,
-                                                          y->shape), 16),
-                      "split the inputs into smaller batches");
+  s = srv_json_budget(
+      &r->app->cfg,
+      srv_sat_add(proto_tensor_json_bound(y->dtype, y->ndim, y->shape), 16),
+      "split the inputs into smaller batches");
   if (s) {
     srv_reply_status(r, s);
     goto out;

@@ -74,12 +74,11 @@ static int64_t state_json_bound(const bd_state_list *l, bool firsts_only) {
   bool *first = NULL;
   if (firsts_only && bd_state_list_firsts(l, &first)) first = NULL;
   for (size_t i = 0; i < l->n; i++) {
-    if (firsts_only &&
-        (first ? !first[i] : !bd_state_list_is_first(l, i)))
+    if (firsts_only && (first ? !first[i] : !bd_state_list_is_first(l, i)))
       continue;
     const bd_tensor *v = l->v[i].param->value;
-    sum = srv_sat_add(sum, proto_tensor_json_bound(v->dtype, v->ndim,
-                                                   v->shape));
+    sum =
+        srv_sat_add(sum, proto_tensor_json_bound(v->dtype, v->ndim, v->shape));
     /* Path and separators. */
     sum = srv_sat_add(sum, 2 * (int64_t)strlen(l->v[i].path) + 256);
   }
@@ -87,7 +86,7 @@ static int64_t state_json_bound(const bd_state_list *l, bool firsts_only) {
   return sum;
 }
 
-#define ALT_STATE_DICT \
+#define ALT_STATE_DICT                                                 \
   "fetch the state_dict as ?format=safetensors (or torch), or single " \
   "parameters with Accept: application/x-npy"
 
@@ -139,8 +138,8 @@ static bd_status params_list_cb(bd_model *m, const bd_model_info *info,
 
 /* Runs cb under the model's read lock and replies with the body it built
  * (content type ctype) or its error. */
-static int reply_read(srv_req *r, bd_model *m, bd_model_read_cb cb,
-                      read_ctx *c, const char *ctype) {
+static int reply_read(srv_req *r, bd_model *m, bd_model_read_cb cb, read_ctx *c,
+                      const char *ctype) {
   bd_status s = bd_model_read(m, cb, c);
   bd_model_release(m);
   if (s) {
@@ -153,8 +152,8 @@ static int reply_read(srv_req *r, bd_model *m, bd_model_read_cb cb,
 int srv_params_list(srv_req *r) {
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
-  read_ctx c = {.values = r->q.values,
-                .flat = r->q.layout_flat, .cfg = &r->app->cfg};
+  read_ctx c = {
+      .values = r->q.values, .flat = r->q.layout_flat, .cfg = &r->app->cfg};
   return reply_read(r, m, params_list_cb, &c, "application/json");
 }
 
@@ -171,8 +170,8 @@ static bd_status params_get_cb(bd_model *m, const bd_model_info *info,
   char *name = NULL;
   bd_status s = bd_path_param(bd_model_root(m), c->path, &p, &name);
   if (s == BD_ENOTFOUND)
-    s = bd_fail_prefix(s, "model '%s' has no parameter or buffer '%s': ",
-                       info->name, c->path);
+    s = bd_fail_prefix(
+        s, "model '%s' has no parameter or buffer '%s': ", info->name, c->path);
   bd_tensor *val = NULL, *grad = NULL;
   if (!s) s = bd_tensor_to(p->value, BD_CPU, &val);
   if (!s && p->grad) s = bd_tensor_to(p->grad, BD_CPU, &grad);
@@ -193,8 +192,8 @@ static bd_status params_get_cb(bd_model *m, const bd_model_info *info,
       bound = proto_tensor_json_bound(t->dtype, t->ndim, t->shape);
     }
     if (!c->field && grad)
-      bound = srv_sat_add(bound, proto_tensor_json_bound(
-                                     grad->dtype, grad->ndim, grad->shape));
+      bound = srv_sat_add(
+          bound, proto_tensor_json_bound(grad->dtype, grad->ndim, grad->shape));
     s = srv_json_budget(c->cfg, srv_sat_add(bound, 1024),
                         "ask with Accept: application/x-npy (and "
                         "?field=grad for the gradient)");
@@ -213,14 +212,13 @@ static bd_status params_get_cb(bd_model *m, const bd_model_info *info,
       proto_buf_json_str(b, name);
       proto_buf_puts(b, ",\"shape\":");
       proto_shape_write(b, val->ndim, val->shape);
-      proto_buf_printf(b,
-                       ",\"dtype\":\"%s\",\"device\":\"%s\","
-                       "\"requires_grad\":%s,\"is_buffer\":%s,\"value\":",
-                       bd_dtype_name(val->dtype),
-                       bd_device_str(bd_tensor_device(p->value), dev,
-                                     sizeof dev),
-                       p->requires_grad ? "true" : "false",
-                       p->is_buffer ? "true" : "false");
+      proto_buf_printf(
+          b,
+          ",\"dtype\":\"%s\",\"device\":\"%s\","
+          "\"requires_grad\":%s,\"is_buffer\":%s,\"value\":",
+          bd_dtype_name(val->dtype),
+          bd_device_str(bd_tensor_device(p->value), dev, sizeof dev),
+          p->requires_grad ? "true" : "false", p->is_buffer ? "true" : "false");
       proto_tensor_write(b, val, c->flat);
       proto_buf_puts(b, ",\"grad\":");
       if (grad)
@@ -244,8 +242,10 @@ int srv_params_get(srv_req *r) {
     bd_model_release(m);
     return srv_fail(r, BD_EINVAL, "field: must be \"value\" or \"grad\"");
   }
-  read_ctx c = {.path = r->args[1], .field = field,
-                .flat = r->q.layout_flat, .npy = wants_npy(r),
+  read_ctx c = {.path = r->args[1],
+                .field = field,
+                .flat = r->q.layout_flat,
+                .npy = wants_npy(r),
                 .cfg = &r->app->cfg};
   return reply_read(r, m, params_get_cb, &c,
                     c.npy ? "application/x-npy" : "application/json");
@@ -257,8 +257,8 @@ static bd_status state_dict_cb(bd_model *m, const bd_model_info *info,
   read_ctx *c = ctx;
   bd_state_list l = {0};
   bd_status s = bd_block_state_dict(bd_model_root(m), "", &l);
-  if (!s) s = srv_json_budget(c->cfg, state_json_bound(&l, false),
-                              ALT_STATE_DICT);
+  if (!s)
+    s = srv_json_budget(c->cfg, state_json_bound(&l, false), ALT_STATE_DICT);
   if (!s) s = write_state_dict(&c->b, &l, c->flat);
   bd_state_list_free(&l);
   return s;
@@ -281,15 +281,14 @@ static bd_status blocks_get_cb(bd_model *m, const bd_model_info *info,
   char *canon = NULL;
   bd_status s = bd_path_block(bd_model_root(m), c->path, &blk, &canon);
   if (s == BD_ENOTFOUND)
-    s = bd_fail_prefix(s, "model '%s' has no block at path '%s': ",
-                       info->name, c->path);
+    s = bd_fail_prefix(s, "model '%s' has no block at path '%s': ", info->name,
+                       c->path);
   if (!s) s = bd_block_state_dict(blk, "", &l);
   if (!s)
-    s = srv_json_budget(
-        c->cfg,
-        srv_sat_add(state_json_bound(&l, false),
-                    c->values ? state_json_bound(&l, true) : 0),
-        ALT_STATE_DICT);
+    s = srv_json_budget(c->cfg,
+                        srv_sat_add(state_json_bound(&l, false),
+                                    c->values ? state_json_bound(&l, true) : 0),
+                        ALT_STATE_DICT);
   bd_spec *spec = NULL;
   if (!s) s = bd_block_to_spec(blk, &spec);
   char *spec_txt = s ? NULL : proto_spec_print(spec);
@@ -325,8 +324,10 @@ static bd_status blocks_get_cb(bd_model *m, const bd_model_info *info,
 static int blocks_get(srv_req *r, const char *path) {
   bd_model *m = srv_model_or_404(r, r->args[0]);
   if (!m) return 0;
-  read_ctx c = {.path = path, .values = r->q.values,
-                .flat = r->q.layout_flat, .cfg = &r->app->cfg};
+  read_ctx c = {.path = path,
+                .values = r->q.values,
+                .flat = r->q.layout_flat,
+                .cfg = &r->app->cfg};
   return reply_read(r, m, blocks_get_cb, &c, "application/json");
 }
 

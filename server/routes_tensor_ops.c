@@ -123,8 +123,8 @@ int srv_tensors_ops(srv_req *r) {
   a = tensor_or_404(r, an);
   if (!a) goto out;
   if (bn && !(b = tensor_or_404(r, bn))) goto out;
-  int64_t cap = srv_cap_begin_elems(r, bd_tensor_numel(a),
-                                    b ? bd_tensor_numel(b) : 0);
+  int64_t cap =
+      srv_cap_begin_elems(r, bd_tensor_numel(a), b ? bd_tensor_numel(b) : 0);
   bd_status s = bd_tensor_op(op->valuestring, a, b, &y);
   srv_cap_end(cap);
   if (!s) s = bd_tensor_store_put(r->app->tensors, as, y, NULL);

@@ -108,11 +108,11 @@ int srv_train_backward(srv_req *r) {
     goto out;
   }
   if (y)
-    s = srv_json_budget(&r->app->cfg,
-                        srv_sat_add(proto_tensor_json_bound(y->dtype, y->ndim,
-                                                            y->shape), 64),
-                        "ask without return_outputs or split the inputs into "
-                        "smaller batches");
+    s = srv_json_budget(
+        &r->app->cfg,
+        srv_sat_add(proto_tensor_json_bound(y->dtype, y->ndim, y->shape), 64),
+        "ask without return_outputs or split the inputs into "
+        "smaller batches");
   if (s) {
     srv_reply_status(r, s);
     goto out;
@@ -177,9 +177,9 @@ static bool opt_num(srv_req *r, const cJSON *j, const char *key, double def,
 }
 
 int srv_train_step(srv_req *r) {
-  static const char *const keys[] = {"optimizer", "lr", "momentum",
-                                     "weight_decay", "dampening", "nesterov",
-                                     NULL};
+  static const char *const keys[] = {
+      "optimizer", "lr",       "momentum", "weight_decay",
+      "dampening", "nesterov", NULL};
   cJSON *j = srv_json_body(r, false);
   if (!j) return 0;
   bd_model *m = NULL;

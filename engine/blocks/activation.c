@@ -46,10 +46,10 @@ static bd_status act_backward(bd_block *b, bd_exec *ex, void *saved,
   return s;
 }
 
-#define BD_ACTIVATION(var, nm, help)                                   \
-  const bd_block_type var = {.name = nm,                               \
-                             .doc = help,                              \
-                             .forward = act_forward,                   \
+#define BD_ACTIVATION(var, nm, help)                 \
+  const bd_block_type var = {.name = nm,             \
+                             .doc = help,            \
+                             .forward = act_forward, \
                              .backward = act_backward}
 
 BD_ACTIVATION(bd_block_relu, "relu", "nn.ReLU.");

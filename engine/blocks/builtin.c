@@ -5,7 +5,8 @@
 
 #include "blocks.h"
 
-#define BD_BLOCKS_FILE(stem) extern const bd_block_type *const bd_blocks_##stem[];
+#define BD_BLOCKS_FILE(stem) \
+  extern const bd_block_type *const bd_blocks_##stem[];
 #include "blocks_list.h"
 #undef BD_BLOCKS_FILE
 
@@ -25,7 +26,9 @@ static void bd__blocks_register(void) {
       if (bd_block_type_register(*t) == BD_OK) bd__nbuiltin++;
 }
 
-void bd_blocks_init(void) { pthread_once(&bd__blocks_once, bd__blocks_register); }
+void bd_blocks_init(void) {
+  pthread_once(&bd__blocks_once, bd__blocks_register);
+}
 
 int bd_blocks_builtin_count(void) {
   bd_blocks_init();

@@ -20,8 +20,13 @@ typedef struct dropout_saved {
 } dropout_saved;
 
 static const bd_field dropout_fields[] = {
-    {.name = "p", .kind = BD_FIELD_NUM, .offset = offsetof(dropout, p),
-     .def = 0.5, .ranged = true, .min = 0, .max = 1,
+    {.name = "p",
+     .kind = BD_FIELD_NUM,
+     .offset = offsetof(dropout, p),
+     .def = 0.5,
+     .ranged = true,
+     .min = 0,
+     .max = 1,
      .doc = "probability of an element to be zeroed in train mode"},
 };
 
@@ -37,8 +42,7 @@ static bd_status dropout_mask(const dropout *d, bd_exec *ex, bd_tensor *x,
   uint64_t blocks = (uint64_t)(n + 3) / 4;
   uint64_t off = __atomic_fetch_add(ex->rng_offset, blocks, __ATOMIC_RELAXED);
   double keep = 1.0 - d->p;
-  bd_op rng =
-      bd_op_rng(*mask, BD_RNG_BERNOULLI, ex->seed, off, (float)keep, 0);
+  bd_op rng = bd_op_rng(*mask, BD_RNG_BERNOULLI, ex->seed, off, (float)keep, 0);
   s = bd_op_run(&rng);
   if (!s && keep > 0.0) {
     bd_op sc = bd_op_unary(*mask, *mask, BD_UN_SCALE, (float)(1.0 / keep), 0);
@@ -111,8 +115,9 @@ static bd_status dropout_backward(bd_block *b, bd_exec *ex, void *saved,
 
 const bd_block_type bd_block_dropout = {
     .name = "dropout",
-    .doc = "nn.Dropout(p): identity in eval mode; in train mode the mask "
-           "comes from the model's RNG.",
+    .doc =
+        "nn.Dropout(p): identity in eval mode; in train mode the mask "
+        "comes from the model's RNG.",
     .fields = dropout_fields,
     .nfields = BD_NFIELDS(dropout_fields),
     .impl_size = sizeof(dropout),

@@ -16,11 +16,19 @@ typedef struct flatten_saved {
 } flatten_saved;
 
 static const bd_field flatten_fields[] = {
-    {.name = "start_dim", .kind = BD_FIELD_INT,
-     .offset = offsetof(flatten, start), .def = 1, .min = -BD_MAX_DIMS,
-     .max = BD_MAX_DIMS - 1, .doc = "first dim to flatten"},
-    {.name = "end_dim", .kind = BD_FIELD_INT, .offset = offsetof(flatten, end),
-     .def = -1, .min = -BD_MAX_DIMS, .max = BD_MAX_DIMS - 1,
+    {.name = "start_dim",
+     .kind = BD_FIELD_INT,
+     .offset = offsetof(flatten, start),
+     .def = 1,
+     .min = -BD_MAX_DIMS,
+     .max = BD_MAX_DIMS - 1,
+     .doc = "first dim to flatten"},
+    {.name = "end_dim",
+     .kind = BD_FIELD_INT,
+     .offset = offsetof(flatten, end),
+     .def = -1,
+     .min = -BD_MAX_DIMS,
+     .max = BD_MAX_DIMS - 1,
      .doc = "last dim to flatten"},
 };
 

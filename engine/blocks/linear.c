@@ -13,14 +13,25 @@ typedef struct linear {
 } linear;
 
 static const bd_field linear_fields[] = {
-    {.name = "in_features", .kind = BD_FIELD_INT, .required = true,
-     .offset = offsetof(linear, in), .min = 1, .max = (double)BD_MAX_NUMEL,
+    {.name = "in_features",
+     .kind = BD_FIELD_INT,
+     .required = true,
+     .offset = offsetof(linear, in),
+     .min = 1,
+     .max = (double)BD_MAX_NUMEL,
      .doc = "size of each input sample (the last dim)"},
-    {.name = "out_features", .kind = BD_FIELD_INT, .required = true,
-     .offset = offsetof(linear, out), .min = 1, .max = (double)BD_MAX_NUMEL,
+    {.name = "out_features",
+     .kind = BD_FIELD_INT,
+     .required = true,
+     .offset = offsetof(linear, out),
+     .min = 1,
+     .max = (double)BD_MAX_NUMEL,
      .doc = "size of each output sample"},
-    {.name = "bias", .kind = BD_FIELD_BOOL, .offset = offsetof(linear, bias),
-     .def = 1, .doc = "whether the layer learns an additive bias"},
+    {.name = "bias",
+     .kind = BD_FIELD_BOOL,
+     .offset = offsetof(linear, bias),
+     .def = 1,
+     .doc = "whether the layer learns an additive bias"},
 };
 
 static bd_status linear_init(bd_block *b, bd_build_ctx *ctx) {
@@ -136,8 +147,8 @@ static bd_status linear_reset(bd_block *b, uint64_t seed, uint64_t *off) {
   const linear *l = b->impl;
   /* kaiming_uniform_(a=sqrt(5)) reduces to U(-1/sqrt(fan_in), ..). */
   double bound = 1.0 / sqrt((double)l->in);
-  bd_status s = bd_rng_fill(b->params[0]->value, BD_RNG_UNIFORM, -bound,
-                            bound, seed, off);
+  bd_status s = bd_rng_fill(b->params[0]->value, BD_RNG_UNIFORM, -bound, bound,
+                            seed, off);
   if (!s && l->bias)
     s = bd_rng_fill(b->params[1]->value, BD_RNG_UNIFORM, -bound, bound, seed,
                     off);
@@ -146,8 +157,9 @@ static bd_status linear_reset(bd_block *b, uint64_t seed, uint64_t *off) {
 
 const bd_block_type bd_block_linear = {
     .name = "linear",
-    .doc = "nn.Linear(in_features, out_features, bias): y = x W^T + b; "
-           "weight [out, in], bias [out].",
+    .doc =
+        "nn.Linear(in_features, out_features, bias): y = x W^T + b; "
+        "weight [out, in], bias [out].",
     .fields = linear_fields,
     .nfields = BD_NFIELDS(linear_fields),
     .impl_size = sizeof(linear),

@@ -33,19 +33,29 @@ typedef struct matmul {
 } matmul;
 
 static const bd_field matmul_weight_fields[] = {
-    {.name = "shape", .kind = BD_FIELD_INTS, .required = true,
-     .offset = offsetof(matmul, shape), .count = 2, .min = 1,
-     .max = (double)BD_MAX_NUMEL, .example = "[k, n]",
+    {.name = "shape",
+     .kind = BD_FIELD_INTS,
+     .required = true,
+     .offset = offsetof(matmul, shape),
+     .count = 2,
+     .min = 1,
+     .max = (double)BD_MAX_NUMEL,
+     .example = "[k, n]",
      .doc = "[k, n]: x [..., k] becomes [..., n]"},
-    {.name = "init", .kind = BD_FIELD_ENUM, .offset = offsetof(matmul, init),
+    {.name = "init",
+     .kind = BD_FIELD_ENUM,
+     .offset = offsetof(matmul, init),
      .choices = matmul_init_names,
      .doc = "uniform = U[0,1) like torch.rand; normal = N(0,1) like "
             "torch.randn"},
 };
 
 static const bd_field matmul_fields[] = {
-    {.name = "weight", .kind = BD_FIELD_OBJECT, .required = true,
-     .sub = matmul_weight_fields, .nsub = BD_NFIELDS(matmul_weight_fields),
+    {.name = "weight",
+     .kind = BD_FIELD_OBJECT,
+     .required = true,
+     .sub = matmul_weight_fields,
+     .nsub = BD_NFIELDS(matmul_weight_fields),
      .example = "{\"shape\":[k,n],\"init\":\"uniform\"}",
      .doc = "the constant matrix, a buffer"},
 };
@@ -69,7 +79,8 @@ static bd_status matmul_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
                      ex->prev_type);
     return bd_fail(BD_ESHAPE,
                    "layer %s (matmul) expects %lld input features, got "
-                   "input %s", bd_exec_where(ex), (long long)m->k, sh);
+                   "input %s",
+                   bd_exec_where(ex), (long long)m->k, sh);
   }
   int64_t shape[BD_MAX_DIMS];
   for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
@@ -131,8 +142,9 @@ static bd_status matmul_reset(bd_block *b, uint64_t seed, uint64_t *off) {
 
 const bd_block_type bd_block_matmul = {
     .name = "matmul",
-    .doc = "x @ weight with weight a fixed, non-trainable buffer (in the "
-           "state_dict as <path>.weight).",
+    .doc =
+        "x @ weight with weight a fixed, non-trainable buffer (in the "
+        "state_dict as <path>.weight).",
     .fields = matmul_fields,
     .nfields = BD_NFIELDS(matmul_fields),
     .impl_size = sizeof(matmul),

@@ -17,18 +17,23 @@ typedef struct parallel {
 } parallel;
 
 typedef struct parallel_saved {
-  void **rec;      /* per branch */
-  int64_t *width;  /* concat: last-dim size of each branch's output */
-  int64_t rows;    /* concat: product of the leading dims */
+  void **rec;     /* per branch */
+  int64_t *width; /* concat: last-dim size of each branch's output */
+  int64_t rows;   /* concat: product of the leading dims */
 } parallel_saved;
 
 static const char *const parallel_combine[] = {"concat", "add", NULL};
 
 static const bd_field parallel_fields[] = {
-    {.name = "branches", .kind = BD_FIELD_BLOCKS, .required = true,
-     .count = 1, .doc = "the branches, named by \"name\" or position"},
-    {.name = "combine", .kind = BD_FIELD_ENUM,
-     .offset = offsetof(parallel, combine), .choices = parallel_combine,
+    {.name = "branches",
+     .kind = BD_FIELD_BLOCKS,
+     .required = true,
+     .count = 1,
+     .doc = "the branches, named by \"name\" or position"},
+    {.name = "combine",
+     .kind = BD_FIELD_ENUM,
+     .offset = offsetof(parallel, combine),
+     .choices = parallel_combine,
      .doc = "concat: along the last dim; add: element-wise"},
 };
 
@@ -41,8 +46,7 @@ static bd_status parallel_init(bd_block *b, bd_build_ctx *ctx) {
 
 /* Checks that branch output o can be combined with the first output f. */
 static bd_status parallel_check(const bd_block *b, bd_exec *ex, bool concat,
-                                int i, const bd_tensor *f,
-                                const bd_tensor *o) {
+                                int i, const bd_tensor *f, const bd_tensor *o) {
   bool ok;
   if (concat) {
     ok = o->ndim >= 1 && o->ndim == f->ndim;
@@ -57,12 +61,13 @@ static bd_status parallel_check(const bd_block *b, bd_exec *ex, bool concat,
                    "layer %s (parallel, combine concat): branch %s returns "
                    "a 0-d tensor, which has no last dim to concatenate along",
                    bd_exec_where(ex), b->child_names[i]);
-  return bd_fail(BD_ESHAPE,
-                 "layer %s (parallel, combine %s): branch %s returns shape "
-                 "%s but branch %s returns %s",
-                 bd_exec_where(ex), concat ? "concat" : "add",
-                 b->child_names[i], bd_shape_str(o->ndim, o->shape, a, sizeof a),
-                 b->child_names[0], bd_shape_str(f->ndim, f->shape, c, sizeof c));
+  return bd_fail(
+      BD_ESHAPE,
+      "layer %s (parallel, combine %s): branch %s returns shape "
+      "%s but branch %s returns %s",
+      bd_exec_where(ex), concat ? "concat" : "add", b->child_names[i],
+      bd_shape_str(o->ndim, o->shape, a, sizeof a), b->child_names[0],
+      bd_shape_str(f->ndim, f->shape, c, sizeof c));
 }
 
 static bd_status parallel_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
@@ -141,10 +146,10 @@ static bd_status parallel_backward(bd_block *b, bd_exec *ex, void *saved,
       for (int d = 0; d < dy->ndim; d++) shape[d] = dy->shape[d];
       shape[dy->ndim - 1] = ps->width[i];
       s = bd_tensor_new(ex->dev, BD_F32, dy->ndim, shape, &g);
-      bd_op op = bd_op_copy_2d(
-          g, dy,
-          &(bd_copy_2d_params){ps->rows, ps->width[i], ps->width[i], 0, total,
-                               at});
+      bd_op op =
+          bd_op_copy_2d(g, dy,
+                        &(bd_copy_2d_params){ps->rows, ps->width[i],
+                                             ps->width[i], 0, total, at});
       if (!s && ps->rows && ps->width[i]) s = bd_op_run(&op);
       at += ps->width[i];
     } else {
@@ -179,8 +184,9 @@ static bd_status parallel_backward(bd_block *b, bd_exec *ex, void *saved,
 
 const bd_block_type bd_block_parallel = {
     .name = "parallel",
-    .doc = "Branches on the same input, combined by concatenation along the "
-           "last dim or by addition.",
+    .doc =
+        "Branches on the same input, combined by concatenation along the "
+        "last dim or by addition.",
     .fields = parallel_fields,
     .nfields = BD_NFIELDS(parallel_fields),
     .impl_size = sizeof(parallel),

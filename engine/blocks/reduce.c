@@ -20,12 +20,17 @@ typedef struct reduce {
 } reduce;
 
 static const bd_field reduce_fields[] = {
-    {.name = "dim", .kind = BD_FIELD_INT, .optional = true,
-     .offset = offsetof(reduce, dim), .offset2 = offsetof(reduce, has_dim),
-     .min = -BD_MAX_DIMS, .max = BD_MAX_DIMS - 1,
+    {.name = "dim",
+     .kind = BD_FIELD_INT,
+     .optional = true,
+     .offset = offsetof(reduce, dim),
+     .offset2 = offsetof(reduce, has_dim),
+     .min = -BD_MAX_DIMS,
+     .max = BD_MAX_DIMS - 1,
      .doc = "the dim to reduce (negative counts from the end); absent or "
             "null: every element"},
-    {.name = "keepdim", .kind = BD_FIELD_BOOL,
+    {.name = "keepdim",
+     .kind = BD_FIELD_BOOL,
      .offset = offsetof(reduce, keepdim),
      .doc = "keep the reduced dim (every dim without dim) at size 1"},
 };
@@ -42,9 +47,8 @@ static bool is_mean(const bd_block *b) { return b->type == &bd_block_mean; }
 /* The [outer, len, inner] view v of x that b reduces and the shape of the
  * result (*ndim, shape). ESHAPE when dim does not fit x or a mean would
  * average no elements. */
-static bd_status reduce_plan(const bd_block *b, bd_exec *ex,
-                             const bd_tensor *x, int64_t v[3], int *ndim,
-                             int64_t *shape) {
+static bd_status reduce_plan(const bd_block *b, bd_exec *ex, const bd_tensor *x,
+                             int64_t v[3], int *ndim, int64_t *shape) {
   const reduce *r = b->impl;
   int nd = x->ndim;
   v[0] = v[2] = 1;
@@ -136,8 +140,7 @@ static bd_status reduce_backward(bd_block *b, bd_exec *ex, void *saved,
   bd_status s = bd_tensor_new(ex->dev, BD_F32, rs->ndim, rs->shape, dx);
   if (s || bd_tensor_numel(*dx) == 0) return s;
   float alpha = is_mean(b) ? (float)(1.0 / (double)rs->len) : 1.0f;
-  bd_op op =
-      bd_op_broadcast_dim(*dx, dy, rs->outer, rs->len, rs->inner, alpha);
+  bd_op op = bd_op_broadcast_dim(*dx, dy, rs->outer, rs->len, rs->inner, alpha);
   s = bd_op_run(&op);
   if (s) {
     bd_tensor_release(*dx);
@@ -148,8 +151,9 @@ static bd_status reduce_backward(bd_block *b, bd_exec *ex, void *saved,
 
 const bd_block_type bd_block_sum = {
     .name = "sum",
-    .doc = "torch.sum(x, dim, keepdim): every element (a 0-d result) "
-           "without dim.",
+    .doc =
+        "torch.sum(x, dim, keepdim): every element (a 0-d result) "
+        "without dim.",
     .fields = reduce_fields,
     .nfields = BD_NFIELDS(reduce_fields),
     .impl_size = sizeof(reduce),
@@ -159,8 +163,9 @@ const bd_block_type bd_block_sum = {
 
 const bd_block_type bd_block_mean = {
     .name = "mean",
-    .doc = "torch.mean(x, dim, keepdim): every element (a 0-d result) "
-           "without dim.",
+    .doc =
+        "torch.mean(x, dim, keepdim): every element (a 0-d result) "
+        "without dim.",
     .fields = reduce_fields,
     .nfields = BD_NFIELDS(reduce_fields),
     .impl_size = sizeof(reduce),

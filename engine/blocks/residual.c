@@ -6,7 +6,9 @@
 #include "blocks.h"
 
 static const bd_field residual_fields[] = {
-    {.name = "body", .kind = BD_FIELD_BLOCK, .required = true,
+    {.name = "body",
+     .kind = BD_FIELD_BLOCK,
+     .required = true,
      .doc = "the block whose output is added to its input"},
 };
 
@@ -20,7 +22,8 @@ static bd_status residual_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
     s = bd_fail(BD_ESHAPE,
                 "layer %s (residual): its body returns shape %s but the "
                 "input has shape %s; x + body(x) needs equal shapes",
-                bd_exec_where(ex), bd_shape_str(fx->ndim, fx->shape, a, sizeof a),
+                bd_exec_where(ex),
+                bd_shape_str(fx->ndim, fx->shape, a, sizeof a),
                 bd_shape_str(x->ndim, x->shape, c, sizeof c));
     bd_tensor_release(fx);
     return s;

@@ -13,8 +13,11 @@ typedef struct scalar {
 } scalar;
 
 static const bd_field scalar_fields[] = {
-    {.name = "value", .kind = BD_FIELD_NUM, .required = true,
-     .offset = offsetof(scalar, value), .doc = "the constant"},
+    {.name = "value",
+     .kind = BD_FIELD_NUM,
+     .required = true,
+     .offset = offsetof(scalar, value),
+     .doc = "the constant"},
 };
 
 static bool is_add(const bd_block *b) { return b->type == &bd_block_add; }

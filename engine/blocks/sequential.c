@@ -25,7 +25,9 @@ typedef struct seq_order {
 } seq_order;
 
 static const bd_field seq_fields[] = {
-    {.name = "layers", .kind = BD_FIELD_BLOCKS, .required = true,
+    {.name = "layers",
+     .kind = BD_FIELD_BLOCKS,
+     .required = true,
      .doc = "the blocks, run in order"},
 };
 
@@ -123,9 +125,8 @@ static bd_status seq_backward(bd_block *b, bd_exec *ex, void *saved,
   for (int i = n - 1; i >= lo; i--) {
     bd_tensor *gin = NULL;
     bool want = dx || i > lo;
-    bd_status s = bd_block_backward_child(b, seq_step(b, i), ex,
-                                          rec ? rec[i] : NULL, g,
-                                          want ? &gin : NULL);
+    bd_status s = bd_block_backward_child(
+        b, seq_step(b, i), ex, rec ? rec[i] : NULL, g, want ? &gin : NULL);
     bd_tensor_release(g);
     if (s) return s;
     g = gin;
@@ -139,10 +140,11 @@ static bd_status seq_backward(bd_block *b, bd_exec *ex, void *saved,
 
 const bd_block_type bd_block_sequential = {
     .name = "sequential",
-    .doc = "nn.Sequential: children run in order, named \"0\", \"1\", ... "
-           "unless they carry \"name\". A {\"ref\"} step with the name of "
-           "an earlier child holding that block reuses it without "
-           "registering it again.",
+    .doc =
+        "nn.Sequential: children run in order, named \"0\", \"1\", ... "
+        "unless they carry \"name\". A {\"ref\"} step with the name of "
+        "an earlier child holding that block reuses it without "
+        "registering it again.",
     .fields = seq_fields,
     .nfields = BD_NFIELDS(seq_fields),
     .impl_size = sizeof(seq_order),

@@ -12,8 +12,12 @@ typedef struct softmax {
 } softmax;
 
 static const bd_field softmax_fields[] = {
-    {.name = "dim", .kind = BD_FIELD_INT, .offset = offsetof(softmax, dim),
-     .def = -1, .min = -BD_MAX_DIMS, .max = BD_MAX_DIMS - 1,
+    {.name = "dim",
+     .kind = BD_FIELD_INT,
+     .offset = offsetof(softmax, dim),
+     .def = -1,
+     .min = -BD_MAX_DIMS,
+     .max = BD_MAX_DIMS - 1,
      .doc = "the dim along which the outputs sum to 1"},
 };
 

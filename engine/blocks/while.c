@@ -7,8 +7,8 @@
  * Running the body more than max_iters times fails with BD_EITERS. The
  * condition is piecewise constant, so backward runs the body's backward
  * through the recorded iterations in reverse. */
-#include <stdlib.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../backend.h"
@@ -20,9 +20,9 @@ typedef enum while_cmp { CMP_GT = 0, CMP_GE, CMP_LT, CMP_LE } while_cmp;
 static const char *const while_cmp_names[] = {"gt", "ge", "lt", "le", NULL};
 static const char *const while_reduce_names[] = {
     "abs_sum", "sum", "max", "min", "mean", "norm", NULL};
-static const bd_reduce_kind while_reduce_ops[] = {
-    BD_RED_ABS_SUM, BD_RED_SUM, BD_RED_MAX, BD_RED_MIN, BD_RED_MEAN,
-    BD_RED_NORM};
+static const bd_reduce_kind while_reduce_ops[] = {BD_RED_ABS_SUM, BD_RED_SUM,
+                                                  BD_RED_MAX,     BD_RED_MIN,
+                                                  BD_RED_MEAN,    BD_RED_NORM};
 
 typedef struct bd_while {
   int reduce; /* index into while_reduce_names */
@@ -37,25 +37,40 @@ typedef struct while_saved {
 } while_saved;
 
 static const bd_field while_cond_fields[] = {
-    {.name = "reduce", .kind = BD_FIELD_ENUM, .required = true,
-     .offset = offsetof(bd_while, reduce), .choices = while_reduce_names,
+    {.name = "reduce",
+     .kind = BD_FIELD_ENUM,
+     .required = true,
+     .offset = offsetof(bd_while, reduce),
+     .choices = while_reduce_names,
      .doc = "the reduction of x the condition tests"},
-    {.name = "comparison", .kind = BD_FIELD_PICK, .required = true,
+    {.name = "comparison",
+     .kind = BD_FIELD_PICK,
+     .required = true,
      .offset = offsetof(bd_while, cmp),
-     .offset2 = offsetof(bd_while, threshold), .choices = while_cmp_names,
+     .offset2 = offsetof(bd_while, threshold),
+     .choices = while_cmp_names,
      .doc = "reduce(x) > (gt), >= (ge), < (lt) or <= (le) the number"},
 };
 
 static const bd_field while_fields[] = {
-    {.name = "cond", .kind = BD_FIELD_OBJECT, .required = true,
-     .sub = while_cond_fields, .nsub = BD_NFIELDS(while_cond_fields),
+    {.name = "cond",
+     .kind = BD_FIELD_OBJECT,
+     .required = true,
+     .sub = while_cond_fields,
+     .nsub = BD_NFIELDS(while_cond_fields),
      .example = "like {\"reduce\":\"abs_sum\",\"gt\":1}",
      .doc = "loop while reduce(x) compares true with the number"},
-    {.name = "body", .kind = BD_FIELD_BLOCK, .required = true,
+    {.name = "body",
+     .kind = BD_FIELD_BLOCK,
+     .required = true,
      .doc = "the block applied to x each iteration"},
-    {.name = "max_iters", .kind = BD_FIELD_INT,
-     .offset = offsetof(bd_while, max_iters), .def = 1000, .min = 0,
-     .max = 1000000000, .doc = "more iterations than this is an error"},
+    {.name = "max_iters",
+     .kind = BD_FIELD_INT,
+     .offset = offsetof(bd_while, max_iters),
+     .def = 1000,
+     .min = 0,
+     .max = 1000000000,
+     .doc = "more iterations than this is an error"},
 };
 
 /* Evaluates the condition on x (reduction on x's device, then compared on
@@ -71,10 +86,18 @@ static bd_status while_test(const bd_while *w, bd_exec *ex, bd_tensor *x,
   if (!s) {
     double v = *bd_tensor_f32(h), t = (float)w->threshold;
     switch (w->cmp) {
-      case CMP_GT: *go = v > t; break;
-      case CMP_GE: *go = v >= t; break;
-      case CMP_LT: *go = v < t; break;
-      default: *go = v <= t; break;
+      case CMP_GT:
+        *go = v > t;
+        break;
+      case CMP_GE:
+        *go = v >= t;
+        break;
+      case CMP_LT:
+        *go = v < t;
+        break;
+      default:
+        *go = v <= t;
+        break;
     }
   }
   bd_tensor_release(r);
@@ -145,8 +168,8 @@ static bd_status while_backward(bd_block *b, bd_exec *ex, void *saved,
   for (int64_t i = ws->n - 1; i >= 0; i--) {
     bd_tensor *gin = NULL;
     bool want = dx || i > 0;
-    bd_status s = bd_block_backward_child(b, 0, ex, ws->rec[i], g,
-                                          want ? &gin : NULL);
+    bd_status s =
+        bd_block_backward_child(b, 0, ex, ws->rec[i], g, want ? &gin : NULL);
     bd_tensor_release(g);
     if (s) return s;
     g = gin;
@@ -160,8 +183,9 @@ static bd_status while_backward(bd_block *b, bd_exec *ex, void *saved,
 
 const bd_block_type bd_block_while = {
     .name = "while",
-    .doc = "while cond(x): x = body(x); more than max_iters iterations is "
-           "an error (max_iters_exceeded).",
+    .doc =
+        "while cond(x): x = body(x); more than max_iters iterations is "
+        "an error (max_iters_exceeded).",
     .fields = while_fields,
     .nfields = BD_NFIELDS(while_fields),
     .impl_size = sizeof(bd_while),

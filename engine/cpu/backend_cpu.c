@@ -2,8 +2,8 @@
  * dispatch; the op families live in their own files (cpu_ops.h). OpenBLAS
  * for GEMM, plain C loops for everything else. */
 #include <cblas.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,7 +40,6 @@ static bd_status cpu_memset0(void *ctx, void *dst, size_t n) {
   if (n) memset(dst, 0, n);
   return BD_OK;
 }
-
 
 /* Hands a checked op to its family (one file each, as in engine/gpu). */
 static bd_status cpu_op(void *ctx, const bd_op *op) {

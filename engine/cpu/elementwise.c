@@ -11,36 +11,44 @@
 /* The operator is chosen once and the row broadcast is a nested loop (no
  * per-element switch or modulo), so the loops vectorise: this is the bias
  * add of every linear forward. */
-#define BD__BIN_LOOPS(EXPR)                          \
-  do {                                               \
-    if (nb == n) {                                   \
-      for (int64_t i = 0; i < n; i++) {              \
-        float x = a[i], y = b[i];                    \
-        d[i] = EXPR;                                 \
-      }                                              \
-    } else if (nb == 1) {                            \
-      const float y = b[0];                          \
-      for (int64_t i = 0; i < n; i++) {              \
-        float x = a[i];                              \
-        d[i] = EXPR;                                 \
-      }                                              \
-    } else {                                         \
-      for (int64_t i = 0; i + nb <= n; i += nb)      \
-        for (int64_t j = 0; j < nb; j++) {           \
-          float x = a[i + j], y = b[j];              \
-          d[i + j] = EXPR;                           \
-        }                                            \
-    }                                                \
+#define BD__BIN_LOOPS(EXPR)                     \
+  do {                                          \
+    if (nb == n) {                              \
+      for (int64_t i = 0; i < n; i++) {         \
+        float x = a[i], y = b[i];               \
+        d[i] = EXPR;                            \
+      }                                         \
+    } else if (nb == 1) {                       \
+      const float y = b[0];                     \
+      for (int64_t i = 0; i < n; i++) {         \
+        float x = a[i];                         \
+        d[i] = EXPR;                            \
+      }                                         \
+    } else {                                    \
+      for (int64_t i = 0; i + nb <= n; i += nb) \
+        for (int64_t j = 0; j < nb; j++) {      \
+          float x = a[i + j], y = b[j];         \
+          d[i + j] = EXPR;                      \
+        }                                       \
+    }                                           \
   } while (0)
 
 /* b's element count is n, 1 or a divisor of n (checked by bd_op_run). */
 static void bd__binary(float *d, const float *a, const float *b, int64_t n,
                        int64_t nb, bd_binary_kind kind) {
   switch (kind) {
-    case BD_BIN_ADD: BD__BIN_LOOPS(x + y); break;
-    case BD_BIN_SUB: BD__BIN_LOOPS(x - y); break;
-    case BD_BIN_MUL: BD__BIN_LOOPS(x * y); break;
-    default: BD__BIN_LOOPS(x / y); break;
+    case BD_BIN_ADD:
+      BD__BIN_LOOPS(x + y);
+      break;
+    case BD_BIN_SUB:
+      BD__BIN_LOOPS(x - y);
+      break;
+    case BD_BIN_MUL:
+      BD__BIN_LOOPS(x * y);
+      break;
+    default:
+      BD__BIN_LOOPS(x / y);
+      break;
   }
 }
 #undef BD__BIN_LOOPS
@@ -65,8 +73,9 @@ static void bd__copy_2d(float *d, const float *a, const bd_copy_2d_params *p) {
 bd_status bd_cpu_op_elementwise(const bd_op *op) {
   int64_t n = bd_tensor_numel(op->dst);
   if (op->kind == BD_OP_COPY) { /* any dtype */
-    if (n) memmove(bd_tensor_data(op->dst), bd_tensor_data(op->a),
-                   bd_tensor_nbytes(op->dst));
+    if (n)
+      memmove(bd_tensor_data(op->dst), bd_tensor_data(op->a),
+              bd_tensor_nbytes(op->dst));
     return BD_OK;
   }
   float *d = bd_tensor_f32(op->dst);

@@ -42,9 +42,8 @@ static void bd__sum_rows(float *d, const float *a,
 static void bd__reduce_dim(float *d, const float *a, const bd_dim_params *p) {
   for (int64_t o = 0; o < p->outer; o++)
     for (int64_t in = 0; in < p->inner; in++)
-      d[o * p->inner + in] =
-          bd_reduce_line(a + o * p->dim * p->inner + in, p->dim, p->inner,
-                         p->kind);
+      d[o * p->inner + in] = bd_reduce_line(a + o * p->dim * p->inner + in,
+                                            p->dim, p->inner, p->kind);
 }
 
 static void bd__broadcast_dim(float *d, const float *a,

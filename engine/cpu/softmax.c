@@ -31,8 +31,7 @@ static bd_status bd__cross_entropy(const bd_op *op) {
   double loss = 0;
   for (int64_t r = 0; r < rows; r++) {
     if (t[r] < 0 || t[r] >= c)
-      return bd_fail(BD_EINVAL,
-                     "target %lld is out of bounds for %lld classes",
+      return bd_fail(BD_EINVAL, "target %lld is out of bounds for %lld classes",
                      (long long)t[r], (long long)c);
     const float *row = a + r * c;
     double lse = bd_logsumexp_row(row, c);

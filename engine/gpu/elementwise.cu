@@ -79,9 +79,9 @@ bd_status bd_gpu_op_elementwise(bd_gpu_ctx *ctx, const bd_op *op) {
     }
     case BD_OP_UNARY:
       if (n == 0) return BD_OK;
-      bd__k_unary<<<g, BD_GPU_THREADS, 0, s>>>(
-          d, bd_gpu_f32(op->a), n, (int)op->unary.kind, op->unary.p0,
-          op->unary.p1);
+      bd__k_unary<<<g, BD_GPU_THREADS, 0, s>>>(d, bd_gpu_f32(op->a), n,
+                                               (int)op->unary.kind,
+                                               op->unary.p0, op->unary.p1);
       what = "unary";
       break;
     case BD_OP_UNARY_BACKWARD:

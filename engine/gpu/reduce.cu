@@ -102,8 +102,7 @@ bd_status bd_gpu_op_reduce(bd_gpu_ctx *ctx, const bd_op *op) {
   switch (op->kind) {
     case BD_OP_REDUCE:
       bd__k_reduce<<<1, BD_RED_THREADS, 0, ctx->stream>>>(
-          d, bd_gpu_f32(op->a), bd_tensor_numel(op->a),
-          (int)op->reduce.kind);
+          d, bd_gpu_f32(op->a), bd_tensor_numel(op->a), (int)op->reduce.kind);
       return bd_gpu_launched(ctx, "reduce");
     case BD_OP_SUM_ROWS: {
       int64_t rows = op->sum_rows.rows, cols = op->sum_rows.cols;

@@ -9,11 +9,10 @@ __global__ void bd__k_sgd(float *p, const float *g, float *buf, int64_t n,
                           float lr, float mom, float wd, float damp,
                           bool nesterov, bool first) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x)
-  {
+       i += (int64_t)gridDim.x * blockDim.x) {
     float unused = 0; /* stands in for buf when momentum == 0 */
-    p[i] = bd_sgd_update(p[i], g[i], buf ? &buf[i] : &unused, lr, mom, wd,
-                         damp, nesterov, first);
+    p[i] = bd_sgd_update(p[i], g[i], buf ? &buf[i] : &unused, lr, mom, wd, damp,
+                         nesterov, first);
   }
 }
 

@@ -28,12 +28,20 @@ typedef struct mylinear_saved {
 /* The configuration: where each JSON field lands in struct mylinear.
  * blockd parses, checks (required, range) and prints these for us. */
 static const bd_field mylinear_fields[] = {
-    {.name = "in_units", .kind = BD_FIELD_INT, .required = true,
-     .offset = offsetof(mylinear, in), .min = 1, .max = (double)BD_MAX_NUMEL,
+    {.name = "in_units",
+     .kind = BD_FIELD_INT,
+     .required = true,
+     .offset = offsetof(mylinear, in),
+     .min = 1,
+     .max = (double)BD_MAX_NUMEL,
      .doc = "input features (the last dim of x)"},
-    {.name = "units", .kind = BD_FIELD_INT, .required = true,
-     .offset = offsetof(mylinear, units), .min = 1,
-     .max = (double)BD_MAX_NUMEL, .doc = "output features"},
+    {.name = "units",
+     .kind = BD_FIELD_INT,
+     .required = true,
+     .offset = offsetof(mylinear, units),
+     .min = 1,
+     .max = (double)BD_MAX_NUMEL,
+     .doc = "output features"},
 };
 
 /* b->impl already holds the configuration: declare the parameters. */
@@ -52,7 +60,8 @@ static bd_status mylinear_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
     char sh[128];
     return bd_fail(BD_ESHAPE,
                    "layer %s (mylinear) expects %lld input features, got "
-                   "input of shape %s", bd_exec_where(ex), (long long)l->in,
+                   "input of shape %s",
+                   bd_exec_where(ex), (long long)l->in,
                    bd_shape_str(x->ndim, x->shape, sh, sizeof sh));
   }
   int64_t shape[BD_MAX_DIMS];
@@ -148,8 +157,8 @@ static bd_status mylinear_backward(bd_block *b, bd_exec *ex, void *saved,
 }
 
 static bd_status mylinear_reset(bd_block *b, uint64_t seed, uint64_t *off) {
-  bd_status s = bd_rng_fill(b->params[0]->value, BD_RNG_NORMAL, 0.0, 1.0,
-                            seed, off);
+  bd_status s =
+      bd_rng_fill(b->params[0]->value, BD_RNG_NORMAL, 0.0, 1.0, seed, off);
   if (!s)
     s = bd_rng_fill(b->params[1]->value, BD_RNG_NORMAL, 0.0, 1.0, seed, off);
   return s;

@@ -15,9 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bd_blocks_init();
   cJSON *j = cJSON_ParseWithLength((const char *)data, size);
   if (!j) return 0;
-  bd_build_limits lim = {.max_depth = 16,
-                         .max_bytes = 16 << 20,
-                         .max_blocks = 256};
+  bd_build_limits lim = {
+      .max_depth = 16, .max_bytes = 16 << 20, .max_blocks = 256};
   bd_block *b = NULL;
   bd_status s = proto_spec_build_tree(j, BD_CPU, &lim, "block", &b);
   if (getenv("BD_FUZZ_VERBOSE"))

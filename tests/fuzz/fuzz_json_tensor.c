@@ -32,8 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (t->dtype == BD_F32) {
         const float *a = bd_tensor_f32(t), *b = bd_tensor_f32(u);
         for (int64_t i = 0; i < bd_tensor_numel(t); i++)
-          if (!(a[i] == b[i] || (isnan(a[i]) && isnan(b[i]))))
-            __builtin_trap();
+          if (!(a[i] == b[i] || (isnan(a[i]) && isnan(b[i])))) __builtin_trap();
       }
       bd_tensor_release(u);
     }

@@ -493,8 +493,8 @@ START_TEST(test_sgd) {
   assert_close(bd_tensor_f32(p), w1, 3, 1e-7);
   /* Weight decay 0.5: dp = g + 0.5 p. */
   memcpy(bd_tensor_f32(p), p0, 12);
-  bd_op wd = bd_op_sgd(p, g, NULL,
-                       &(bd_sgd_params){.lr = 0.1f, .weight_decay = 0.5f});
+  bd_op wd =
+      bd_op_sgd(p, g, NULL, &(bd_sgd_params){.lr = 0.1f, .weight_decay = 0.5f});
   ck_assert_int_eq(bd_op_run(&wd), BD_OK);
   const float w2[3] = {1 - 0.1f * 1.0f, 2 - 0.1f * 0.0f, 3 - 0.1f * 3.5f};
   assert_close(bd_tensor_f32(p), w2, 3, 1e-6);
@@ -515,11 +515,10 @@ START_TEST(test_sgd) {
   /* Nesterov: dp = g + mom * buf. From p0 with buf = g (first step):
    * dp = g + 0.9 g = 1.9 g. */
   memcpy(bd_tensor_f32(p), p0, 12);
-  bd_op ne = bd_op_sgd(p, g, buf,
-                       &(bd_sgd_params){.lr = 0.1f,
-                                        .momentum = 0.9f,
-                                        .nesterov = true,
-                                        .first_step = true});
+  bd_op ne = bd_op_sgd(
+      p, g, buf,
+      &(bd_sgd_params){
+          .lr = 0.1f, .momentum = 0.9f, .nesterov = true, .first_step = true});
   ck_assert_int_eq(bd_op_run(&ne), BD_OK);
   const float w4[3] = {1 - 0.095f, 2 + 0.19f, 3 - 0.38f};
   assert_close(bd_tensor_f32(p), w4, 3, 1e-6);

@@ -185,8 +185,7 @@ static void ref_gemm(const bd_op *op, double *w, double *wb) {
 
 static void ref_fill(const bd_op *op, double *w, double *wb) {
   (void)wb;
-  for (int64_t i = 0; i < bd_tensor_numel(op->dst); i++)
-    w[i] = op->fill.value;
+  for (int64_t i = 0; i < bd_tensor_numel(op->dst); i++) w[i] = op->fill.value;
 }
 
 static void ref_copy(const bd_op *op, double *w, double *wb) {
@@ -444,9 +443,7 @@ static void ref_broadcast_dim(const bd_op *op, double *w, double *wb) {
 
 /* Which op kinds the cases below exercise (checked by test_all_ops). */
 static bool covered[BD_OP_COUNT];
-static void cover(bd_op_kind k) {
-  covered[k] = true;
-}
+static void cover(bd_op_kind k) { covered[k] = true; }
 
 START_TEST(test_gemm) {
   bd_device d = devs[_i];
@@ -457,10 +454,10 @@ START_TEST(test_gemm) {
     for (int ta = 0; ta < 2; ta++)
       for (int tb = 0; tb < 2; tb++) {
         int64_t m = sz[s][0], n = sz[s][1], k = sz[s][2];
-        bd_op op = bd_op_gemm(
-            host2(m, n, -1, 1), ta ? host2(k, m, -1, 1) : host2(m, k, -1, 1),
-            ta, tb ? host2(n, k, -1, 1) : host2(k, n, -1, 1), tb, m, n, k,
-            1.5f, s % 2 ? 0.5f : 0.0f);
+        bd_op op = bd_op_gemm(host2(m, n, -1, 1),
+                              ta ? host2(k, m, -1, 1) : host2(m, k, -1, 1), ta,
+                              tb ? host2(n, k, -1, 1) : host2(k, n, -1, 1), tb,
+                              m, n, k, 1.5f, s % 2 ? 0.5f : 0.0f);
         char what[64];
         snprintf(what, sizeof what, "gemm %zu ta=%d tb=%d", s, ta, tb);
         check_op(d, &op, ref_gemm, (tol){1e-5, 1e-5, 1e-5, 1e-5}, false, what);
@@ -548,8 +545,8 @@ START_TEST(test_reduce) {
       free_op(&op);
     }
   for (int beta = 0; beta < 2; beta++) {
-    bd_op op = bd_op_sum_rows(host1(17, -1, 1), host2(300, 17, -1, 1), 300,
-                              17, (float)beta);
+    bd_op op = bd_op_sum_rows(host1(17, -1, 1), host2(300, 17, -1, 1), 300, 17,
+                              (float)beta);
     check_op(d, &op, ref_sum_rows, (tol){1e-5, 1e-5, 0, 0}, false, "sum_rows");
     free_op(&op);
   }
@@ -562,10 +559,10 @@ START_TEST(test_softmax) {
   cover(BD_OP_SOFTMAX_BACKWARD);
   int64_t s[3] = {3, 7, 5};
   for (int bw = 0; bw < 2; bw++) {
-    bd_op op = bw ? bd_op_softmax_backward(host(3, s, 0, 1), host(3, s, 0, 1),
-                                           host(3, s, -1, 1), 3, 7, 5)
-                  : bd_op_softmax(host(3, s, 0, 1), host(3, s, -20, 20), 3, 7,
-                                  5);
+    bd_op op =
+        bw ? bd_op_softmax_backward(host(3, s, 0, 1), host(3, s, 0, 1),
+                                    host(3, s, -1, 1), 3, 7, 5)
+           : bd_op_softmax(host(3, s, 0, 1), host(3, s, -20, 20), 3, 7, 5);
     check_op(d, &op, ref_softmax, (tol){1e-7, 1e-6, 1e-7, 2e-6}, false,
              bw ? "softmax_backward" : "softmax");
     free_op(&op);
@@ -580,8 +577,8 @@ START_TEST(test_rng) {
   bd_op u = bd_op_rng(host1(1003, 0, 1), BD_RNG_UNIFORM, 42, 7, -0.3f, 0.7f);
   check_op(d, &u, ref_rng_uniform, T_EXACT, false, "rng uniform");
   free_op(&u);
-  bd_op b = bd_op_rng(host1(999, 0, 1), BD_RNG_BERNOULLI,
-                      (uint64_t)1 << 40 | 5, 3, 0.8f, 0);
+  bd_op b = bd_op_rng(host1(999, 0, 1), BD_RNG_BERNOULLI, (uint64_t)1 << 40 | 5,
+                      3, 0.8f, 0);
   check_op(d, &b, ref_rng_uniform, T_EXACT, false, "rng bernoulli");
   free_op(&b);
   bd_op nrm = bd_op_rng(host1(1001, 0, 1), BD_RNG_NORMAL, 9, 11, 0.5f, 2.0f);
@@ -636,19 +633,19 @@ START_TEST(test_cross_entropy) {
                                 targets(19, 10, -1), 19, 10);
   check_op(d, &f, ref_ce, (tol){1e-6, 1e-6, 0, 2e-7}, false, "cross_entropy");
   free_op(&f);
-  bd_op b = bd_op_cross_entropy_backward(host2(19, 10, 0, 1),
-                                         host2(19, 10, -5, 5),
-                                         targets(19, 10, -1), 19, 10, 2.0f);
+  bd_op b =
+      bd_op_cross_entropy_backward(host2(19, 10, 0, 1), host2(19, 10, -5, 5),
+                                   targets(19, 10, -1), 19, 10, 2.0f);
   check_op(d, &b, ref_ce, (tol){1e-7, 1e-6, 0, 2e-7}, false,
            "cross_entropy_backward");
   free_op(&b);
   /* An out-of-range class is a clean EINVAL on every device. */
   for (int k = 0; k < 2; k++) {
-    bd_op e = k ? bd_op_cross_entropy_backward(host2(4, 3, 0, 1),
-                                               host2(4, 3, -1, 1),
-                                               targets(4, 3, 2), 4, 3, 1.0f)
-                : bd_op_cross_entropy(host(1, &one, 0, 1), host2(4, 3, -1, 1),
-                                      targets(4, 3, 2), 4, 3);
+    bd_op e =
+        k ? bd_op_cross_entropy_backward(host2(4, 3, 0, 1), host2(4, 3, -1, 1),
+                                         targets(4, 3, 2), 4, 3, 1.0f)
+          : bd_op_cross_entropy(host(1, &one, 0, 1), host2(4, 3, -1, 1),
+                                targets(4, 3, 2), 4, 3);
     bd_tensor *got = NULL;
     ck_assert_int_eq(run_on(d, &e, &got, NULL), BD_EINVAL);
     ck_assert_ptr_nonnull(strstr(bd_errmsg(), "out of bounds"));
@@ -698,8 +695,8 @@ START_TEST(test_reduce_dim) {
       /* Its gradient: dy[outer, inner] spread back along dim, times 1 for
        * a sum and 1 / dim for a mean. */
       float alpha = mean && n ? 1.0f / (float)n : 1.0f;
-      bd_op bw = bd_op_broadcast_dim(host(3, s3, -1, 1), host(2, s2, -3, 3),
-                                     o, n, in, alpha);
+      bd_op bw = bd_op_broadcast_dim(host(3, s3, -1, 1), host(2, s2, -3, 3), o,
+                                     n, in, alpha);
       snprintf(what, sizeof what, "broadcast_dim %zu mean=%d", c, mean);
       check_op(d, &bw, ref_broadcast_dim, T_EXACT, false, what);
       free_op(&bw);
@@ -762,19 +759,17 @@ START_TEST(test_operand_checks) {
   op = bd_op_gemm(host2(2, 5, 0, 1), host2(2, 3, 0, 1), false,
                   host2(3, 4, 0, 1), false, 2, 4, 3, 1, 0);
   expect_refused(d, &op, BD_ESHAPE, "gemm: operand dst has 10 elements");
-  op = bd_op_binary(host1(6, 0, 1), host1(6, 0, 1), BD_BIN_MUL,
-                    host1(4, 0, 1));
+  op = bd_op_binary(host1(6, 0, 1), host1(6, 0, 1), BD_BIN_MUL, host1(4, 0, 1));
   expect_refused(d, &op, BD_ESHAPE, "binary: operand b has 4 elements");
   op = bd_op_unary(host1(6, 0, 1), host1(5, 0, 1), BD_UN_TANH, 0, 0);
   expect_refused(d, &op, BD_ESHAPE, "unary: operand a has 5 elements");
   op = bd_op_reduce(host1(2, 0, 1), host1(5, 0, 1), BD_RED_SUM);
   expect_refused(d, &op, BD_ESHAPE, "reduce: operand dst has 2 elements");
-  op = bd_op_softmax_backward(host1(12, 0, 1), host1(12, 0, 1),
-                              host1(11, 0, 1), 2, 3, 2);
+  op = bd_op_softmax_backward(host1(12, 0, 1), host1(12, 0, 1), host1(11, 0, 1),
+                              2, 3, 2);
   expect_refused(d, &op, BD_ESHAPE,
                  "softmax_backward: operand b has 11 elements");
-  op = bd_op_reduce_dim(host1(5, 0, 1), host1(24, 0, 1), BD_RED_MEAN, 2, 4,
-                        3);
+  op = bd_op_reduce_dim(host1(5, 0, 1), host1(24, 0, 1), BD_RED_MEAN, 2, 4, 3);
   expect_refused(d, &op, BD_ESHAPE,
                  "reduce_dim: operand dst has 5 elements, expected "
                  "outer*inner = 6");
@@ -810,8 +805,7 @@ END_TEST
  * fires before anything reads its (absent) data. */
 START_TEST(test_operand_device_check) {
   bd_device d = devs[_i];
-  bd_device other = d.type == BD_DEV_CPU ? (bd_device){BD_DEV_CUDA, 0}
-                                         : BD_CPU;
+  bd_device other = d.type == BD_DEV_CPU ? (bd_device){BD_DEV_CUDA, 0} : BD_CPU;
   bd_storage st = {.refcnt = 1, .dev = other, .data = NULL, .nbytes = 24};
   bd_tensor fake = {
       .refcnt = 1, .dtype = BD_F32, .ndim = 1, .shape = {6}, .st = &st};
@@ -822,8 +816,7 @@ START_TEST(test_operand_device_check) {
   bd_op ops[3] = {
       bd_op_binary(dst, dst, BD_BIN_ADD, &fake),
       bd_op_unary(dst, &fake, BD_UN_EXP, 0, 0),
-      bd_op_sgd(dst, dst, &fake,
-                &(bd_sgd_params){.lr = 1, .momentum = 0.5f}),
+      bd_op_sgd(dst, dst, &fake, &(bd_sgd_params){.lr = 1, .momentum = 0.5f}),
   };
   const char *names[3] = {"b", "a", "buf"};
   for (int i = 0; i < 3; i++) {

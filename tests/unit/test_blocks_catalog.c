@@ -117,11 +117,11 @@ static double objective(bd_block *b, bd_tensor *x, const float *dy,
   return acc;
 }
 
-static void close_enough(double num, double ana, double tol,
-                         const char *what, int64_t i, const char *spec) {
+static void close_enough(double num, double ana, double tol, const char *what,
+                         int64_t i, const char *spec) {
   ck_assert_msg(fabs(num - ana) <= tol * (1.0 + fabs(num)),
-                "%s: d/d%s[%lld]: finite difference %.6g, backward %.6g",
-                spec, what, (long long)i, num, ana);
+                "%s: d/d%s[%lld]: finite difference %.6g, backward %.6g", spec,
+                what, (long long)i, num, ana);
 }
 
 /* The generic finite-difference checker: builds spec, runs forward with
@@ -129,8 +129,8 @@ static void close_enough(double num, double ana, double tol,
  * gradient and every parameter gradient with central differences
  * (f(v+h) - f(v-h)) / 2h of sum(dy * y). Buffers must get no gradient.
  * x values are drawn from [lo, hi). */
-static void fd_check(const char *spec, int ndim, const int64_t *shape,
-                     float lo, float hi, bool training) {
+static void fd_check(const char *spec, int ndim, const int64_t *shape, float lo,
+                     float hi, bool training) {
   bd_block *b = build(spec);
   bd_tensor *x = tensor(ndim, shape, NULL);
   float *xv = bd_tensor_f32(x);
@@ -173,8 +173,7 @@ static void fd_check(const char *spec, int ndim, const int64_t *shape,
                     l.v[k].path);
       continue;
     }
-    ck_assert_msg(p->grad != NULL, "%s: no gradient for %s", spec,
-                  l.v[k].path);
+    ck_assert_msg(p->grad != NULL, "%s: no gradient for %s", spec, l.v[k].path);
     float *pv = bd_tensor_f32(p->value);
     const float *gv = bd_tensor_f32(p->grad);
     for (int64_t i = 0; i < bd_tensor_numel(p->value); i++) {
@@ -351,10 +350,11 @@ START_TEST(test_centered_scalar_reduce_forward) {
   /* A 0-d input flows through scalar blocks and reductions. */
   float three = 3;
   bd_tensor *z = tensor(0, NULL, &three);
-  bd_block *b = build("{\"type\":\"sequential\",\"layers\":["
-                      "{\"type\":\"scale\",\"value\":2},{\"type\":\"add\","
-                      "\"value\":1},{\"type\":\"sum\"},{\"type\":"
-                      "\"centered\"}]}");
+  bd_block *b = build(
+      "{\"type\":\"sequential\",\"layers\":["
+      "{\"type\":\"scale\",\"value\":2},{\"type\":\"add\","
+      "\"value\":1},{\"type\":\"sum\"},{\"type\":"
+      "\"centered\"}]}");
   bd_tensor *y = fwd(b, z);
   float zero = 0;
   expect(y, 0, NULL, &zero, 0);
@@ -379,8 +379,7 @@ START_TEST(test_reduce_dim_forward) {
       {"{\"type\":\"sum\",\"dim\":0}", 1, {3}, {5, 7, 9}},
       {"{\"type\":\"sum\",\"dim\":1}", 1, {2}, {6, 15}},
       {"{\"type\":\"sum\",\"dim\":-1,\"keepdim\":true}", 2, {2, 1}, {6, 15}},
-      {"{\"type\":\"sum\",\"dim\":-2,\"keepdim\":true}", 2, {1, 3},
-       {5, 7, 9}},
+      {"{\"type\":\"sum\",\"dim\":-2,\"keepdim\":true}", 2, {1, 3}, {5, 7, 9}},
       {"{\"type\":\"sum\",\"dim\":1,\"keepdim\":false}", 1, {2}, {6, 15}},
       {"{\"type\":\"mean\",\"dim\":0}", 1, {3}, {2.5f, 3.5f, 4.5f}},
       {"{\"type\":\"mean\",\"dim\":-1}", 1, {2}, {2, 5}},
@@ -479,8 +478,9 @@ START_TEST(test_matmul_forward_and_buffer) {
   bd_tensor_release(x);
   bd_block_release(b);
   /* The other inits. */
-  b = build("{\"type\":\"matmul\",\"weight\":{\"shape\":[2,2],\"init\":"
-            "\"ones\"}}");
+  b = build(
+      "{\"type\":\"matmul\",\"weight\":{\"shape\":[2,2],\"init\":"
+      "\"ones\"}}");
   for (int i = 0; i < 4; i++)
     ck_assert_float_eq(bd_tensor_f32(b->params[0]->value)[i], 1.0f);
   bd_block_release(b);
@@ -492,62 +492,70 @@ START_TEST(test_while_forward) {
   float v[] = {4, -4};
   bd_tensor *x = tensor(1, s, v);
   /* abs_sum 8 -> 4 -> 2 -> 1: three halvings, stops at 1 (not > 1). */
-  bd_block *b = build("{\"type\":\"while\",\"cond\":{\"reduce\":"
-                      "\"abs_sum\",\"gt\":1},\"body\":{\"type\":\"scale\","
-                      "\"value\":0.5}}");
+  bd_block *b = build(
+      "{\"type\":\"while\",\"cond\":{\"reduce\":"
+      "\"abs_sum\",\"gt\":1},\"body\":{\"type\":\"scale\","
+      "\"value\":0.5}}");
   bd_tensor *y = fwd(b, x);
   float want[] = {0.5f, -0.5f};
   expect(y, 1, s, want, 0);
   bd_tensor_release(y);
   bd_block_release(b);
   /* ge keeps going at 1: one more halving. */
-  b = build("{\"type\":\"while\",\"cond\":{\"reduce\":\"abs_sum\",\"ge\":"
-            "1},\"body\":{\"type\":\"scale\",\"value\":0.5}}");
+  b = build(
+      "{\"type\":\"while\",\"cond\":{\"reduce\":\"abs_sum\",\"ge\":"
+      "1},\"body\":{\"type\":\"scale\",\"value\":0.5}}");
   y = fwd(b, x);
   float want2[] = {0.25f, -0.25f};
   expect(y, 1, s, want2, 0);
   bd_tensor_release(y);
   bd_block_release(b);
   /* sum is 0, not > 1: the body never runs. */
-  b = build("{\"type\":\"while\",\"cond\":{\"reduce\":\"sum\",\"gt\":1},"
-            "\"body\":{\"type\":\"scale\",\"value\":0.5}}");
+  b = build(
+      "{\"type\":\"while\",\"cond\":{\"reduce\":\"sum\",\"gt\":1},"
+      "\"body\":{\"type\":\"scale\",\"value\":0.5}}");
   y = fwd(b, x);
   expect(y, 1, s, v, 0);
   bd_tensor_release(y);
   bd_block_release(b);
   /* max < 10: add 3 until max >= 10: 4 -> 7 -> 10. */
-  b = build("{\"type\":\"while\",\"cond\":{\"reduce\":\"max\",\"lt\":10},"
-            "\"body\":{\"type\":\"add\",\"value\":3}}");
+  b = build(
+      "{\"type\":\"while\",\"cond\":{\"reduce\":\"max\",\"lt\":10},"
+      "\"body\":{\"type\":\"add\",\"value\":3}}");
   y = fwd(b, x);
   float want3[] = {10, 2};
   expect(y, 1, s, want3, 0);
   bd_tensor_release(y);
   bd_block_release(b);
   /* More iterations than max_iters: a clear error. */
-  b = build("{\"type\":\"while\",\"cond\":{\"reduce\":\"abs_sum\",\"gt\":"
-            "1},\"body\":{\"type\":\"scale\",\"value\":0.5},\"max_iters\":"
-            "2}");
+  b = build(
+      "{\"type\":\"while\",\"cond\":{\"reduce\":\"abs_sum\",\"gt\":"
+      "1},\"body\":{\"type\":\"scale\",\"value\":0.5},\"max_iters\":"
+      "2}");
   uint64_t off = 0;
   ck_assert_int_eq(run(b, x, false, &off, &y), BD_EITERS);
   ck_assert_ptr_nonnull(strstr(bd_errmsg(), "max_iters = 2"));
   bd_block_release(b);
   /* norm, min, mean reductions */
-  b = build("{\"type\":\"while\",\"cond\":{\"reduce\":\"norm\",\"gt\":2},"
-            "\"body\":{\"type\":\"scale\",\"value\":0.5}}");
+  b = build(
+      "{\"type\":\"while\",\"cond\":{\"reduce\":\"norm\",\"gt\":2},"
+      "\"body\":{\"type\":\"scale\",\"value\":0.5}}");
   y = fwd(b, x); /* norm 5.657 -> 2.83 -> 1.41 */
   float want4[] = {1, -1};
   expect(y, 1, s, want4, 0);
   bd_tensor_release(y);
   bd_block_release(b);
-  b = build("{\"type\":\"while\",\"cond\":{\"reduce\":\"min\",\"le\":0},"
-            "\"body\":{\"type\":\"add\",\"value\":3}}");
+  b = build(
+      "{\"type\":\"while\",\"cond\":{\"reduce\":\"min\",\"le\":0},"
+      "\"body\":{\"type\":\"add\",\"value\":3}}");
   y = fwd(b, x); /* min -4 -> -1 -> 2 */
   float want5[] = {10, 2};
   expect(y, 1, s, want5, 0);
   bd_tensor_release(y);
   bd_block_release(b);
-  b = build("{\"type\":\"while\",\"cond\":{\"reduce\":\"mean\",\"lt\":2},"
-            "\"body\":{\"type\":\"add\",\"value\":1}}");
+  b = build(
+      "{\"type\":\"while\",\"cond\":{\"reduce\":\"mean\",\"lt\":2},"
+      "\"body\":{\"type\":\"add\",\"value\":1}}");
   y = fwd(b, x); /* mean 0 -> 1 -> 2 */
   float want6[] = {6, -2};
   expect(y, 1, s, want6, 0);
@@ -561,40 +569,45 @@ START_TEST(test_residual_parallel_forward) {
   int64_t s[] = {2, 2}, s4[] = {2, 4};
   float v[] = {1, 2, 3, 4};
   bd_tensor *x = tensor(2, s, v);
-  bd_block *b = build("{\"type\":\"residual\",\"body\":{\"type\":\"scale\","
-                      "\"value\":2}}");
+  bd_block *b = build(
+      "{\"type\":\"residual\",\"body\":{\"type\":\"scale\","
+      "\"value\":2}}");
   bd_tensor *y = fwd(b, x);
   float want[] = {3, 6, 9, 12};
   expect(y, 2, s, want, 0);
   bd_tensor_release(y);
   bd_block_release(b);
-  b = build("{\"type\":\"parallel\",\"branches\":[{\"type\":\"identity\"},"
-            "{\"type\":\"scale\",\"value\":2}]}");
+  b = build(
+      "{\"type\":\"parallel\",\"branches\":[{\"type\":\"identity\"},"
+      "{\"type\":\"scale\",\"value\":2}]}");
   ck_assert_str_eq(b->child_names[1], "1");
   y = fwd(b, x);
   float wantc[] = {1, 2, 2, 4, 3, 4, 6, 8};
   expect(y, 2, s4, wantc, 0);
   bd_tensor_release(y);
   bd_block_release(b);
-  b = build("{\"type\":\"parallel\",\"combine\":\"add\",\"branches\":["
-            "{\"type\":\"identity\"},{\"type\":\"scale\",\"value\":2},"
-            "{\"type\":\"add\",\"value\":1}]}");
+  b = build(
+      "{\"type\":\"parallel\",\"combine\":\"add\",\"branches\":["
+      "{\"type\":\"identity\"},{\"type\":\"scale\",\"value\":2},"
+      "{\"type\":\"add\",\"value\":1}]}");
   y = fwd(b, x);
   float wanta[] = {5, 9, 13, 17};
   expect(y, 2, s, wanta, 0);
   bd_tensor_release(y);
   bd_block_release(b);
   /* Shapes that cannot be combined name both branches and shapes. */
-  b = build("{\"type\":\"parallel\",\"combine\":\"add\",\"branches\":["
-            "{\"type\":\"identity\",\"name\":\"a\"},{\"type\":\"flatten\","
-            "\"start_dim\":0,\"name\":\"b\"}]}");
+  b = build(
+      "{\"type\":\"parallel\",\"combine\":\"add\",\"branches\":["
+      "{\"type\":\"identity\",\"name\":\"a\"},{\"type\":\"flatten\","
+      "\"start_dim\":0,\"name\":\"b\"}]}");
   uint64_t off = 0;
   ck_assert_int_eq(run(b, x, false, &off, &y), BD_ESHAPE);
   ck_assert_ptr_nonnull(strstr(bd_errmsg(), "branch b returns shape [4]"));
   ck_assert_ptr_nonnull(strstr(bd_errmsg(), "branch a returns [2, 2]"));
   bd_block_release(b);
-  b = build("{\"type\":\"parallel\",\"branches\":[{\"type\":\"identity\"},"
-            "{\"type\":\"sum\"}]}");
+  b = build(
+      "{\"type\":\"parallel\",\"branches\":[{\"type\":\"identity\"},"
+      "{\"type\":\"sum\"}]}");
   ck_assert_int_eq(run(b, x, false, &off, &y), BD_ESHAPE);
   ck_assert_ptr_nonnull(strstr(bd_errmsg(), "branch 1 returns a 0-d"));
   bd_block_release(b);
@@ -634,8 +647,7 @@ START_TEST(test_sequential_reuse_and_tying) {
   ck_assert_int_eq(cJSON_GetArraySize(layers), 7);
   cJSON *again = cJSON_GetArrayItem(layers, 4);
   ck_assert_str_eq(cJSON_GetObjectItem(again, "ref")->valuestring, "lin");
-  ck_assert_str_eq(cJSON_GetObjectItem(again, "name")->valuestring,
-                   "linear");
+  ck_assert_str_eq(cJSON_GetObjectItem(again, "name")->valuestring, "linear");
   cJSON_Delete(spec);
   /* Forward is a 0-d sum with |output| <= 1 after the loop. */
   int64_t s[] = {2, 3};
@@ -648,13 +660,14 @@ START_TEST(test_sequential_reuse_and_tying) {
   bd_tensor_release(x);
   bd_block_release(b);
   /* The seed's shared net: a ref under a new name repeats the keys. */
-  b = build("{\"type\":\"sequential\",\"layers\":["
-            "{\"type\":\"linear\",\"in_features\":4,\"out_features\":8},"
-            "{\"type\":\"relu\"},"
-            "{\"type\":\"linear\",\"in_features\":8,\"out_features\":8,"
-            "\"id\":\"shared\"},{\"type\":\"relu\"},{\"ref\":\"shared\"},"
-            "{\"type\":\"relu\"},"
-            "{\"type\":\"linear\",\"in_features\":8,\"out_features\":1}]}");
+  b = build(
+      "{\"type\":\"sequential\",\"layers\":["
+      "{\"type\":\"linear\",\"in_features\":4,\"out_features\":8},"
+      "{\"type\":\"relu\"},"
+      "{\"type\":\"linear\",\"in_features\":8,\"out_features\":8,"
+      "\"id\":\"shared\"},{\"type\":\"relu\"},{\"ref\":\"shared\"},"
+      "{\"type\":\"relu\"},"
+      "{\"type\":\"linear\",\"in_features\":8,\"out_features\":1}]}");
   ck_assert_int_eq(bd_block_state_dict(b, "", &l), BD_OK);
   const char *tk[] = {"0.weight", "0.bias", "2.weight", "2.bias",
                       "4.weight", "4.bias", "6.weight", "6.bias"};
@@ -707,10 +720,12 @@ START_TEST(test_fd_reduce_dim) {
   fd_check("{\"type\":\"mean\",\"dim\":-1}", 1, s5, -2, 2, false);
   fd_check("{\"type\":\"mean\",\"keepdim\":true}", 3, s234, -2, 2, false);
   /* through parameters: linear, then a reduction over the batch dim */
-  fd_check("{\"type\":\"sequential\",\"layers\":[{\"type\":\"linear\","
-           "\"in_features\":4,\"out_features\":3},{\"type\":\"tanh\"},"
-           "{\"type\":\"mean\",\"dim\":0},{\"type\":\"linear\","
-           "\"in_features\":3,\"out_features\":2}]}", 2, s34, -2, 2, false);
+  fd_check(
+      "{\"type\":\"sequential\",\"layers\":[{\"type\":\"linear\","
+      "\"in_features\":4,\"out_features\":3},{\"type\":\"tanh\"},"
+      "{\"type\":\"mean\",\"dim\":0},{\"type\":\"linear\","
+      "\"in_features\":3,\"out_features\":2}]}",
+      2, s34, -2, 2, false);
 }
 END_TEST
 
@@ -726,49 +741,61 @@ END_TEST
 
 START_TEST(test_fd_matmul_and_plugin) {
   int64_t s[] = {3, 4}, s3[] = {2, 3, 4};
-  fd_check("{\"type\":\"matmul\",\"weight\":{\"shape\":[4,5],\"init\":"
-           "\"normal\"}}", 2, s, -2, 2, false);
-  fd_check("{\"type\":\"matmul\",\"weight\":{\"shape\":[4,2]}}", 3, s3, -2,
-           2, false);
+  fd_check(
+      "{\"type\":\"matmul\",\"weight\":{\"shape\":[4,5],\"init\":"
+      "\"normal\"}}",
+      2, s, -2, 2, false);
+  fd_check("{\"type\":\"matmul\",\"weight\":{\"shape\":[4,2]}}", 3, s3, -2, 2,
+           false);
   /* The seed's MyLinear; inputs are positive and its N(0,1) weights give
    * pre-activations well away from the relu kink for this seed. */
-  fd_check("{\"type\":\"sequential\",\"layers\":[{\"type\":\"mylinear\","
-           "\"in_units\":4,\"units\":3},{\"type\":\"tanh\"}]}", 2, s, -1, 1,
-           false);
+  fd_check(
+      "{\"type\":\"sequential\",\"layers\":[{\"type\":\"mylinear\","
+      "\"in_units\":4,\"units\":3},{\"type\":\"tanh\"}]}",
+      2, s, -1, 1, false);
 }
 END_TEST
 
 START_TEST(test_fd_containers) {
   int64_t s[] = {3, 4};
-  fd_check("{\"type\":\"residual\",\"body\":{\"type\":\"sequential\","
-           "\"layers\":[{\"type\":\"linear\",\"in_features\":4,"
-           "\"out_features\":4},{\"type\":\"tanh\"}]}}", 2, s, -2, 2, false);
-  fd_check("{\"type\":\"parallel\",\"branches\":[{\"type\":\"linear\","
-           "\"in_features\":4,\"out_features\":2},{\"type\":\"tanh\"},"
-           "{\"type\":\"linear\",\"in_features\":4,\"out_features\":3,"
-           "\"bias\":false}]}", 2, s, -2, 2, false);
-  fd_check("{\"type\":\"parallel\",\"combine\":\"add\",\"branches\":["
-           "{\"type\":\"linear\",\"in_features\":4,\"out_features\":4},"
-           "{\"type\":\"sigmoid\"},{\"type\":\"identity\"}]}", 2, s, -2, 2,
-           false);
+  fd_check(
+      "{\"type\":\"residual\",\"body\":{\"type\":\"sequential\","
+      "\"layers\":[{\"type\":\"linear\",\"in_features\":4,"
+      "\"out_features\":4},{\"type\":\"tanh\"}]}}",
+      2, s, -2, 2, false);
+  fd_check(
+      "{\"type\":\"parallel\",\"branches\":[{\"type\":\"linear\","
+      "\"in_features\":4,\"out_features\":2},{\"type\":\"tanh\"},"
+      "{\"type\":\"linear\",\"in_features\":4,\"out_features\":3,"
+      "\"bias\":false}]}",
+      2, s, -2, 2, false);
+  fd_check(
+      "{\"type\":\"parallel\",\"combine\":\"add\",\"branches\":["
+      "{\"type\":\"linear\",\"in_features\":4,\"out_features\":4},"
+      "{\"type\":\"sigmoid\"},{\"type\":\"identity\"}]}",
+      2, s, -2, 2, false);
   /* tied layers accumulate gradients over both uses */
-  fd_check("{\"type\":\"sequential\",\"layers\":[{\"type\":\"linear\","
-           "\"in_features\":4,\"out_features\":4,\"id\":\"t\"},"
-           "{\"type\":\"tanh\"},{\"ref\":\"t\"},{\"type\":\"tanh\"},"
-           "{\"ref\":\"t\",\"name\":\"0\"}]}", 2, s, -2, 2, false);
+  fd_check(
+      "{\"type\":\"sequential\",\"layers\":[{\"type\":\"linear\","
+      "\"in_features\":4,\"out_features\":4,\"id\":\"t\"},"
+      "{\"type\":\"tanh\"},{\"ref\":\"t\"},{\"type\":\"tanh\"},"
+      "{\"ref\":\"t\",\"name\":\"0\"}]}",
+      2, s, -2, 2, false);
   /* while: 3 halvings of a sum of ~10 (the condition is far from its
    * threshold for the perturbed inputs too); a body with parameters */
-  fd_check("{\"type\":\"while\",\"cond\":{\"reduce\":\"abs_sum\",\"gt\":"
-           "1.3},\"body\":{\"type\":\"scale\",\"value\":0.5}}", 2, s, 0.5f,
-           1.2f, false);
+  fd_check(
+      "{\"type\":\"while\",\"cond\":{\"reduce\":\"abs_sum\",\"gt\":"
+      "1.3},\"body\":{\"type\":\"scale\",\"value\":0.5}}",
+      2, s, 0.5f, 1.2f, false);
   /* each pass adds tanh(Wx + b) + 1 in (0, 2) per element: the sum grows
    * until it reaches 30 */
-  fd_check("{\"type\":\"while\",\"cond\":{\"reduce\":\"sum\",\"lt\":30},"
-           "\"body\":{\"type\":\"sequential\",\"layers\":[{\"type\":"
-           "\"residual\",\"body\":{\"type\":\"sequential\",\"layers\":["
-           "{\"type\":\"linear\",\"in_features\":4,\"out_features\":4},"
-           "{\"type\":\"tanh\"}]}},{\"type\":\"add\",\"value\":1}]}}", 2, s,
-           -0.5f, 0.5f, false);
+  fd_check(
+      "{\"type\":\"while\",\"cond\":{\"reduce\":\"sum\",\"lt\":30},"
+      "\"body\":{\"type\":\"sequential\",\"layers\":[{\"type\":"
+      "\"residual\",\"body\":{\"type\":\"sequential\",\"layers\":["
+      "{\"type\":\"linear\",\"in_features\":4,\"out_features\":4},"
+      "{\"type\":\"tanh\"}]}},{\"type\":\"add\",\"value\":1}]}}",
+      2, s, -0.5f, 0.5f, false);
 }
 END_TEST
 

@@ -70,8 +70,8 @@ static bd_status read_one(const char *fmt, const char *data, size_t len) {
       first = proto_tensor_from_json(j, "inputs", 1 << 26, &t);
       bd_tensor_release(t);
     } else {
-      bd_build_limits lim = {.max_depth = 16, .max_bytes = 16 << 20,
-                             .max_blocks = 256};
+      bd_build_limits lim = {
+          .max_depth = 16, .max_bytes = 16 << 20, .max_blocks = 256};
       bd_block *b = NULL;
       first = proto_spec_build_tree(j, BD_CPU, &lim, "block", &b);
       bd_block_release(b);
@@ -81,7 +81,7 @@ static bd_status read_one(const char *fmt, const char *data, size_t len) {
   return first;
 }
 
-static const char *const formats[] = {"safetensors", "torchzip", "npy",
+static const char *const formats[] = {"safetensors", "torchzip",   "npy",
                                       "json_tensor", "block_spec", NULL};
 
 /* Every crash_* replays without crashing; every ok_* reads. */
@@ -174,8 +174,7 @@ START_TEST(json_empty_span_refused) {
   char *data = slurp("json_tensor", "crash_json_empty_span.bin", &len);
   cJSON *j = cJSON_ParseWithLength(data, len);
   bd_tensor *t = NULL;
-  ck_assert_int_eq(proto_tensor_from_json(j, "inputs", 1 << 26, &t),
-                   BD_ELIMIT);
+  ck_assert_int_eq(proto_tensor_from_json(j, "inputs", 1 << 26, &t), BD_ELIMIT);
   ck_assert_ptr_null(t);
   ck_assert_ptr_nonnull(strstr(bd_errmsg(), "non-zero dimensions"));
   cJSON_Delete(j);

@@ -103,8 +103,8 @@ START_TEST(test_xavier) {
   moments m = stats(t);
   ck_assert_msg(m.maxabs <= bound && m.maxabs > 0.999 * bound, "max %g",
                 m.maxabs);
-  ck_assert_msg(fabs(m.std * m.std / (bound * bound / 3) - 1) < 0.015,
-                "var %g", m.std * m.std);
+  ck_assert_msg(fabs(m.std * m.std / (bound * bound / 3) - 1) < 0.015, "var %g",
+                m.std * m.std);
   apply("{\"method\":\"xavier_normal\",\"gain\":2}", t, 4);
   m = stats(t);
   ck_assert_msg(fabs(m.std / (2 * sqrt(2.0 / 800)) - 1) < 0.006, "std %g",
@@ -118,21 +118,23 @@ START_TEST(test_kaiming) {
   bd_tensor *t = mat(400, 500); /* fan_in 500, fan_out 400 */
   apply("{\"method\":\"kaiming_normal\",\"nonlinearity\":\"relu\"}", t, 5);
   moments m = stats(t);
-  ck_assert_msg(fabs(m.std / (sqrt(2.0) / sqrt(500.0)) - 1) < 0.006,
-                "std %g", m.std);
-  apply("{\"method\":\"kaiming_normal\",\"mode\":\"fan_out\","
-        "\"nonlinearity\":\"tanh\"}", t, 6);
+  ck_assert_msg(fabs(m.std / (sqrt(2.0) / sqrt(500.0)) - 1) < 0.006, "std %g",
+                m.std);
+  apply(
+      "{\"method\":\"kaiming_normal\",\"mode\":\"fan_out\","
+      "\"nonlinearity\":\"tanh\"}",
+      t, 6);
   m = stats(t);
-  ck_assert_msg(fabs(m.std / ((5.0 / 3) / sqrt(400.0)) - 1) < 0.006,
-                "std %g", m.std);
+  ck_assert_msg(fabs(m.std / ((5.0 / 3) / sqrt(400.0)) - 1) < 0.006, "std %g",
+                m.std);
   /* Defaults: a = 0, fan_in, leaky_relu -> gain sqrt(2). */
   apply("{\"method\":\"kaiming_uniform\"}", t, 7);
   m = stats(t);
   double bound = sqrt(3.0) * sqrt(2.0) / sqrt(500.0);
   ck_assert_msg(m.maxabs <= bound && m.maxabs > 0.999 * bound, "max %g",
                 m.maxabs);
-  ck_assert_msg(fabs(m.std / (sqrt(2.0) / sqrt(500.0)) - 1) < 0.006,
-                "std %g", m.std);
+  ck_assert_msg(fabs(m.std / (sqrt(2.0) / sqrt(500.0)) - 1) < 0.006, "std %g",
+                m.std);
   /* a = sqrt(5): nn.Linear's weight init, U(-1/sqrt(fan_in), ..). */
   apply("{\"method\":\"kaiming_uniform\",\"a\":2.2360679774997896}", t, 8);
   m = stats(t);
@@ -158,8 +160,8 @@ START_TEST(test_fans_and_gains) {
   ck_assert_double_eq_tol(bd_init_gain(BD_NL_SIGMOID, 0), 1, 1e-15);
   ck_assert_double_eq_tol(bd_init_gain(BD_NL_TANH, 0), 5.0 / 3, 1e-15);
   ck_assert_double_eq_tol(bd_init_gain(BD_NL_RELU, 0), sqrt(2.0), 1e-15);
-  ck_assert_double_eq_tol(bd_init_gain(BD_NL_LEAKY_RELU, 0.2),
-                          sqrt(2.0 / 1.04), 1e-15);
+  ck_assert_double_eq_tol(bd_init_gain(BD_NL_LEAKY_RELU, 0.2), sqrt(2.0 / 1.04),
+                          1e-15);
   ck_assert_double_eq_tol(bd_init_gain(BD_NL_SELU, 0), 0.75, 1e-15);
   /* xavier/kaiming on a 1-d tensor fail as in PyTorch. */
   int64_t n = 10;
@@ -215,12 +217,10 @@ START_TEST(test_determinism) {
   uint64_t oa = 5, ob = 5;
   ck_assert_int_eq(bd_init_apply(&st, a, 9, &oa), BD_OK);
   ck_assert_int_eq(bd_init_apply(&st, b, 9, &ob), BD_OK);
-  ck_assert_int_eq(memcmp(bd_tensor_data(a), bd_tensor_data(b), 33 * 7 * 4),
-                   0);
+  ck_assert_int_eq(memcmp(bd_tensor_data(a), bd_tensor_data(b), 33 * 7 * 4), 0);
   ck_assert_uint_eq(oa, 5 + (33 * 7 + 3) / 4);
   ck_assert_int_eq(bd_init_apply(&st, b, 9, &ob), BD_OK);
-  ck_assert_int_ne(memcmp(bd_tensor_data(a), bd_tensor_data(b), 33 * 7 * 4),
-                   0);
+  ck_assert_int_ne(memcmp(bd_tensor_data(a), bd_tensor_data(b), 33 * 7 * 4), 0);
   bd_tensor_release(a);
   bd_tensor_release(b);
 }
@@ -274,10 +274,11 @@ static float *snapshot(bd_model *m, size_t *n) {
 }
 
 static bd_status run(bd_model *m, const bd_init_step *steps, int nsteps,
-                     const char *target, const char *const *blocks,
-                     int nblocks, const char *const *types, int ntypes,
-                     int64_t seed, char ***touched, int *nt) {
-  bd_init_request req = {steps, nsteps, target, blocks, nblocks, types,
+                     const char *target, const char *const *blocks, int nblocks,
+                     const char *const *types, int ntypes, int64_t seed,
+                     char ***touched, int *nt) {
+  bd_init_request req = {steps,  nsteps,    target,
+                         blocks, nblocks,   types,
                          ntypes, seed >= 0, (uint64_t)(seed < 0 ? 0 : seed)};
   return bd_init_run(m->root, &req, m->seed, &m->rng_offset, touched, nt);
 }
@@ -303,9 +304,8 @@ START_TEST(test_run_target_and_types) {
   free_names(t, nt);
   ck_assert_float_eq(bd_tensor_f32(param(m, "2.weight"))[17], 3.0f);
   /* Biases are untouched. */
-  ck_assert_int_eq(memcmp(bd_tensor_f32(param(m, "0.bias")), before + 5120,
-                          256 * 4),
-                   0);
+  ck_assert_int_eq(
+      memcmp(bd_tensor_f32(param(m, "0.bias")), before + 5120, 256 * 4), 0);
   /* blocks = ["2"], target all. */
   const char *blocks[] = {"2"};
   st = parse_step("{\"method\":\"zeros\"}");
@@ -363,25 +363,21 @@ START_TEST(test_run_seeds_and_stream) {
   char **t;
   int nt;
   uint64_t off = m->rng_offset;
-  ck_assert_int_eq(run(m, &st, 1, "all", NULL, 0, NULL, 0, 7, &t, &nt),
-                   BD_OK);
+  ck_assert_int_eq(run(m, &st, 1, "all", NULL, 0, NULL, 0, 7, &t, &nt), BD_OK);
   free_names(t, nt);
   ck_assert_uint_eq(m->rng_offset, off); /* a seed: own stream */
   size_t n;
   float *a = snapshot(m, &n);
-  ck_assert_int_eq(run(m, &st, 1, "all", NULL, 0, NULL, 0, 7, &t, &nt),
-                   BD_OK);
+  ck_assert_int_eq(run(m, &st, 1, "all", NULL, 0, NULL, 0, 7, &t, &nt), BD_OK);
   free_names(t, nt);
   float *b = snapshot(m, &n);
   ck_assert_int_eq(memcmp(a, b, n * 4), 0); /* bit-identical */
   /* Without a seed the model's stream advances: two runs differ. */
-  ck_assert_int_eq(run(m, &st, 1, "all", NULL, 0, NULL, 0, -1, &t, &nt),
-                   BD_OK);
+  ck_assert_int_eq(run(m, &st, 1, "all", NULL, 0, NULL, 0, -1, &t, &nt), BD_OK);
   free_names(t, nt);
   ck_assert_uint_gt(m->rng_offset, off);
   float *c = snapshot(m, &n);
-  ck_assert_int_eq(run(m, &st, 1, "all", NULL, 0, NULL, 0, -1, &t, &nt),
-                   BD_OK);
+  ck_assert_int_eq(run(m, &st, 1, "all", NULL, 0, NULL, 0, -1, &t, &nt), BD_OK);
   free_names(t, nt);
   float *d = snapshot(m, &n);
   ck_assert_int_ne(memcmp(c, d, n * 4), 0);
@@ -401,20 +397,17 @@ START_TEST(test_run_default_is_reset_parameters) {
   bd_init_step def = parse_step("{\"method\":\"default\"}");
   char **t;
   int nt;
-  ck_assert_int_eq(run(m, &z, 1, "all", NULL, 0, NULL, 0, -1, &t, &nt),
-                   BD_OK);
+  ck_assert_int_eq(run(m, &z, 1, "all", NULL, 0, NULL, 0, -1, &t, &nt), BD_OK);
   free_names(t, nt);
   /* default with the model's own seed on the whole tree redraws exactly
    * what construction drew. */
-  ck_assert_int_eq(run(m, &def, 1, "all", NULL, 0, NULL, 0, 1, &t, &nt),
-                   BD_OK);
+  ck_assert_int_eq(run(m, &def, 1, "all", NULL, 0, NULL, 0, 1, &t, &nt), BD_OK);
   ck_assert_int_eq(nt, 4);
   free_names(t, nt);
   float *again = snapshot(m, &n);
   ck_assert_int_eq(memcmp(orig, again, n * 4), 0);
   /* target weight: the bias keeps its value. */
-  ck_assert_int_eq(run(m, &z, 1, "all", NULL, 0, NULL, 0, -1, &t, &nt),
-                   BD_OK);
+  ck_assert_int_eq(run(m, &z, 1, "all", NULL, 0, NULL, 0, -1, &t, &nt), BD_OK);
   free_names(t, nt);
   ck_assert_int_eq(run(m, &def, 1, "weight", NULL, 0, NULL, 0, 3, &t, &nt),
                    BD_OK);
@@ -436,8 +429,7 @@ START_TEST(test_run_tied_block_once) {
   bd_init_step st = parse_step("{\"method\":\"ones\"}");
   char **t;
   int nt;
-  ck_assert_int_eq(run(m, &st, 1, "all", NULL, 0, NULL, 0, -1, &t, &nt),
-                   BD_OK);
+  ck_assert_int_eq(run(m, &st, 1, "all", NULL, 0, NULL, 0, -1, &t, &nt), BD_OK);
   ck_assert_int_eq(nt, 2); /* 0.weight, 0.bias; 2.* are aliases */
   ck_assert_str_eq(t[0], "0.weight");
   free_names(t, nt);

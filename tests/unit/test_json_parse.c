@@ -13,8 +13,9 @@ static cJSON *parse(const char *s) {
 }
 
 START_TEST(long_integers_exact) {
-  cJSON *j = parse("[9007199254740993, 9223372036854775807,"
-                   " -9223372036854775808, 12, 1.5, 1e19]");
+  cJSON *j = parse(
+      "[9007199254740993, 9223372036854775807,"
+      " -9223372036854775808, 12, 1.5, 1e19]");
   int64_t v;
   ck_assert(proto_json_int64(cJSON_GetArrayItem(j, 0), &v));
   ck_assert(v == 9007199254740993LL);
@@ -43,16 +44,17 @@ END_TEST
 /* Digits inside strings and keys, and nested objects, do not shift the
  * mapping of number tokens to nodes. */
 START_TEST(strings_and_nesting_keep_order) {
-  cJSON *j = parse("{\"k1234567890123456\": \"-9\\\"99999999999999999\","
-                   " \"a\": [{\"b\": 1111111111111111111}, 2],"
-                   " \"c\": -2222222222222222222, \"d\": true}");
+  cJSON *j = parse(
+      "{\"k1234567890123456\": \"-9\\\"99999999999999999\","
+      " \"a\": [{\"b\": 1111111111111111111}, 2],"
+      " \"c\": -2222222222222222222, \"d\": true}");
   const cJSON *b = cJSON_GetObjectItem(
       cJSON_GetArrayItem(cJSON_GetObjectItem(j, "a"), 0), "b");
   int64_t v;
   ck_assert(proto_json_int64(b, &v));
   ck_assert(v == 1111111111111111111LL);
-  ck_assert(proto_json_int64(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "a"),
-                                                1), &v));
+  ck_assert(
+      proto_json_int64(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "a"), 1), &v));
   ck_assert(v == 2);
   ck_assert(proto_json_int64(cJSON_GetObjectItem(j, "c"), &v));
   ck_assert(v == -2222222222222222222LL);

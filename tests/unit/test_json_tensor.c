@@ -357,12 +357,18 @@ START_TEST(test_json_bound_is_upper_bound) {
           bd_tensor_new(BD_CPU, dts[di], ndims[si], shapes[si], &t), BD_OK);
       int64_t n = bd_tensor_numel(t);
       for (int64_t i = 0; i < n; i++) switch (dts[di]) {
-          case BD_F32: bd_tensor_f32(t)[i] = -1.17549435e-38f; break;
+          case BD_F32:
+            bd_tensor_f32(t)[i] = -1.17549435e-38f;
+            break;
           case BD_F64:
             ((double *)bd_tensor_data(t))[i] = -2.2250738585072014e-308;
             break;
-          case BD_I64: ((int64_t *)bd_tensor_data(t))[i] = INT64_MIN; break;
-          default: ((uint16_t *)bd_tensor_data(t))[i] = 0x8001; break;
+          case BD_I64:
+            ((int64_t *)bd_tensor_data(t))[i] = INT64_MIN;
+            break;
+          default:
+            ((uint16_t *)bd_tensor_data(t))[i] = 0x8001;
+            break;
         }
       int64_t bound = proto_tensor_json_bound(dts[di], ndims[si], shapes[si]);
       for (int flat = 0; flat < 2; flat++) {

@@ -8,8 +8,8 @@
 
 #include "engine/block.h"
 #include "engine/model.h"
-#include "engine/path.h"
 #include "engine/model_internal.h"
+#include "engine/path.h"
 #include "proto/spec_json.h"
 
 static cJSON *parse(const char *s) {
@@ -222,8 +222,7 @@ START_TEST(test_named_children_state_dict) {
   bd_block *found;
   ck_assert_int_eq(bd_path_block(m->root, "out", &found, NULL), BD_OK);
   ck_assert_ptr_eq(found, m->root->children[2]);
-  ck_assert_int_eq(bd_path_block(m->root, "nope", &found, NULL),
-                   BD_ENOTFOUND);
+  ck_assert_int_eq(bd_path_block(m->root, "nope", &found, NULL), BD_ENOTFOUND);
   ck_assert_ptr_null(found);
   bd_model_release(m);
 }

@@ -23,8 +23,7 @@ static bd_tensor *mk_i64(int ndim, const int64_t *shape, const int64_t *v) {
 }
 
 /* Runs check + compute; returns the value and (when dy) the gradient. */
-static double run(bd_loss_kind k, bd_tensor *y, bd_tensor *t,
-                  bd_tensor **dy) {
+static double run(bd_loss_kind k, bd_tensor *y, bd_tensor *t, bd_tensor **dy) {
   bd_tensor *prep = NULL;
   ck_assert_msg(bd_loss_check(k, y, t, &prep) == BD_OK, "%s", bd_errmsg());
   double v = -1;
@@ -38,8 +37,8 @@ static void assert_grad(bd_tensor *dy, const float *want, int64_t n) {
   ck_assert_int_eq(bd_tensor_numel(dy), n);
   for (int64_t i = 0; i < n; i++)
     ck_assert_msg(fabsf(bd_tensor_f32(dy)[i] - want[i]) <= 1e-6f,
-                  "dy[%lld] = %g, want %g", (long long)i,
-                  bd_tensor_f32(dy)[i], want[i]);
+                  "dy[%lld] = %g, want %g", (long long)i, bd_tensor_f32(dy)[i],
+                  want[i]);
 }
 
 START_TEST(test_parse) {
@@ -94,8 +93,11 @@ START_TEST(test_cross_entropy_value) {
   ck_assert_double_eq_tol(run(BD_LOSS_CROSS_ENTROPY, y, t, &dy),
                           (log(3.0) + r1) / 2, 1e-6);
   double z = exp(1.0) + exp(2.0) + exp(3.0);
-  float want[6] = {1.0f / 6, (1.0f / 3 - 1) / 2, 1.0f / 6,
-                   (float)(exp(1.0) / z / 2), (float)(exp(2.0) / z / 2),
+  float want[6] = {1.0f / 6,
+                   (1.0f / 3 - 1) / 2,
+                   1.0f / 6,
+                   (float)(exp(1.0) / z / 2),
+                   (float)(exp(2.0) / z / 2),
                    (float)((exp(3.0) / z - 1) / 2)};
   assert_grad(dy, want, 6);
   bd_tensor_release(dy);

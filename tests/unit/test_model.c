@@ -19,9 +19,8 @@ static bd_model *model(const char *json, uint64_t seed) {
   cJSON *spec = cJSON_Parse(json);
   ck_assert_ptr_nonnull(spec);
   bd_model *m;
-  ck_assert_msg(
-      proto_model_create("m", spec, seed, BD_CPU, NULL, &m) == BD_OK, "%s",
-      bd_errmsg());
+  ck_assert_msg(proto_model_create("m", spec, seed, BD_CPU, NULL, &m) == BD_OK,
+                "%s", bd_errmsg());
   cJSON_Delete(spec);
   return m;
 }
@@ -137,12 +136,11 @@ START_TEST(test_param_put_patch_and_read) {
   ck_assert_int_eq(bd_model_read(m, read_cb, &c), BD_OK);
   ck_assert(c.w00 == 3.5f);
   /* a failing check applies neither the edit nor requires_grad */
-  bd_param_edit set = {.op = BD_EDIT_SET, .value = 9, .nindex = 2,
-                       .index = {7, 0}};
+  bd_param_edit set = {
+      .op = BD_EDIT_SET, .value = 9, .nindex = 2, .index = {7, 0}};
   ck_assert_int_eq(bd_model_param_patch(m, "0.weight", &set, 1, &meta),
                    BD_EINVAL);
-  ck_assert_int_eq(bd_model_param_patch(m, "0.weight", NULL, -1, &meta),
-                   BD_OK);
+  ck_assert_int_eq(bd_model_param_patch(m, "0.weight", NULL, -1, &meta), BD_OK);
   free(meta.name);
   ck_assert(!meta.requires_grad);
   ck_assert_int_eq(bd_model_read(m, read_cb, &c), BD_OK);
@@ -239,12 +237,10 @@ START_TEST(test_concurrent_forward_and_edits) {
       nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
     switch (k % 3) {
       case 0:
-        ck_assert_int_eq(bd_model_param_put(r.m, "weight", ones, NULL),
-                         BD_OK);
+        ck_assert_int_eq(bd_model_param_put(r.m, "weight", ones, NULL), BD_OK);
         break;
       case 1:
-        ck_assert_int_eq(bd_model_param_patch(r.m, "weight", &fill2, -1,
-                                              NULL),
+        ck_assert_int_eq(bd_model_param_patch(r.m, "weight", &fill2, -1, NULL),
                          BD_OK);
         break;
       default: {

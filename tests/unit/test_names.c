@@ -7,20 +7,20 @@
 START_TEST(utf8) {
   ck_assert(bd_utf8_valid("", 0));
   ck_assert(bd_utf8_valid("abc", 3));
-  ck_assert(bd_utf8_valid("caf\xc3\xa9", 5));              /* é */
-  ck_assert(bd_utf8_valid("\xe2\x82\xac", 3));             /* € */
-  ck_assert(bd_utf8_valid("\xf0\x9f\x98\x80", 4));         /* U+1F600 */
-  ck_assert(bd_utf8_valid("\xf4\x8f\xbf\xbf", 4));         /* U+10FFFF */
+  ck_assert(bd_utf8_valid("caf\xc3\xa9", 5));      /* é */
+  ck_assert(bd_utf8_valid("\xe2\x82\xac", 3));     /* € */
+  ck_assert(bd_utf8_valid("\xf0\x9f\x98\x80", 4)); /* U+1F600 */
+  ck_assert(bd_utf8_valid("\xf4\x8f\xbf\xbf", 4)); /* U+10FFFF */
   ck_assert(!bd_utf8_valid("\xff\xfe", 2));
-  ck_assert(!bd_utf8_valid("\x80", 1));                    /* lone tail */
-  ck_assert(!bd_utf8_valid("\xc3", 1));                    /* truncated */
-  ck_assert(!bd_utf8_valid("\xc3(", 2));                   /* bad tail */
-  ck_assert(!bd_utf8_valid("\xc0\xaf", 2));                /* overlong / */
-  ck_assert(!bd_utf8_valid("\xe0\x80\xaf", 3));            /* overlong / */
-  ck_assert(!bd_utf8_valid("\xf0\x80\x80\xaf", 4));        /* overlong / */
-  ck_assert(!bd_utf8_valid("\xed\xa0\x80", 3));            /* U+D800 */
-  ck_assert(!bd_utf8_valid("\xed\xbf\xbf", 3));            /* U+DFFF */
-  ck_assert(!bd_utf8_valid("\xf4\x90\x80\x80", 4));        /* > U+10FFFF */
+  ck_assert(!bd_utf8_valid("\x80", 1));             /* lone tail */
+  ck_assert(!bd_utf8_valid("\xc3", 1));             /* truncated */
+  ck_assert(!bd_utf8_valid("\xc3(", 2));            /* bad tail */
+  ck_assert(!bd_utf8_valid("\xc0\xaf", 2));         /* overlong / */
+  ck_assert(!bd_utf8_valid("\xe0\x80\xaf", 3));     /* overlong / */
+  ck_assert(!bd_utf8_valid("\xf0\x80\x80\xaf", 4)); /* overlong / */
+  ck_assert(!bd_utf8_valid("\xed\xa0\x80", 3));     /* U+D800 */
+  ck_assert(!bd_utf8_valid("\xed\xbf\xbf", 3));     /* U+DFFF */
+  ck_assert(!bd_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
   ck_assert_uint_eq(bd_utf8_seq_len("\xe2\x82\xac", 3), 3);
   ck_assert_uint_eq(bd_utf8_seq_len("\xe2\x82", 2), 0);
   ck_assert_uint_eq(bd_utf8_seq_len("\xe2\x82\0", 3), 0); /* stops at NUL */
@@ -32,10 +32,12 @@ START_TEST(plain_names) {
   ck_assert(bd_file_name_ok("caf\xc3\xa9.pt"));
   ck_assert(!bd_file_name_ok(NULL));
   ck_assert(!bd_file_name_ok("\xff\xfe"));
-  ck_assert(!bd_file_name_ok("a\xc0\xaf" "b")); /* overlong '/' */
+  ck_assert(
+      !bd_file_name_ok("a\xc0\xaf"
+                       "b")); /* overlong '/' */
   ck_assert(!bd_file_name_ok("a\\b"));
   ck_assert(!bd_file_name_ok("a\x7f"));
-  ck_assert(!bd_file_name_ok("a\xc2\x85"));  /* C1 control (NEL) */
+  ck_assert(!bd_file_name_ok("a\xc2\x85")); /* C1 control (NEL) */
   ck_assert(!bd_file_name_ok("."));
   char max[BD_FILE_NAME_MAX + 2];
   memset(max, 'a', sizeof max);

@@ -60,13 +60,9 @@ static void assert_false(void) {
   BD_ASSERT(two == 3, "two is not three");
 }
 
-static void assert_true(void) {
-  BD_ASSERT(1 + 1 == 2, "arithmetic");
-}
+static void assert_true(void) { BD_ASSERT(1 + 1 == 2, "arithmetic"); }
 
-static void panic_fmt(void) {
-  bd_panic("bad index %d of %d", 7, 3);
-}
+static void panic_fmt(void) { bd_panic("bad index %d of %d", 7, 3); }
 
 /* The state a stray extra release leaves behind on a tensor another holder
  * still uses: its count already at zero. */

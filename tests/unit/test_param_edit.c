@@ -67,29 +67,31 @@ END_TEST
 
 START_TEST(test_set_and_clamp) {
   bd_param *p = make_param();
-  bd_param_edit e = {.op = BD_EDIT_SET, .value = 42, .nindex = 2,
-                     .index = {0, 0}};
+  bd_param_edit e = {
+      .op = BD_EDIT_SET, .value = 42, .nindex = 2, .index = {0, 0}};
   edit_ok(p, &e);
   expect(p, (const float[]){42, -2, 3, -4, 5, -6});
-  e = (bd_param_edit){.op = BD_EDIT_SET, .value = 9, .nindex = 2,
-                      .index = {-1, -2}};
+  e = (bd_param_edit){
+      .op = BD_EDIT_SET, .value = 9, .nindex = 2, .index = {-1, -2}};
   edit_ok(p, &e);
   expect(p, (const float[]){42, -2, 3, -4, 9, -6});
   int64_t row = 3;
   bd_tensor *t = tensor(1, &row, (const float[]){0.5f, 0.25f, 0.125f});
-  e = (bd_param_edit){.op = BD_EDIT_SET, .tensor = t, .nindex = 1,
-                      .index = {1}};
+  e = (bd_param_edit){
+      .op = BD_EDIT_SET, .tensor = t, .nindex = 1, .index = {1}};
   edit_ok(p, &e);
   expect(p, (const float[]){42, -2, 3, 0.5f, 0.25f, 0.125f});
-  e = (bd_param_edit){.op = BD_EDIT_SET, .value = 0, .nindex = 1,
-                      .index = {0}};
+  e = (bd_param_edit){.op = BD_EDIT_SET, .value = 0, .nindex = 1, .index = {0}};
   edit_ok(p, &e);
   expect(p, (const float[]){0, 0, 0, 0.5f, 0.25f, 0.125f});
   e = (bd_param_edit){.op = BD_EDIT_CLAMP, .has_min = true, .min = 0.2};
   edit_ok(p, &e);
   expect(p, (const float[]){0.2f, 0.2f, 0.2f, 0.5f, 0.25f, 0.2f});
-  e = (bd_param_edit){.op = BD_EDIT_CLAMP, .has_min = true, .min = 0.21,
-                      .has_max = true, .max = 0.3};
+  e = (bd_param_edit){.op = BD_EDIT_CLAMP,
+                      .has_min = true,
+                      .min = 0.21,
+                      .has_max = true,
+                      .max = 0.3};
   edit_ok(p, &e);
   expect(p, (const float[]){0.21f, 0.21f, 0.21f, 0.3f, 0.25f, 0.21f});
   bd_tensor_release(t);
@@ -100,8 +102,8 @@ END_TEST
 START_TEST(test_checks_refuse_and_change_nothing) {
   bd_param *p = make_param();
   const float orig[6] = {1, -2, 3, -4, 5, -6};
-  bd_param_edit e = {.op = BD_EDIT_SET, .value = 1, .nindex = 2,
-                     .index = {2, 0}};
+  bd_param_edit e = {
+      .op = BD_EDIT_SET, .value = 1, .nindex = 2, .index = {2, 0}};
   ck_assert_int_eq(bd_param_edit_check(&e, p, "0.weight"), BD_EINVAL);
   ck_assert_ptr_nonnull(strstr(bd_errmsg(), "0.weight"));
   ck_assert_ptr_nonnull(strstr(bd_errmsg(), "out of range"));

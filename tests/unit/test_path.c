@@ -23,9 +23,9 @@ static bd_block *build(const char *json) {
 #define LIN(i, o) \
   "{\"type\":\"linear\",\"in_features\":" #i ",\"out_features\":" #o "}"
 #define RELU "{\"type\":\"relu\"}"
-#define BLOCK1(name)                                                     \
-  "{\"type\":\"sequential\",\"name\":\"" name "\",\"layers\":[" LIN(4, 8) \
-  "," RELU "," LIN(8, 4) "," RELU "]}"
+#define BLOCK1(name)                          \
+  "{\"type\":\"sequential\",\"name\":\"" name \
+  "\",\"layers\":[" LIN(4, 8) "," RELU "," LIN(8, 4) "," RELU "]}"
 
 /* d2l's rgnet: Sequential(block2(), Linear(4, 1)), block2 holding four
  * block1() named "block 0".."block 3". */
@@ -57,8 +57,7 @@ static void miss(bd_block *root, const char *path, bool param,
   char *canon = (char *)1;
   bd_status s = param ? bd_path_param(root, path, &p, &canon)
                       : bd_path_block(root, path, &b, &canon);
-  ck_assert_msg(s == BD_ENOTFOUND, "%s: status %d, want ENOTFOUND", path,
-                s);
+  ck_assert_msg(s == BD_ENOTFOUND, "%s: status %d, want ENOTFOUND", path, s);
   ck_assert_ptr_null(canon);
   if (param)
     ck_assert_ptr_null(p);
@@ -74,8 +73,7 @@ START_TEST(test_positions_reach_named_tensors) {
   /* rgnet[0][1][0].bias, by positions, by names, and mixed. */
   bd_param *want = block1->children[0]->params[1];
   ck_assert_ptr_eq(param_ok(rg, "0.1.0.bias", "0.block 1.0.bias"), want);
-  ck_assert_ptr_eq(param_ok(rg, "0.block 1.0.bias", "0.block 1.0.bias"),
-                   want);
+  ck_assert_ptr_eq(param_ok(rg, "0.block 1.0.bias", "0.block 1.0.bias"), want);
   ck_assert_ptr_eq(param_ok(rg, "0.block 1.2.weight", "0.block 1.2.weight"),
                    block1->children[2]->params[0]);
   ck_assert_ptr_eq(param_ok(rg, "0.3.2.bias", "0.block 3.2.bias"),
@@ -130,11 +128,11 @@ END_TEST
 
 START_TEST(test_tied_aliases) {
   /* The seed's shared net: one linear at positions 2 and 4. */
-  bd_block *r = build(
-      "{\"type\":\"sequential\",\"layers\":[" LIN(4, 8) "," RELU
-      ",{\"type\":\"linear\",\"id\":\"shared\",\"in_features\":8,"
-      "\"out_features\":8}," RELU ",{\"ref\":\"shared\"}," RELU "," LIN(
-          8, 1) "]}");
+  bd_block *r = build("{\"type\":\"sequential\",\"layers\":[" LIN(
+      4, 8) "," RELU
+            ",{\"type\":\"linear\",\"id\":\"shared\",\"in_features\":8,"
+            "\"out_features\":8}," RELU ",{\"ref\":\"shared\"}," RELU
+            "," LIN(8, 1) "]}");
   bd_param *a = param_ok(r, "2.weight", "2.weight");
   ck_assert_ptr_eq(param_ok(r, "4.weight", "4.weight"), a);
   bd_block_release(r);
@@ -147,8 +145,9 @@ START_TEST(test_misses_say_why) {
   miss(rg, "0.5.0.bias", true,
        "block '0' (sequential) has no child named '5'; as a position, 5 is "
        "out of range (4 children, positions 0..3)");
-  miss(rg, "0.block 9", false, "block '0' (sequential) has no child named "
-                               "'block 9'");
+  miss(rg, "0.block 9", false,
+       "block '0' (sequential) has no child named "
+       "'block 9'");
   miss(rg, "7", false,
        "the root block (sequential) has no child named '7'; as a position, "
        "7 is out of range (2 children, positions 0..1)");
@@ -157,8 +156,9 @@ START_TEST(test_misses_say_why) {
        "'nope'");
   miss(rg, "0.1.0.bias.x", true,
        "block '0.block 1.0' (linear) has no child named 'bias'");
-  miss(rg, "1.weight", false, "block '1' (linear) has no child named "
-                              "'weight'");
+  miss(rg, "1.weight", false,
+       "block '1' (linear) has no child named "
+       "'weight'");
   miss(rg, "1.0", true, "(it has no children)");
   miss(rg, "0.1", true, "'0.block 1' is a block, not a parameter or buffer");
   /* Only plain decimals are positions. */

@@ -103,8 +103,7 @@ START_TEST(file_openat_regular_only) {
   ck_assert_uint_eq(len, 5);
   ck_assert_int_eq(memcmp(data, "hello", 5), 0);
   bd_file_unmap(data, len);
-  ck_assert_int_eq(bd_file_mapat(rootfd, "link", &data, &len),
-                   BD_EUNSUPPORTED);
+  ck_assert_int_eq(bd_file_mapat(rootfd, "link", &data, &len), BD_EUNSUPPORTED);
   ck_assert_ptr_null(data);
   /* bd_file_map by path refuses a FIFO without blocking too. */
   char p[256];
@@ -116,8 +115,7 @@ END_TEST
 START_TEST(dir_openat_levels) {
   bd_safe_path_use_openat2(_i == 0);
   int fd;
-  ck_assert_int_eq(bd_dir_openat(rootfd, "new/sub", false, &fd),
-                   BD_ENOTFOUND);
+  ck_assert_int_eq(bd_dir_openat(rootfd, "new/sub", false, &fd), BD_ENOTFOUND);
   ck_assert_int_eq(bd_dir_openat(rootfd, "new/sub", true, &fd), BD_OK);
   ck_assert_int_ge(fd, 0);
   close(fd);

@@ -140,8 +140,9 @@ END_TEST
 static char *doubling(int levels) {
   char *s = malloc(256 + (size_t)levels * 160);
   ck_assert_ptr_nonnull(s);
-  strcpy(s, "{\"type\":\"sequential\",\"layers\":[{\"type\":\"linear\","
-            "\"in_features\":1,\"out_features\":1,\"id\":\"L0\"}");
+  strcpy(s,
+         "{\"type\":\"sequential\",\"layers\":[{\"type\":\"linear\","
+         "\"in_features\":1,\"out_features\":1,\"id\":\"L0\"}");
   for (int k = 1; k <= levels; k++)
     sprintf(s + strlen(s),
             ",{\"type\":\"sequential\",\"id\":\"L%d\",\"layers\":["
@@ -193,9 +194,11 @@ START_TEST(test_expanded_size_limit) {
   bd_build_limits mb = {.max_bytes = 100000};
   ck_assert_int_eq(build(spec, &mb, &b), BD_ETOOLARGE);
   ck_assert_ptr_null(b);
-  ck_assert_msg(strstr(bd_errmsg(), "its state_dict, tied tensors listed "
-                                    "under each of their paths, would "
-                                    "take") != NULL, "%s", bd_errmsg());
+  ck_assert_msg(strstr(bd_errmsg(),
+                       "its state_dict, tied tensors listed "
+                       "under each of their paths, would "
+                       "take") != NULL,
+                "%s", bd_errmsg());
   ck_assert(strstr(bd_errmsg(), "(--max-model-bytes)") != NULL);
   mb.max_bytes = 10000000;
   ck_assert_int_eq(build(spec, &mb, &b), BD_OK);
@@ -212,8 +215,9 @@ END_TEST
 
 START_TEST(test_refs_nest_once_expanded) {
   /* 70 levels of one ref each: flat in the spec, 71 deep expanded. */
-  char spec[16384] = "{\"type\":\"sequential\",\"layers\":[{\"type\":"
-                     "\"relu\",\"id\":\"C0\"}";
+  char spec[16384] =
+      "{\"type\":\"sequential\",\"layers\":[{\"type\":"
+      "\"relu\",\"id\":\"C0\"}";
   for (int k = 1; k < 70; k++)
     sprintf(spec + strlen(spec),
             ",{\"type\":\"sequential\",\"id\":\"C%d\",\"layers\":["
@@ -254,8 +258,10 @@ START_TEST(test_many_children_and_names) {
     char *last = strstr(spec, "\"n19999\"");
     memcpy(last, "\"n7\"    ", 8);
     ck_assert_int_eq(build(spec, &lim, &b), BD_EINVAL);
-    ck_assert_msg(strstr(bd_errmsg(), "[19999].name: duplicate child name "
-                                      "'n7'") != NULL, "%s", bd_errmsg());
+    ck_assert_msg(strstr(bd_errmsg(),
+                         "[19999].name: duplicate child name "
+                         "'n7'") != NULL,
+                  "%s", bd_errmsg());
     lim.max_blocks = 19999;
     ck_assert_int_eq(build(spec, &lim, &b), BD_ELIMIT);
     ck_assert(strstr(bd_errmsg(), "more than 19999 blocks (--max-blocks)"));

@@ -95,35 +95,39 @@ START_TEST(test_canonical_every_builtin) {
   canonical("{\"type\":\"matmul\",\"weight\":{\"shape\":[2,3]}}",
             "{\"type\":\"matmul\",\"weight\":{\"shape\":[2,3],"
             "\"init\":\"uniform\"}}");
-  canonical("{\"type\":\"matmul\",\"weight\":{\"init\":\"ones\","
-            "\"shape\":[1,1]}}",
-            "{\"type\":\"matmul\",\"weight\":{\"shape\":[1,1],"
-            "\"init\":\"ones\"}}");
+  canonical(
+      "{\"type\":\"matmul\",\"weight\":{\"init\":\"ones\","
+      "\"shape\":[1,1]}}",
+      "{\"type\":\"matmul\",\"weight\":{\"shape\":[1,1],"
+      "\"init\":\"ones\"}}");
   canonical("{\"type\":\"add\",\"value\":1.5}",
             "{\"type\":\"add\",\"value\":1.5}");
   canonical("{\"type\":\"scale\",\"value\":-2}",
             "{\"type\":\"scale\",\"value\":-2}");
   canonical("{\"type\":\"residual\",\"body\":{\"type\":\"relu\"}}",
             "{\"type\":\"residual\",\"body\":{\"type\":\"relu\"}}");
-  canonical("{\"type\":\"parallel\",\"branches\":[{\"type\":\"relu\"},"
-            "{\"type\":\"tanh\",\"name\":\"t\"}]}",
-            "{\"type\":\"parallel\",\"branches\":[{\"type\":\"relu\","
-            "\"name\":\"0\"},{\"type\":\"tanh\",\"name\":\"t\"}],"
-            "\"combine\":\"concat\"}");
-  canonical("{\"type\":\"while\",\"cond\":{\"lt\":3,\"reduce\":\"norm\"},"
-            "\"body\":{\"type\":\"scale\",\"value\":2}}",
-            "{\"type\":\"while\",\"cond\":{\"reduce\":\"norm\",\"lt\":3},"
-            "\"body\":{\"type\":\"scale\",\"value\":2},\"max_iters\":1000}");
+  canonical(
+      "{\"type\":\"parallel\",\"branches\":[{\"type\":\"relu\"},"
+      "{\"type\":\"tanh\",\"name\":\"t\"}]}",
+      "{\"type\":\"parallel\",\"branches\":[{\"type\":\"relu\","
+      "\"name\":\"0\"},{\"type\":\"tanh\",\"name\":\"t\"}],"
+      "\"combine\":\"concat\"}");
+  canonical(
+      "{\"type\":\"while\",\"cond\":{\"lt\":3,\"reduce\":\"norm\"},"
+      "\"body\":{\"type\":\"scale\",\"value\":2}}",
+      "{\"type\":\"while\",\"cond\":{\"reduce\":\"norm\",\"lt\":3},"
+      "\"body\":{\"type\":\"scale\",\"value\":2},\"max_iters\":1000}");
   /* sequential: reuse by name stays a ref under that name; a ref under a
    * new name is a tied child. */
-  canonical("{\"type\":\"sequential\",\"id\":\"s\",\"layers\":["
-            "{\"type\":\"linear\",\"in_features\":2,\"out_features\":2,"
-            "\"id\":\"l\",\"name\":\"lin\"},{\"ref\":\"l\",\"name\":\"lin\"},"
-            "{\"ref\":\"l\"}]}",
-            "{\"type\":\"sequential\",\"id\":\"s\",\"layers\":["
-            "{\"type\":\"linear\",\"id\":\"l\",\"in_features\":2,"
-            "\"out_features\":2,\"bias\":true,\"name\":\"lin\"},"
-            "{\"ref\":\"l\",\"name\":\"lin\"},{\"ref\":\"l\",\"name\":\"2\"}]}");
+  canonical(
+      "{\"type\":\"sequential\",\"id\":\"s\",\"layers\":["
+      "{\"type\":\"linear\",\"in_features\":2,\"out_features\":2,"
+      "\"id\":\"l\",\"name\":\"lin\"},{\"ref\":\"l\",\"name\":\"lin\"},"
+      "{\"ref\":\"l\"}]}",
+      "{\"type\":\"sequential\",\"id\":\"s\",\"layers\":["
+      "{\"type\":\"linear\",\"id\":\"l\",\"in_features\":2,"
+      "\"out_features\":2,\"bias\":true,\"name\":\"lin\"},"
+      "{\"ref\":\"l\",\"name\":\"lin\"},{\"ref\":\"l\",\"name\":\"2\"}]}");
 }
 END_TEST
 
@@ -169,12 +173,14 @@ START_TEST(test_kinds_ranges_and_unknown_keys) {
           "block.axis: unknown field for a 'sum' block");
   refused("{\"type\":\"relu\",\"slope\":1}", BD_EINVAL,
           "block.slope: unknown field for a 'relu' block");
-  refused("{\"type\":\"linear\",\"in_features\":2,\"out_features\":2,"
-          "\"bias\":1}",
-          BD_EINVAL, "block.bias: must be true or false");
-  refused("{\"type\":\"parallel\",\"branches\":[{\"type\":\"relu\"}],"
-          "\"combine\":\"mul\"}",
-          BD_EINVAL, "block.combine: must be one of concat, add");
+  refused(
+      "{\"type\":\"linear\",\"in_features\":2,\"out_features\":2,"
+      "\"bias\":1}",
+      BD_EINVAL, "block.bias: must be true or false");
+  refused(
+      "{\"type\":\"parallel\",\"branches\":[{\"type\":\"relu\"}],"
+      "\"combine\":\"mul\"}",
+      BD_EINVAL, "block.combine: must be one of concat, add");
   refused("{\"type\":\"matmul\",\"weight\":[2,2]}", BD_EINVAL,
           "block.weight: must be an object {\"shape\":[k,n],"
           "\"init\":\"uniform\"}");
@@ -184,26 +190,29 @@ START_TEST(test_kinds_ranges_and_unknown_keys) {
           "block.weight.shape: must be [k, n]");
   refused("{\"type\":\"matmul\",\"weight\":{\"init\":\"ones\"}}", BD_EINVAL,
           "block.weight.shape: missing");
-  refused("{\"type\":\"while\",\"body\":{\"type\":\"relu\"},"
-          "\"cond\":{\"reduce\":\"sum\",\"eq\":1}}",
-          BD_EINVAL,
-          "block.cond.eq: unknown field (a comparison is one of gt, ge, lt, "
-          "le)");
-  refused("{\"type\":\"while\",\"body\":{\"type\":\"relu\"},"
-          "\"cond\":{\"reduce\":\"sum\",\"gt\":\"1\"}}",
-          BD_EINVAL, "block.cond.gt: must be a number");
-  refused("{\"type\":\"while\",\"body\":{\"type\":\"relu\"},"
-          "\"cond\":{\"reduce\":\"sum\"}}",
-          BD_EINVAL,
-          "block.cond: needs exactly one comparison (gt, ge, lt or le)");
+  refused(
+      "{\"type\":\"while\",\"body\":{\"type\":\"relu\"},"
+      "\"cond\":{\"reduce\":\"sum\",\"eq\":1}}",
+      BD_EINVAL,
+      "block.cond.eq: unknown field (a comparison is one of gt, ge, lt, "
+      "le)");
+  refused(
+      "{\"type\":\"while\",\"body\":{\"type\":\"relu\"},"
+      "\"cond\":{\"reduce\":\"sum\",\"gt\":\"1\"}}",
+      BD_EINVAL, "block.cond.gt: must be a number");
+  refused(
+      "{\"type\":\"while\",\"body\":{\"type\":\"relu\"},"
+      "\"cond\":{\"reduce\":\"sum\"}}",
+      BD_EINVAL, "block.cond: needs exactly one comparison (gt, ge, lt or le)");
   refused("{\"type\":\"while\",\"cond\":{\"reduce\":\"sum\",\"gt\":1}}",
           BD_EINVAL, "block.body: missing");
   refused("{\"type\":\"sequential\",\"layers\":[{\"ref\":\"a\",\"x\":1}]}",
           BD_EINVAL, "block.layers[0].x: a {\"ref\"} may only carry a name");
   /* The parser enforces the depth limit itself (before any recursion
    * could run away). */
-  cJSON *j = parse("{\"type\":\"residual\",\"body\":{\"type\":\"residual\","
-                   "\"body\":{\"type\":\"relu\"}}}");
+  cJSON *j = parse(
+      "{\"type\":\"residual\",\"body\":{\"type\":\"residual\","
+      "\"body\":{\"type\":\"relu\"}}}");
   bd_build_limits lim = {.max_depth = 2};
   bd_spec *spec = NULL;
   ck_assert_int_eq(proto_spec_from_json(j, &lim, "block", &spec), BD_ELIMIT);
@@ -228,8 +237,7 @@ START_TEST(test_typed_spec_without_json) {
   ck_assert_int_eq(bd_spec_add_child(seq, bd_field_find(st, "layers"), lin),
                    BD_OK);
   /* a field that holds no blocks takes no child (and frees it) */
-  ck_assert_int_eq(bd_spec_add_child(seq, 5, bd_spec_new_ref("x")),
-                   BD_EINVAL);
+  ck_assert_int_eq(bd_spec_add_child(seq, 5, bd_spec_new_ref("x")), BD_EINVAL);
   bd_block *b = NULL;
   ck_assert_int_eq(bd_block_build_tree(seq, BD_CPU, NULL, "block", &b),
                    BD_EINVAL);
@@ -263,20 +271,25 @@ static bd_status bad_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
 /* A table whose value lands outside impl_size, or an enum without
  * choices, is refused at registration. */
 START_TEST(test_broken_tables_are_refused) {
-  static const bd_field outside[] = {
-      {.name = "n", .kind = BD_FIELD_INT, .offset = sizeof(bad_impl),
-       .min = 0, .max = 1}};
+  static const bd_field outside[] = {{.name = "n",
+                                      .kind = BD_FIELD_INT,
+                                      .offset = sizeof(bad_impl),
+                                      .min = 0,
+                                      .max = 1}};
   static const bd_block_type t1 = {.name = "test_outside",
-                                   .fields = outside, .nfields = 1,
+                                   .fields = outside,
+                                   .nfields = 1,
                                    .impl_size = sizeof(bad_impl),
                                    .forward = bad_forward};
   ck_assert_int_eq(bd_block_type_register(&t1), BD_EINVAL);
-  ck_assert_str_eq(bd_errmsg(), "block type 'test_outside': field 'n' lands "
-                                "outside impl_size");
+  ck_assert_str_eq(bd_errmsg(),
+                   "block type 'test_outside': field 'n' lands "
+                   "outside impl_size");
   static const bd_field nochoice[] = {
       {.name = "e", .kind = BD_FIELD_ENUM, .offset = 0}};
   static const bd_block_type t2 = {.name = "test_nochoice",
-                                   .fields = nochoice, .nfields = 1,
+                                   .fields = nochoice,
+                                   .nfields = 1,
                                    .impl_size = sizeof(bad_impl),
                                    .forward = bad_forward};
   ck_assert_int_eq(bd_block_type_register(&t2), BD_EINVAL);
@@ -285,22 +298,30 @@ START_TEST(test_broken_tables_are_refused) {
   static const bd_field optnum[] = {
       {.name = "x", .kind = BD_FIELD_NUM, .optional = true, .offset = 0}};
   static const bd_block_type t3 = {.name = "test_optnum",
-                                   .fields = optnum, .nfields = 1,
+                                   .fields = optnum,
+                                   .nfields = 1,
                                    .impl_size = sizeof(bad_impl),
                                    .forward = bad_forward};
   ck_assert_int_eq(bd_block_type_register(&t3), BD_EINVAL);
-  ck_assert_str_eq(bd_errmsg(), "block type 'test_optnum': field 'x' is "
-                                "optional but not an INT");
-  static const bd_field optout[] = {
-      {.name = "n", .kind = BD_FIELD_INT, .optional = true, .offset = 0,
-       .offset2 = sizeof(bad_impl), .min = 0, .max = 1}};
+  ck_assert_str_eq(bd_errmsg(),
+                   "block type 'test_optnum': field 'x' is "
+                   "optional but not an INT");
+  static const bd_field optout[] = {{.name = "n",
+                                     .kind = BD_FIELD_INT,
+                                     .optional = true,
+                                     .offset = 0,
+                                     .offset2 = sizeof(bad_impl),
+                                     .min = 0,
+                                     .max = 1}};
   static const bd_block_type t4 = {.name = "test_optout",
-                                   .fields = optout, .nfields = 1,
+                                   .fields = optout,
+                                   .nfields = 1,
                                    .impl_size = sizeof(bad_impl),
                                    .forward = bad_forward};
   ck_assert_int_eq(bd_block_type_register(&t4), BD_EINVAL);
-  ck_assert_str_eq(bd_errmsg(), "block type 'test_optout': field 'n' lands "
-                                "its 'given' flag outside impl_size");
+  ck_assert_str_eq(bd_errmsg(),
+                   "block type 'test_optout': field 'n' lands "
+                   "its 'given' flag outside impl_size");
 }
 END_TEST
 
@@ -321,7 +342,8 @@ START_TEST(test_committed_schema_matches_tables) {
   char *gtxt = cJSON_PrintUnformatted(gen);
   ck_assert_msg(cJSON_Compare(committed, gen, true),
                 "proto/block-spec.schema.json is stale; regenerate it with "
-                "`blockd --print-spec-schema`. Generated: %.400s", gtxt);
+                "`blockd --print-spec-schema`. Generated: %.400s",
+                gtxt);
   /* every built-in has a definition, and it lists its fields */
   const cJSON *defs = cJSON_GetObjectItem(gen, "$defs");
   for (int i = 0; i < bd_blocks_builtin_count(); i++) {

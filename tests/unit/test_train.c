@@ -59,14 +59,13 @@ static bd_tensor *randn(int ndim, const int64_t *shape, uint64_t *s) {
   ck_assert_int_eq(bd_tensor_new(BD_CPU, BD_F32, ndim, shape, &t), BD_OK);
   for (int64_t i = 0; i < bd_tensor_numel(t); i++) {
     *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    bd_tensor_f32(t)[i] = (float)((double)(*s >> 11) / 9007199254740992.0 *
-                                  2 - 1);
+    bd_tensor_f32(t)[i] =
+        (float)((double)(*s >> 11) / 9007199254740992.0 * 2 - 1);
   }
   return t;
 }
 
-static double loss_of(bd_model *m, bd_tensor *x, bd_loss_kind k,
-                      bd_tensor *t) {
+static double loss_of(bd_model *m, bd_tensor *x, bd_loss_kind k, bd_tensor *t) {
   bd_tensor *y, *prep;
   ck_assert_int_eq(bd_model_forward(m, x, &y), BD_OK);
   ck_assert_int_eq(bd_loss_check(k, y, t, &prep), BD_OK);
@@ -93,8 +92,7 @@ static void assert_same(const bd_tensor *a, const bd_tensor *b, float scale) {
 }
 
 /* Every gradient of the model against central differences of the loss. */
-static void fd_model(bd_model *m, bd_tensor *x, bd_loss_kind k,
-                     bd_tensor *t) {
+static void fd_model(bd_model *m, bd_tensor *x, bd_loss_kind k, bd_tensor *t) {
   double v;
   bd_model_zero_grad(m, NULL);
   ck_assert_msg(bd_model_backward(m, x, k, t, &v, NULL) == BD_OK, "%s",
@@ -117,14 +115,15 @@ static void fd_model(bd_model *m, bd_tensor *x, bd_loss_kind k,
       w[i] = keep;
       double fd = (up - dn) / (2 * eps), an = bd_tensor_f32(p->grad)[i];
       ck_assert_msg(fabs(fd - an) <= 2e-3 + 1e-2 * fabs(an),
-                    "%s[%lld]: analytic %g, finite differences %g",
-                    l.v[e].path, (long long)i, an, fd);
+                    "%s[%lld]: analytic %g, finite differences %g", l.v[e].path,
+                    (long long)i, an, fd);
     }
   }
   bd_state_list_free(&l);
 }
 
-/* ---- tests ---------------------------------------------------------------- */
+/* ---- tests ----------------------------------------------------------------
+ */
 
 START_TEST(test_fd_mlp) {
   bd_model *m = model(
@@ -214,16 +213,15 @@ START_TEST(test_bad_target_changes_nothing) {
   int64_t xs[2] = {2, 4}, n = 2;
   bd_tensor *x = randn(2, xs, &s), *t;
   double v;
-  ck_assert_int_eq(bd_model_backward(m, x, BD_LOSS_SUM, NULL, &v, NULL),
-                   BD_OK);
+  ck_assert_int_eq(bd_model_backward(m, x, BD_LOSS_SUM, NULL, &v, NULL), BD_OK);
   bd_param *w = param(m, "2.weight");
   bd_tensor *before = w->grad, *vals = copy(before);
   uint64_t off = m->rng_offset;
   int64_t cls[2] = {1, 3}; /* 3 classes: 3 is out of range */
   ck_assert_int_eq(bd_tensor_new(BD_CPU, BD_I64, 1, &n, &t), BD_OK);
   memcpy(bd_tensor_data(t), cls, sizeof cls);
-  ck_assert_int_eq(
-      bd_model_backward(m, x, BD_LOSS_CROSS_ENTROPY, t, &v, NULL), BD_EINVAL);
+  ck_assert_int_eq(bd_model_backward(m, x, BD_LOSS_CROSS_ENTROPY, t, &v, NULL),
+                   BD_EINVAL);
   ck_assert_ptr_eq(w->grad, before);
   assert_same(w->grad, vals, 1.0f);
   ck_assert_uint_eq(m->rng_offset, off);
