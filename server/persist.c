@@ -408,7 +408,7 @@ int srv_persist_restore(srv_app *app) {
     v[nv++] = (restored){m, serial};
   }
   closedir(d);
-  qsort(v, nv, sizeof *v, restored_cmp);
+  if (nv) qsort(v, nv, sizeof *v, restored_cmp); /* v is NULL when empty */
   /* Recorded serials first, so that the models without one (and every
    * model created from now on) get larger ones. */
   uint64_t next = 0;
