@@ -175,6 +175,43 @@ bd_status bd_block_forward(bd_block *b, bd_exec *ex, bd_tensor *x,
   return b->type->forward(b, ex, x, y, saved);
 }
 
+/* ---- rows (dynamic batching) ---------------------------------------- */
+
+const char *bd_rows_child_path(const char *path, const char *name, char *buf,
+                               size_t n) {
+  if (!path || !path[0])
+    snprintf(buf, n, "%s", name);
+  else
+    snprintf(buf, n, "%s.%s", path, name);
+  return buf;
+}
+
+bd_status bd_rows_mixed(const bd_block *b, const char *path, const char *why) {
+  return bd_fail(BD_EINVAL, "layer %s (%s) mixes the rows of a batch: %s",
+                 path && path[0] ? path : "<root>", b->type->name, why);
+}
+
+bd_status bd_rows_same(const bd_block *b, const char *path, bool training,
+                       int *ndim) {
+  (void)b;
+  (void)path;
+  (void)training;
+  (void)ndim;
+  return BD_OK;
+}
+
+bd_status bd_block_rows(const bd_block *b, const char *path, bool training,
+                        int *ndim) {
+  if (!b->type->rows)
+    return bd_rows_mixed(b, path,
+                         "its type does not declare that it treats rows "
+                         "independently");
+  bd_status s = b->type->rows(b, path, training, ndim);
+  if (!s && *ndim < 1)
+    return bd_rows_mixed(b, path, "its output has no batch dimension left");
+  return s;
+}
+
 bool bd_block_needs_grad(const bd_block *b) {
   for (int i = 0; i < b->nparams; i++)
     if (!b->params[i]->is_buffer && b->params[i]->requires_grad) return true;

@@ -99,7 +99,31 @@ struct bd_block_type {
   /* Optional: frees what impl points to (not impl itself when impl_size
    * is set). */
   void (*free_impl)(bd_block *b);
+  /* Optional, for dynamic batching: whether row i of the output depends
+   * on row i of the input alone (dim 0 is the batch) when the input has
+   * *ndim dims, in train mode when training. Returns BD_OK and sets *ndim
+   * to the output's dim count, or bd_rows_mixed(...) saying why not.
+   * Containers check their children with bd_block_rows. A type without
+   * the slot (every plugin layer) is taken to mix rows: batching must
+   * never change a request's answer. */
+  bd_status (*rows)(const bd_block *b, const char *path, bool training,
+                    int *ndim);
 };
+
+/* Runs b's rows check (above) with path naming b in messages ("" = the
+ * root). EINVAL "layer P (type) mixes the rows of a batch: why" when b or
+ * a block inside it does, or when no batch dimension is left. */
+bd_status bd_block_rows(const bd_block *b, const char *path, bool training,
+                        int *ndim);
+/* The rows slot of the types that work row by row and keep the number of
+ * dims (element-wise ops, linear maps over the last dim). */
+bd_status bd_rows_same(const bd_block *b, const char *path, bool training,
+                       int *ndim);
+/* The EINVAL a rows slot returns: names the layer, its type and why. */
+bd_status bd_rows_mixed(const bd_block *b, const char *path, const char *why);
+/* child's path under parent path ("0", "net.0"): writes into buf. */
+const char *bd_rows_child_path(const char *path, const char *name, char *buf,
+                               size_t n);
 
 /* Type registry: built-ins are registered by bd_blocks_init; plugins add
  * theirs. BD_EEXIST when the name is taken. */

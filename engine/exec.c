@@ -17,8 +17,33 @@ void bd_exec_set_time_limit(double seconds) {
   __atomic_store(&bd__time_limit, &seconds, __ATOMIC_RELAXED);
 }
 
+/* The request deadline of the thread's calls (0 = none), and whether
+ * bd_exec_abort_all has run. */
+static _Thread_local double bd__req_deadline;
+static int bd__aborted;
+
+double bd_exec_set_request_deadline(double deadline) {
+  double prev = bd__req_deadline;
+  bd__req_deadline = deadline;
+  return prev;
+}
+
+void bd_exec_abort_all(void) {
+  __atomic_store_n(&bd__aborted, 1, __ATOMIC_RELEASE);
+}
+
 bd_status bd_exec_check_deadline(const bd_exec *ex) {
+  if (__atomic_load_n(&bd__aborted, __ATOMIC_ACQUIRE))
+    return bd_fail(BD_ESHUTDOWN,
+                   "layer %s: stopped because the daemon is shutting down "
+                   "and its drain time ran out",
+                   bd_exec_where(ex));
   if (ex->deadline <= 0 || bd__mono() < ex->deadline) return BD_OK;
+  if (ex->deadline == bd__req_deadline)
+    return bd_fail(BD_EDEADLINE,
+                   "layer %s: the request ran past its deadline "
+                   "(--request-timeout)",
+                   bd_exec_where(ex));
   double limit;
   __atomic_load(&bd__time_limit, &limit, __ATOMIC_RELAXED);
   return bd_fail(BD_ETIMEOUT,
@@ -43,6 +68,9 @@ void bd_exec_begin(bd_exec *ex, bd_device dev, bool training, bool record,
   double limit;
   __atomic_load(&bd__time_limit, &limit, __ATOMIC_RELAXED);
   if (limit > 0) ex->deadline = bd__mono() + limit;
+  if (bd__req_deadline > 0 &&
+      (ex->deadline <= 0 || bd__req_deadline < ex->deadline))
+    ex->deadline = bd__req_deadline;
 }
 
 void bd_exec_end(bd_exec *ex) {

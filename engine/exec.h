@@ -40,8 +40,18 @@ void bd_exec_begin(bd_exec *ex, bd_device dev, bool training, bool record,
 /* Sets the compute time limit of every later call (seconds; <= 0 = none).
  * Process-wide; the daemon sets it once from --max-compute-seconds. */
 void bd_exec_set_time_limit(double seconds);
+/* Sets the calling thread's request deadline (CLOCK_MONOTONIC seconds, 0
+ * = none) and returns the previous one: calls begun on this thread end at
+ * it when it comes before their own time limit (the server's
+ * --request-timeout, counted from the request's arrival). */
+double bd_exec_set_request_deadline(double deadline);
+/* Makes every running and later call fail at its next deadline check with
+ * BD_ESHUTDOWN (the daemon's drain ran out of time). Process-wide. */
+void bd_exec_abort_all(void);
 /* BD_ETIMEOUT, naming the block, once the call has run past its time
- * limit. Long-running blocks (while) call it every iteration. */
+ * limit; BD_EDEADLINE past the request deadline; BD_ESHUTDOWN after
+ * bd_exec_abort_all. Long-running blocks (while) call it every
+ * iteration. */
 bd_status bd_exec_check_deadline(const bd_exec *ex);
 /* Releases every arena allocation and kept tensor. */
 void bd_exec_end(bd_exec *ex);

@@ -37,6 +37,7 @@ bd_status bd_model_create(const char *name, const bd_spec *spec, uint64_t seed,
   m->name = strdup(name);
   m->dev = dev;
   m->training = true;
+  m->batching = (bd_batching){.max_batch = 1, .max_delay_us = 0};
   m->seed = seed;
   m->serial = __atomic_add_fetch(&bd__model_serial_last, 1, __ATOMIC_RELAXED);
   pthread_rwlock_init(&m->lock, NULL);

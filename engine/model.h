@@ -70,8 +70,18 @@ typedef struct bd_device_bytes {
 } bd_device_bytes;
 
 /* What describes a model at one instant (taken under one read lock). */
+/* Dynamic batching settings: serving policy the model carries so that
+ * they are saved, restored and deleted with it. max_batch 1 = off. */
+typedef struct bd_batching {
+  int max_batch;        /* rows per batched forward, 1..BD_MAX_BATCH */
+  int64_t max_delay_us; /* how long a request waits for others, 0.. */
+} bd_batching;
+#define BD_MAX_BATCH 4096
+#define BD_MAX_BATCH_DELAY_US 1000000
+
 typedef struct bd_model_info {
   const char *name; /* borrowed, as bd_model_name */
+  bd_batching batching;
   bd_device dev;
   bool training;       /* train (true) or eval mode */
   uint64_t seed;       /* the RNG key */
@@ -114,6 +124,18 @@ bd_block *bd_model_root(bd_model *m);
 
 /* net.train() / net.eval(). Never fails. */
 void bd_model_set_mode(bd_model *m, bool training);
+
+/* Whether requests may be concatenated along dim 0 for one forward: every
+ * block of m keeps the rows of an input of in_ndim dims apart in m's
+ * current mode (bd_block_rows). in_ndim < 2 has no batch dim to join on.
+ * Takes the read lock. EINVAL naming the first block that mixes rows. */
+bd_status bd_model_rows_check(bd_model *m, int in_ndim);
+/* Sets m's batching. max_batch > 1 needs bd_model_rows_check(m, 2) to
+ * pass (EINVAL with its message otherwise); out-of-range values are
+ * EINVAL. Takes the write lock. */
+bd_status bd_model_set_batching(bd_model *m, const bd_batching *b);
+/* m's batching (a snapshot; takes the read lock). */
+bd_batching bd_model_get_batching(bd_model *m);
 
 /* net.to(dev): moves every value, gradient and momentum buffer, all or
  * nothing (see bd_model_to in device_move.h for the errors). */

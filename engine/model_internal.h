@@ -24,6 +24,7 @@ struct bd_model {
   uint64_t rng_offset;
   /* Optimiser state: step count (momentum buffers live in the params). */
   int64_t sgd_steps;
+  bd_batching batching; /* serving policy (bd_model_set_batching) */
 };
 
 /* The model's rwlock. Forward passes and snapshots share it; edits, init,

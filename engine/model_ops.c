@@ -20,6 +20,7 @@ bd_status bd_model_info_locked(bd_model *m, bd_model_info *out) {
   out->seed = m->seed;
   out->rng_offset = __atomic_load_n(&m->rng_offset, __ATOMIC_RELAXED);
   out->sgd_steps = m->sgd_steps;
+  out->batching = m->batching;
   return bd_block_count(m->root, &out->param_count, &out->bytes);
 }
 
@@ -54,6 +55,49 @@ bd_status bd_model_read(bd_model *m, bd_model_read_cb cb, void *ctx) {
 }
 
 bd_block *bd_model_root(bd_model *m) { return m->root; }
+
+static bd_status rows_check_locked(bd_model *m, int in_ndim) {
+  if (in_ndim < 2)
+    return bd_fail(BD_EINVAL,
+                   "an input of %d dim%s has no batch dimension to join "
+                   "requests along",
+                   in_ndim, in_ndim == 1 ? "" : "s");
+  int nd = in_ndim;
+  return bd_block_rows(m->root, "", m->training, &nd);
+}
+
+bd_status bd_model_rows_check(bd_model *m, int in_ndim) {
+  bd_model_rdlock(m);
+  bd_status s = rows_check_locked(m, in_ndim);
+  bd_model_unlock(m);
+  return s;
+}
+
+bd_status bd_model_set_batching(bd_model *m, const bd_batching *b) {
+  if (b->max_batch < 1 || b->max_batch > BD_MAX_BATCH)
+    return bd_fail(BD_EINVAL, "max_batch: must be between 1 and %d",
+                   BD_MAX_BATCH);
+  if (b->max_delay_us < 0 || b->max_delay_us > BD_MAX_BATCH_DELAY_US)
+    return bd_fail(BD_EINVAL, "max_delay_us: must be between 0 and %d",
+                   BD_MAX_BATCH_DELAY_US);
+  bd_model_wrlock(m);
+  bd_status s = b->max_batch > 1 ? rows_check_locked(m, 2) : BD_OK;
+  if (s)
+    bd_fail_prefix(s,
+                   "batching: requests cannot be batched for this "
+                   "model: ");
+  else
+    m->batching = *b;
+  bd_model_unlock(m);
+  return s;
+}
+
+bd_batching bd_model_get_batching(bd_model *m) {
+  bd_model_rdlock(m);
+  bd_batching b = m->batching;
+  bd_model_unlock(m);
+  return b;
+}
 
 void bd_model_set_mode(bd_model *m, bool training) {
   bd_model_wrlock(m);

@@ -52,7 +52,13 @@
   XX(EURITOOLONG, 414, "uri_too_long", "request URI too long")                 \
   XX(EHEADERS, 431, "headers_too_large", "request headers too large")          \
   XX(ENOSPACE, 507, "insufficient_storage",                                    \
-     "no space left to save (disk full or quota exceeded)")
+     "no space left to save (disk full or quota exceeded)")                    \
+  XX(EBUSY, 503, "overloaded", "the model's request queue is full")            \
+  XX(EDEADLINE, 503, "deadline_exceeded",                                      \
+     "the request ran past its deadline (--request-timeout)")                  \
+  XX(ESHUTDOWN, 503, "shutting_down", "the daemon is shutting down")           \
+  XX(ECLOSED, 499, "client_closed_request",                                    \
+     "the client closed the connection before the answer")
 
 typedef enum bd_status {
 #define XX(n, h, c, m) BD_##n,

@@ -46,11 +46,12 @@ static bd_status act_backward(bd_block *b, bd_exec *ex, void *saved,
   return s;
 }
 
-#define BD_ACTIVATION(var, nm, help)                 \
-  const bd_block_type var = {.name = nm,             \
-                             .doc = help,            \
-                             .forward = act_forward, \
-                             .backward = act_backward}
+#define BD_ACTIVATION(var, nm, help)                   \
+  const bd_block_type var = {.name = nm,               \
+                             .doc = help,              \
+                             .forward = act_forward,   \
+                             .backward = act_backward, \
+                             .rows = bd_rows_same}
 
 BD_ACTIVATION(bd_block_relu, "relu", "nn.ReLU.");
 BD_ACTIVATION(bd_block_sigmoid, "sigmoid", "nn.Sigmoid.");

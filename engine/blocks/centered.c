@@ -43,11 +43,21 @@ static bd_status centered_backward(bd_block *b, bd_exec *ex, void *saved,
   return center(ex->dev, dy, dx);
 }
 
+static bd_status centered_rows(const bd_block *b, const char *path,
+                               bool training, int *ndim) {
+  (void)training;
+  (void)ndim;
+  return bd_rows_mixed(b, path,
+                       "it subtracts the mean of the whole tensor, every "
+                       "row included");
+}
+
 const bd_block_type bd_block_centered = {
     .name = "centered",
     .doc = "the seed's CenteredLayer: x - x.mean() over all elements.",
     .forward = centered_forward,
     .backward = centered_backward,
+    .rows = centered_rows,
 };
 
 BD_BLOCKS_FILE_TYPES(centered, &bd_block_centered);

@@ -113,6 +113,19 @@ static bd_status dropout_backward(bd_block *b, bd_exec *ex, void *saved,
   return s;
 }
 
+/* In train mode the mask comes from the model's random stream, so a
+ * request's mask would depend on where it sits in a batch. */
+static bd_status dropout_rows(const bd_block *b, const char *path,
+                              bool training, int *ndim) {
+  (void)ndim;
+  const dropout *d = b->impl;
+  if (training && d->p > 0)
+    return bd_rows_mixed(b, path,
+                         "in train mode its mask is drawn for the whole "
+                         "batch (switch the model to eval mode)");
+  return BD_OK;
+}
+
 const bd_block_type bd_block_dropout = {
     .name = "dropout",
     .doc =
@@ -123,6 +136,7 @@ const bd_block_type bd_block_dropout = {
     .impl_size = sizeof(dropout),
     .forward = dropout_forward,
     .backward = dropout_backward,
+    .rows = dropout_rows,
 };
 
 BD_BLOCKS_FILE_TYPES(dropout, &bd_block_dropout);

@@ -80,6 +80,19 @@ static bd_status flatten_backward(bd_block *b, bd_exec *ex, void *saved,
   return bd_tensor_reshape(dy, fs->ndim, fs->shape, dx);
 }
 
+/* Merging dims s..e keeps the rows apart unless dim 0 is among them. */
+static bd_status flatten_rows(const bd_block *b, const char *path,
+                              bool training, int *ndim) {
+  (void)training;
+  const flatten *f = b->impl;
+  int nd = *ndim ? *ndim : 1;
+  int64_t s0 = f->start < 0 ? f->start + nd : f->start;
+  int64_t e0 = f->end < 0 ? f->end + nd : f->end;
+  if (s0 <= 0) return bd_rows_mixed(b, path, "it flattens the batch dimension");
+  if (e0 > s0 && e0 < nd) *ndim -= (int)(e0 - s0);
+  return BD_OK;
+}
+
 const bd_block_type bd_block_flatten = {
     .name = "flatten",
     .doc = "nn.Flatten(start_dim, end_dim).",
@@ -88,6 +101,7 @@ const bd_block_type bd_block_flatten = {
     .impl_size = sizeof(flatten),
     .forward = flatten_forward,
     .backward = flatten_backward,
+    .rows = flatten_rows,
 };
 
 BD_BLOCKS_FILE_TYPES(flatten, &bd_block_flatten);

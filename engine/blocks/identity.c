@@ -26,6 +26,7 @@ const bd_block_type bd_block_identity = {
     .doc = "nn.Identity.",
     .forward = identity_forward,
     .backward = identity_backward,
+    .rows = bd_rows_same,
 };
 
 BD_BLOCKS_FILE_TYPES(identity, &bd_block_identity);

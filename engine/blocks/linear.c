@@ -167,6 +167,7 @@ const bd_block_type bd_block_linear = {
     .forward = linear_forward,
     .backward = linear_backward,
     .reset = linear_reset,
+    .rows = bd_rows_same,
 };
 
 BD_BLOCKS_FILE_TYPES(linear, &bd_block_linear);

@@ -152,6 +152,7 @@ const bd_block_type bd_block_matmul = {
     .forward = matmul_forward,
     .backward = matmul_backward,
     .reset = matmul_reset,
+    .rows = bd_rows_same,
 };
 
 BD_BLOCKS_FILE_TYPES(matmul, &bd_block_matmul);

@@ -182,6 +182,30 @@ static bd_status parallel_backward(bd_block *b, bd_exec *ex, void *saved,
   return BD_OK;
 }
 
+/* Every branch sees the input's dims; concat joins along the last dim,
+ * which must not be the batch dim. */
+static bd_status parallel_rows(const bd_block *b, const char *path,
+                               bool training, int *ndim) {
+  const parallel *p = b->impl;
+  char sub[512];
+  int out = *ndim;
+  for (int i = 0; i < b->nchildren; i++) {
+    int nd = *ndim;
+    bd_status s = bd_block_rows(
+        b->children[i],
+        bd_rows_child_path(path, b->child_names[i], sub, sizeof sub), training,
+        &nd);
+    if (s) return s;
+    out = nd;
+  }
+  if (p->concat && out < 2)
+    return bd_rows_mixed(b, path,
+                         "it concatenates along the last dim, which is the "
+                         "batch dimension here");
+  *ndim = out;
+  return BD_OK;
+}
+
 const bd_block_type bd_block_parallel = {
     .name = "parallel",
     .doc =
@@ -193,6 +217,7 @@ const bd_block_type bd_block_parallel = {
     .init = parallel_init,
     .forward = parallel_forward,
     .backward = parallel_backward,
+    .rows = parallel_rows,
 };
 
 BD_BLOCKS_FILE_TYPES(parallel, &bd_block_parallel);

@@ -149,6 +149,22 @@ static bd_status reduce_backward(bd_block *b, bd_exec *ex, void *saved,
   return s;
 }
 
+/* A reduction keeps the rows apart only along a dim other than the batch
+ * dim; without dim it reduces everything. */
+static bd_status reduce_rows(const bd_block *b, const char *path, bool training,
+                             int *ndim) {
+  (void)training;
+  const reduce *r = b->impl;
+  if (!r->has_dim)
+    return bd_rows_mixed(b, path, "without dim it reduces the whole tensor");
+  int span = *ndim ? *ndim : 1;
+  int64_t d = r->dim < 0 ? r->dim + span : r->dim;
+  if (d == 0)
+    return bd_rows_mixed(b, path, "it reduces along the batch dimension");
+  if (!r->keepdim) *ndim -= 1;
+  return BD_OK;
+}
+
 const bd_block_type bd_block_sum = {
     .name = "sum",
     .doc =
@@ -159,6 +175,7 @@ const bd_block_type bd_block_sum = {
     .impl_size = sizeof(reduce),
     .forward = reduce_forward,
     .backward = reduce_backward,
+    .rows = reduce_rows,
 };
 
 const bd_block_type bd_block_mean = {
@@ -171,6 +188,7 @@ const bd_block_type bd_block_mean = {
     .impl_size = sizeof(reduce),
     .forward = reduce_forward,
     .backward = reduce_backward,
+    .rows = reduce_rows,
 };
 
 BD_BLOCKS_FILE_TYPES(reduce, &bd_block_sum, &bd_block_mean);

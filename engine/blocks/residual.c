@@ -59,6 +59,17 @@ static bd_status residual_backward(bd_block *b, bd_exec *ex, void *saved,
   return s;
 }
 
+/* x + body(x): row-wise when the body is. */
+static bd_status residual_rows(const bd_block *b, const char *path,
+                               bool training, int *ndim) {
+  char sub[512];
+  int nd = *ndim;
+  return bd_block_rows(
+      b->children[0],
+      bd_rows_child_path(path, b->child_names[0], sub, sizeof sub), training,
+      &nd);
+}
+
 const bd_block_type bd_block_residual = {
     .name = "residual",
     .doc = "x + body(x); the body is the child \"body\".",
@@ -66,6 +77,7 @@ const bd_block_type bd_block_residual = {
     .nfields = BD_NFIELDS(residual_fields),
     .forward = residual_forward,
     .backward = residual_backward,
+    .rows = residual_rows,
 };
 
 BD_BLOCKS_FILE_TYPES(residual, &bd_block_residual);

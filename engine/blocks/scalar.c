@@ -73,6 +73,7 @@ const bd_block_type bd_block_add = {
     .init = scalar_init,
     .forward = scalar_forward,
     .backward = scalar_backward,
+    .rows = bd_rows_same,
 };
 
 const bd_block_type bd_block_scale = {
@@ -84,6 +85,7 @@ const bd_block_type bd_block_scale = {
     .init = scalar_init,
     .forward = scalar_forward,
     .backward = scalar_backward,
+    .rows = bd_rows_same,
 };
 
 BD_BLOCKS_FILE_TYPES(scalar, &bd_block_add, &bd_block_scale);

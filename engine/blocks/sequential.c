@@ -138,6 +138,22 @@ static bd_status seq_backward(bd_block *b, bd_exec *ex, void *saved,
   return BD_OK;
 }
 
+/* Every step in order, each seeing the dims the previous one left. */
+static bd_status seq_rows(const bd_block *b, const char *path, bool training,
+                          int *ndim) {
+  char sub[512];
+  int n = seq_nsteps(b);
+  for (int i = 0; i < n; i++) {
+    int c = seq_step(b, i);
+    bd_status s = bd_block_rows(
+        b->children[c],
+        bd_rows_child_path(path, b->child_names[c], sub, sizeof sub), training,
+        ndim);
+    if (s) return s;
+  }
+  return BD_OK;
+}
+
 const bd_block_type bd_block_sequential = {
     .name = "sequential",
     .doc =
@@ -153,6 +169,7 @@ const bd_block_type bd_block_sequential = {
     .forward = seq_forward,
     .backward = seq_backward,
     .free_impl = seq_free,
+    .rows = seq_rows,
 };
 
 BD_BLOCKS_FILE_TYPES(sequential, &bd_block_sequential);

@@ -81,6 +81,18 @@ static bd_status softmax_backward(bd_block *b, bd_exec *ex, void *saved,
   return s;
 }
 
+/* Normalising along any dim but the batch dim keeps the rows apart. */
+static bd_status softmax_rows(const bd_block *b, const char *path,
+                              bool training, int *ndim) {
+  (void)training;
+  const softmax *m = b->impl;
+  int nd = *ndim ? *ndim : 1;
+  int64_t d = m->dim < 0 ? m->dim + nd : m->dim;
+  if (d == 0)
+    return bd_rows_mixed(b, path, "it normalises along the batch dimension");
+  return BD_OK;
+}
+
 const bd_block_type bd_block_softmax = {
     .name = "softmax",
     .doc = "nn.Softmax(dim); negative dims count from the end.",
@@ -89,6 +101,7 @@ const bd_block_type bd_block_softmax = {
     .impl_size = sizeof(softmax),
     .forward = softmax_forward,
     .backward = softmax_backward,
+    .rows = softmax_rows,
 };
 
 BD_BLOCKS_FILE_TYPES(softmax, &bd_block_softmax);

@@ -181,6 +181,17 @@ static bd_status while_backward(bd_block *b, bd_exec *ex, void *saved,
   return BD_OK;
 }
 
+/* The condition reduces the whole tensor: one request's rows would decide
+ * how often the body runs on its batch neighbours' rows. */
+static bd_status while_rows(const bd_block *b, const char *path, bool training,
+                            int *ndim) {
+  (void)training;
+  (void)ndim;
+  return bd_rows_mixed(b, path,
+                       "its condition tests a reduction of the whole "
+                       "tensor");
+}
+
 const bd_block_type bd_block_while = {
     .name = "while",
     .doc =
@@ -191,6 +202,7 @@ const bd_block_type bd_block_while = {
     .impl_size = sizeof(bd_while),
     .forward = while_forward,
     .backward = while_backward,
+    .rows = while_rows,
 };
 
 BD_BLOCKS_FILE_TYPES(while, &bd_block_while);
