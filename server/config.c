@@ -59,6 +59,21 @@ static const char usage[] =
     "  --max-json-response-bytes SIZE  largest JSON response; larger ones get\n"
     "                         413 too_large (ask for .npy or safetensors)\n"
     "                         (BLOCKD_MAX_JSON_RESPONSE_BYTES), default 64M\n"
+    "  --workers N            compute workers: forward, backward, init,\n"
+    "                         saves and file I/O run there, never on the\n"
+    "                         HTTP threads (BLOCKD_WORKERS), default:\n"
+    "                         number of cores\n"
+    "  --queue-depth N        requests waiting per model (and for the\n"
+    "                         requests naming no model) before 503\n"
+    "                         overloaded with Retry-After\n"
+    "                         (BLOCKD_QUEUE_DEPTH), default 256\n"
+    "  --request-timeout S    deadline of a request from its arrival,\n"
+    "                         queue wait and compute together; past it 503\n"
+    "                         deadline_exceeded (BLOCKD_REQUEST_TIMEOUT),\n"
+    "                         default 120, 0 = none\n"
+    "  --drain-timeout S      on SIGTERM/SIGINT: stop accepting, answer the\n"
+    "                         requests in flight for up to S seconds, save,\n"
+    "                         exit 0 (BLOCKD_DRAIN_TIMEOUT), default 30\n"
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version and exit\n"
     "  --print-spec-schema    print the JSON Schema of block specs, generated\n"
@@ -127,7 +142,11 @@ enum {
   OPT_IDLE_TIMEOUT,
   OPT_MAX_JSON_RESP,
   OPT_MAX_BLOCKS,
-  OPT_SPEC_NODES
+  OPT_SPEC_NODES,
+  OPT_WORKERS,
+  OPT_QUEUE_DEPTH,
+  OPT_REQ_TIMEOUT,
+  OPT_DRAIN_TIMEOUT
 };
 
 bd_build_limits srv_build_limits(const srv_config *cfg) {
@@ -152,13 +171,31 @@ static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
       return true;
     case OPT_THREADS:
     case OPT_DEPTH:
+    case OPT_WORKERS:
       n = strtoll(v, &end, 10);
       if (*end || end == v || n < 1 || n > 1024) goto bad;
       if (id == OPT_THREADS)
         cfg->threads = (int)n;
+      else if (id == OPT_WORKERS)
+        cfg->workers = (int)n;
       else
         cfg->max_depth = (int)n;
       return true;
+    case OPT_QUEUE_DEPTH:
+      n = strtoll(v, &end, 10);
+      if (*end || end == v || n < 1 || n > 1000000) goto bad;
+      cfg->queue_depth = (int)n;
+      return true;
+    case OPT_REQ_TIMEOUT:
+    case OPT_DRAIN_TIMEOUT: {
+      double d = strtod(v, &end);
+      if (*end || end == v || !(d >= 0) || d > 86400) goto bad;
+      if (id == OPT_REQ_TIMEOUT)
+        cfg->request_timeout_s = d;
+      else
+        cfg->drain_timeout_s = d;
+      return true;
+    }
     case OPT_COMPUTE: {
       double d = strtod(v, &end);
       if (*end || end == v || !(d >= 0) || d > 86400) goto bad;
@@ -253,6 +290,10 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
   cfg->max_json_response = 64LL * 1024 * 1024;
   cfg->max_blocks = 100000;
   cfg->max_spec_nodes = 100000;
+  cfg->workers = cores < 1 ? 1 : (int)cores;
+  cfg->queue_depth = 256;
+  cfg->request_timeout_s = 120;
+  cfg->drain_timeout_s = 30;
 
   static const struct {
     const char *env;
@@ -272,7 +313,11 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
               {"BLOCKD_IDLE_TIMEOUT", OPT_IDLE_TIMEOUT},
               {"BLOCKD_MAX_JSON_RESPONSE_BYTES", OPT_MAX_JSON_RESP},
               {"BLOCKD_MAX_BLOCKS", OPT_MAX_BLOCKS},
-              {"BLOCKD_MAX_SPEC_NODES", OPT_SPEC_NODES}};
+              {"BLOCKD_MAX_SPEC_NODES", OPT_SPEC_NODES},
+              {"BLOCKD_WORKERS", OPT_WORKERS},
+              {"BLOCKD_QUEUE_DEPTH", OPT_QUEUE_DEPTH},
+              {"BLOCKD_REQUEST_TIMEOUT", OPT_REQ_TIMEOUT},
+              {"BLOCKD_DRAIN_TIMEOUT", OPT_DRAIN_TIMEOUT}};
   for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
     const char *v = getenv(envs[i].env);
     if (v && *v && !apply(cfg, envs[i].id, v, envs[i].env)) return -1;
@@ -316,6 +361,10 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
       {"max-connections-per-ip", required_argument, 0, OPT_MAX_CONNS_IP},
       {"idle-timeout", required_argument, 0, OPT_IDLE_TIMEOUT},
       {"max-json-response-bytes", required_argument, 0, OPT_MAX_JSON_RESP},
+      {"workers", required_argument, 0, OPT_WORKERS},
+      {"queue-depth", required_argument, 0, OPT_QUEUE_DEPTH},
+      {"request-timeout", required_argument, 0, OPT_REQ_TIMEOUT},
+      {"drain-timeout", required_argument, 0, OPT_DRAIN_TIMEOUT},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
       {"print-spec-schema", no_argument, 0, 'S'},

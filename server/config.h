@@ -47,6 +47,12 @@ typedef struct srv_config {
   int max_conns_per_ip;      /* default 64 */
   int idle_timeout_s;        /* default 30 */
   int64_t max_json_response; /* bytes, default 64 MiB */
+  /* Serving (issue 11): compute workers, requests waiting per queue,
+   * the deadline of a request from its arrival, the SIGTERM drain. */
+  int workers;              /* default = cores */
+  int queue_depth;          /* default 256 */
+  double request_timeout_s; /* default 120; 0 = none */
+  double drain_timeout_s;   /* default 30 */
 } srv_config;
 
 /* Fills cfg from defaults, the environment and argv. Returns 0 to run, 1

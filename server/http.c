@@ -4,6 +4,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,13 +13,45 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../engine/names.h"
 #include "../proto/json_parse.h"
 #include "log.h"
+#include "sched.h"
 
 static uint64_t srv__next_id;
+/* Requests between arrival and completion; the drain waits for 0. */
+static int srv__inflight;
+/* Set by srv_http_begin_drain: requests arriving after drain_t0 get 503
+ * and every reply closes its connection. */
+static int srv__draining;
+static double srv__drain_t0;
+
+int srv_http_inflight(void) {
+  return __atomic_load_n(&srv__inflight, __ATOMIC_ACQUIRE);
+}
+
+bool srv_http_draining(void) {
+  return __atomic_load_n(&srv__draining, __ATOMIC_ACQUIRE) != 0;
+}
+
+void srv_req_complete(srv_req *r) {
+  /* MHD_resume_connection is safe from any thread; the connection's HTTP
+   * thread then calls on_request again and sends the reply. */
+  MHD_resume_connection(r->conn);
+}
+
+bool srv_req_client_gone(const srv_req *r) {
+  if (r->fd < 0) return false;
+  char c;
+  ssize_t n = recv(r->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return true; /* orderly shutdown: the client is gone */
+  if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  return false; /* more bytes (a pipelined request): still there */
+}
 
 double srv_now(void) {
   struct timespec ts;
@@ -201,7 +234,10 @@ static bool media_ok(const char *ct, int body) {
           strcmp(ct, "application/x-npy") == 0);
 }
 
-static void dispatch(srv_req *r) {
+/* Finds r's route and makes the checks every route shares (405, 413,
+ * 415); captures the route's "*" segments into r->args. NULL when r
+ * already holds its (error) reply. */
+static const srv_route *match_route(srv_req *r) {
   const srv_route *hit = NULL;
   char allow[64] = "";
   for (const srv_route *rt = srv_routes; rt->method; rt++) {
@@ -224,12 +260,12 @@ static void dispatch(srv_req *r) {
     } else {
       srv_fail(r, BD_ENOTFOUND, "no such endpoint: %s %s", r->method, r->path);
     }
-    return;
+    return NULL;
   }
   if (r->body_too_large) {
     srv_fail(r, BD_EPAYLOAD, "request body exceeds --max-body (%lld bytes)",
              (long long)r->app->cfg.max_body);
-    return;
+    return NULL;
   }
   if (hit->body != SRV_BODY_NONE && r->body_len > 0) {
     char ct[128];
@@ -242,13 +278,36 @@ static void dispatch(srv_req *r) {
                (hit->body & SRV_BODY_BINARY) ? ", application/octet-stream or "
                                                "application/x-npy"
                                              : "");
-      return;
+      return NULL;
     }
   }
   route_match(hit->pattern, r->path, r, true);
-  bd_errclear();
-  hit->handler(r);
-  if (!r->done) srv_fail(r, BD_EINTERNAL, "the handler produced no response");
+  return hit;
+}
+
+/* Runs r's route: inline routes here, every other one on a compute
+ * worker (r's connection is suspended until the worker has the reply). */
+static void dispatch(srv_req *r) {
+  const srv_route *rt = match_route(r);
+  if (!rt) return;
+  if ((rt->body & SRV_INLINE) || !r->app->sched) {
+    bd_errclear();
+    rt->handler(r);
+    if (!r->done) srv_fail(r, BD_EINTERNAL, "the handler produced no response");
+    return;
+  }
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  r->fd = ci ? ci->connect_fd : -1;
+  /* Suspend first: the worker may finish and resume before submit
+   * returns. */
+  MHD_suspend_connection(r->conn);
+  r->suspended = true;
+  bd_status s = srv_sched_submit(r->app->sched, r, rt->handler);
+  if (s) {
+    srv_reply_status(r, s);
+    srv_req_complete(r);
+  }
 }
 
 /* ---- MHD callbacks ---------------------------------------------------- */
@@ -258,6 +317,11 @@ static enum MHD_Result send_response(srv_req *r) {
       r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
   if (!resp) return MHD_NO;
   r->resp = NULL; /* MHD owns it now */
+  r->sent = true;
+  if (r->status == 503) /* overloaded, deadline, shutting down */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+  if (srv_http_draining())
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                           r->resp_type ? r->resp_type : "application/json");
   char id[32];
@@ -415,6 +479,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     r->path = strdup(url);
     r->id = __atomic_add_fetch(&srv__next_id, 1, __ATOMIC_RELAXED);
     r->t0 = srv_now();
+    r->fd = -1;
+    if (app->cfg.request_timeout_s > 0)
+      r->deadline = r->t0 + app->cfg.request_timeout_s;
+    __atomic_add_fetch(&srv__inflight, 1, __ATOMIC_ACQ_REL);
     *req_cls = r;
     if (!r->path) return MHD_NO;
     if (check_sizes(r, url)) return send_response(r);
@@ -455,12 +523,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     *upload_size = 0;
     return MHD_YES;
   }
-  if (r->done) return MHD_YES; /* response already queued (early 413) */
+  if (r->sent) return MHD_YES;          /* early 413, or sent */
+  if (r->done) return send_response(r); /* back from a worker */
+  if (r->suspended) return MHD_YES;     /* not expected: waits */
   if (!r->body) {
     r->body = calloc(1, 1);
     if (!r->body) return MHD_NO;
   }
-  if (!check_path(r) && !parse_query(r)) dispatch(r);
+  double drain_t0;
+  __atomic_load(&srv__drain_t0, &drain_t0, __ATOMIC_ACQUIRE);
+  if (srv_http_draining() && r->t0 >= drain_t0)
+    srv_fail(r, BD_ESHUTDOWN,
+             "the daemon is shutting down; retry on another replica or "
+             "after its restart");
+  else if (!check_path(r) && !parse_query(r))
+    dispatch(r);
+  if (!r->done) return MHD_YES; /* on a worker; resumed with its reply */
   return send_response(r);
 }
 
@@ -470,6 +548,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
   (void)conn;
   srv_req *r = *req_cls;
   if (!r) return;
+  __atomic_sub_fetch(&srv__inflight, 1, __ATOMIC_ACQ_REL);
   double ms = (srv_now() - r->t0) * 1e3;
   srv_log(r->status >= 500 ? SRV_LOG_WARN : SRV_LOG_INFO,
           "req=%llu %s %s -> %u %.3fms%s", (unsigned long long)r->id, r->method,
@@ -551,7 +630,10 @@ struct MHD_Daemon *srv_http_start(srv_app *app, int *port) {
             gai_strerror(rc));
     return NULL;
   }
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  /* Suspend/resume: requests compute on workers (sched.h). ITC: resume
+   * and quiesce (the drain) wake the polling threads. */
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
 #ifdef __linux__
   flags |= MHD_USE_EPOLL;
 #endif
@@ -579,6 +661,17 @@ struct MHD_Daemon *srv_http_start(srv_app *app, int *port) {
       MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
   *port = info ? (int)info->port : atoi(portstr);
   return d;
+}
+
+void srv_http_begin_drain(struct MHD_Daemon *d) {
+  double now = srv_now();
+  __atomic_store(&srv__drain_t0, &now, __ATOMIC_RELEASE);
+  __atomic_store_n(&srv__draining, 1, __ATOMIC_RELEASE);
+  if (!d) return;
+  /* Stop accepting: new connections are refused by the kernel from now
+   * on, not reset after acceptance. */
+  MHD_socket fd = MHD_quiesce_daemon(d);
+  if (fd != MHD_INVALID_SOCKET) close(fd);
 }
 
 void srv_http_stop(struct MHD_Daemon *d) {

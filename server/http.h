@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../engine/model.h"
 #include "../engine/registry.h"
 #include "../proto/buf.h"
 #include "config.h"
@@ -27,8 +28,11 @@
 #define SRV_MAX_HEADER_BYTES 16384 /* every "Name: value\r\n" line */
 #define SRV_MHD_MEMORY_LIMIT (128 * 1024)
 
+struct srv_sched;
+
 typedef struct srv_app {
   srv_config cfg;
+  struct srv_sched *sched; /* compute workers (sched.h) */
   bd_registry *models;
   void *ext[8]; /* stores owned by other route families (tensors, files) */
   struct bd_tensor_store *tensors; /* named tensors (routes_tensors.c) */
@@ -68,16 +72,37 @@ typedef struct srv_req {
   const char *resp_type;
   char allow[64];
   char content_disposition[300];
-  bool done;
+  bool reply_npy; /* the reply is .npy (Accept: application/x-npy) */
+  bool done;      /* the reply is ready */
+  bool sent;      /* the reply is queued on the connection */
+  /* serving (sched.c): the worker side of a suspended request */
+  bool suspended;
+  int fd;                            /* the client's socket, to see it leave */
+  double deadline;                   /* t0 + --request-timeout; 0 = none */
+  int (*handler)(struct srv_req *r); /* what runs on the worker */
+  struct srv_mq *mq;                 /* the queue it waits in */
+  struct srv_req *qnext;             /* next in that queue (queued or parked) */
+  double t_queued;                   /* when it was queued */
+  /* a parked forward (srv_infer) */
+  bd_model *inf_model;
+  bd_tensor *inf_x;
+  void (*inf_done)(struct srv_req *r, bd_status st, bd_tensor *y);
+  bd_batching inf_batching;
+  double t_parked;
 } srv_req;
 
 typedef int (*srv_handler)(srv_req *r);
 
-/* Body kinds a route accepts besides JSON. */
+/* Body kinds a route accepts besides JSON, and where it runs. */
 enum {
   SRV_BODY_NONE = 0,   /* no body expected (GET/DELETE); a body is ignored */
   SRV_BODY_JSON = 1,   /* application/json (curl's form default accepted) */
   SRV_BODY_BINARY = 2, /* also application/octet-stream, application/x-npy */
+  /* Runs on the HTTP thread itself: only for handlers that take no model
+   * lock, do no I/O and return at once (health probes), so that they
+   * answer while every compute worker is busy. Every other route runs on
+   * a compute worker (sched.h). */
+  SRV_INLINE = 0x10,
 };
 
 typedef struct srv_route {
@@ -91,6 +116,22 @@ typedef struct srv_route {
  * stderr when it cannot. *port receives the bound port. */
 struct MHD_Daemon *srv_http_start(srv_app *app, int *port);
 void srv_http_stop(struct MHD_Daemon *d);
+
+/* Drain (SIGTERM): from now on requests that arrive get 503
+ * shutting_down, every reply closes its connection, and the listening
+ * socket is closed; the requests already in flight run to their reply. */
+void srv_http_begin_drain(struct MHD_Daemon *d);
+/* Requests between arrival and their reply's completion. */
+int srv_http_inflight(void);
+/* Whether the daemon is draining (readiness probes report not ready). */
+bool srv_http_draining(void);
+
+/* Called by a worker once r->done: hands r back to its HTTP thread, which
+ * sends the reply. r must not be touched afterwards. */
+void srv_req_complete(srv_req *r);
+/* Whether r's client has closed its connection (checked before a
+ * suspended request computes). */
+bool srv_req_client_gone(const srv_req *r);
 
 /* The route table (routes.c). */
 extern const srv_route srv_routes[];

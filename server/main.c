@@ -11,16 +11,77 @@
 #include "../engine/backend.h"
 #include "../engine/block.h"
 #include "../engine/blockd_plugin.h"
+#include "../engine/exec.h"
 #include "../engine/tensor_store.h"
 #include "http.h"
 #include "log.h"
 #include "persist.h"
 #include "routes.h"
+#include "sched.h"
+
+/* The drain (DESIGN §6): on SIGTERM/SIGINT stop accepting, report not
+ * ready, answer every request in flight (bounded by --drain-timeout; past
+ * it running computations stop with 503 shutting_down), then main saves
+ * every model and exits 0. A timer polls the in-flight count. */
+typedef struct drain_state {
+  struct MHD_Daemon *d;
+  double timeout_s;
+  double t0;
+  double idle_since; /* when the in-flight count was last seen at 0 */
+  bool started, aborted;
+  uv_timer_t timer;
+} drain_state;
+
+static drain_state drain;
+
+static void on_drain_tick(uv_timer_t *t) {
+  int left = srv_http_inflight();
+  double waited = srv_now() - drain.t0;
+  if (left == 0) {
+    /* Zero for 50 ms: a request that was on its way in on an open
+     * keep-alive connection when the count hit zero gets its 503 and
+     * Connection: close, not a reset when the daemon stops. */
+    double now = srv_now();
+    if (drain.idle_since == 0) drain.idle_since = now;
+    if (now - drain.idle_since < 0.05) return;
+    srv_log(SRV_LOG_INFO, "drained in %.3f s", waited);
+    uv_timer_stop(t);
+    uv_stop(t->loop);
+    return;
+  }
+  drain.idle_since = 0;
+  if (!drain.aborted && waited >= drain.timeout_s) {
+    /* Out of time: computations stop at their next block with 503
+     * shutting_down, so their clients still get an answer. */
+    srv_log(SRV_LOG_WARN,
+            "--drain-timeout (%g s) passed with %d request%s in flight; "
+            "stopping their computations",
+            drain.timeout_s, left, left == 1 ? "" : "s");
+    drain.aborted = true;
+    bd_exec_abort_all();
+  }
+  if (drain.aborted && waited >= drain.timeout_s + 10) {
+    srv_log(SRV_LOG_ERROR, "%d request%s still in flight; exiting anyway", left,
+            left == 1 ? "" : "s");
+    uv_timer_stop(t);
+    uv_stop(t->loop);
+  }
+}
 
 static void on_stop_signal_cb(uv_signal_t *h, int signum) {
-  srv_log(SRV_LOG_INFO, "received %s, draining and exiting",
-          signum == SIGINT ? "SIGINT" : "SIGTERM");
-  uv_stop(h->loop);
+  if (drain.started) {
+    srv_log(SRV_LOG_INFO, "received %s again; still draining",
+            signum == SIGINT ? "SIGINT" : "SIGTERM");
+    return;
+  }
+  srv_log(SRV_LOG_INFO, "received %s: draining %d request%s in flight",
+          signum == SIGINT ? "SIGINT" : "SIGTERM", srv_http_inflight(),
+          srv_http_inflight() == 1 ? "" : "s");
+  drain.started = true;
+  drain.t0 = srv_now();
+  srv_http_begin_drain(drain.d);
+  uv_timer_init(h->loop, &drain.timer);
+  uv_timer_start(&drain.timer, on_drain_tick, 0, 10);
 }
 
 static void on_hup_cb(uv_signal_t *h, int signum) {
@@ -100,12 +161,17 @@ int main(int argc, char **argv) {
   uv_signal_start(&sigterm, on_stop_signal_cb, SIGTERM);
   uv_signal_start(&sighup, on_hup_cb, SIGHUP);
 
+  app.sched = srv_sched_start(&app);
+  if (!app.sched) return 1;
   int port = 0;
   struct MHD_Daemon *d = srv_http_start(&app, &port);
   if (!d) {
+    srv_sched_stop(app.sched);
     bd_registry_free(app.models);
     return 1;
   }
+  drain.d = d;
+  drain.timeout_s = app.cfg.drain_timeout_s;
   char host[256];
   snprintf(host, sizeof host, "%s", app.cfg.listen);
   char *colon = strrchr(host, ':');
@@ -119,8 +185,10 @@ int main(int argc, char **argv) {
 
   uv_run(loop, UV_RUN_DEFAULT);
 
-  /* Stop accepting, let in-flight requests finish, then free everything. */
+  /* Every request in flight has its answer (the drain); close the
+   * remaining idle connections, stop the workers, save. */
   srv_http_stop(d);
+  srv_sched_stop(app.sched);
   srv_persist_save_all(&app); /* clean shutdown: every model's last state */
   /* The signal handles are deliberately never closed: closing them
    * restores the default action, and a second SIGTERM arriving during the

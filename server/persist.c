@@ -85,6 +85,8 @@ bd_status srv_persist_save(srv_app *app, bd_model *m) {
  * paths of the parameters whose requires_grad is false (frozen). */
 #define PERSIST_SERIAL "serial"
 #define PERSIST_FROZEN "frozen"
+/* The model's dynamic batching ({"max_batch","max_delay_us"}). */
+#define PERSIST_BATCHING "batching"
 
 /* One save: the model's state file is written under its read lock (the
  * export shares the host tensors of CPU models, and a training step must
@@ -132,6 +134,12 @@ static bd_status save_cb(bd_model *m, const bd_model_info *info, void *ctx) {
                           bd_device_str(info->dev, dev, sizeof dev));
   cJSON_AddStringToObject(j, "mode", info->training ? "train" : "eval");
   cJSON_AddNumberToObject(j, PERSIST_SERIAL, (double)bd_model_serial(m));
+  cJSON *bj = cJSON_AddObjectToObject(j, PERSIST_BATCHING);
+  if (bj) {
+    cJSON_AddNumberToObject(bj, "max_batch", info->batching.max_batch);
+    cJSON_AddNumberToObject(bj, "max_delay_us",
+                            (double)info->batching.max_delay_us);
+  }
   cJSON *frozen = cJSON_AddArrayToObject(j, PERSIST_FROZEN);
   if (!s)
     s = frozen ? frozen_json(m, frozen)
@@ -281,6 +289,7 @@ static bd_model *restore_one(srv_app *app, const char *name, int dfd,
   const cJSON *mode = cJSON_GetObjectItemCaseSensitive(j, "mode");
   const cJSON *ser = cJSON_GetObjectItemCaseSensitive(j, PERSIST_SERIAL);
   const cJSON *frozen = cJSON_GetObjectItemCaseSensitive(j, PERSIST_FROZEN);
+  const cJSON *bat = cJSON_GetObjectItemCaseSensitive(j, PERSIST_BATCHING);
   if (!block || !cJSON_IsNumber(seed)) {
     srv_log(SRV_LOG_WARN, "model '%s' not restored: bad spec.json", name);
     cJSON_Delete(j);
@@ -298,6 +307,17 @@ static bd_model *restore_one(srv_app *app, const char *name, int dfd,
                          &m);
   if (!s && cJSON_IsString(mode))
     bd_model_set_mode(m, strcmp(mode->valuestring, "eval") != 0);
+  const cJSON *mb = cJSON_GetObjectItemCaseSensitive(bat, "max_batch");
+  const cJSON *md = cJSON_GetObjectItemCaseSensitive(bat, "max_delay_us");
+  if (!s && cJSON_IsNumber(mb) && cJSON_IsNumber(md)) {
+    bd_batching b = {.max_batch = mb->valueint,
+                     .max_delay_us = (int64_t)md->valuedouble};
+    /* A setting this blockd refuses (a block type changed its mind about
+     * rows) leaves batching off; the model itself is restored. */
+    if (bd_model_set_batching(m, &b) != BD_OK)
+      srv_log(SRV_LOG_WARN, "model '%s': batching not restored: %s", name,
+              bd_errmsg());
+  }
   /* Not yet registered: nothing else sees m until it is added. */
   const cJSON *fz, *fl = cJSON_IsArray(frozen) ? frozen : NULL;
   cJSON_ArrayForEach(fz, fl) {
