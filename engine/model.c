@@ -72,7 +72,24 @@ void bd_model_release(bd_model *m) {
 }
 
 void bd_model_rdlock(bd_model *m) { pthread_rwlock_rdlock(&m->lock); }
-void bd_model_wrlock(bd_model *m) { pthread_rwlock_wrlock(&m->lock); }
+void bd_model_wrlock(bd_model *m) {
+  pthread_rwlock_wrlock(&m->lock);
+  /* Every change takes the write lock: a save that captured an older
+   * generation left the model changed. */
+  __atomic_add_fetch(&m->generation, 1, __ATOMIC_RELAXED);
+}
+
+bool bd_model_changed(bd_model *m) {
+  return __atomic_load_n(&m->generation, __ATOMIC_RELAXED) !=
+         __atomic_load_n(&m->saved_generation, __ATOMIC_RELAXED);
+}
+
+void bd_model_mark_saved(bd_model *m, uint64_t generation) {
+  /* Saves of one model are serialised by the caller; keep the newest. */
+  uint64_t cur = __atomic_load_n(&m->saved_generation, __ATOMIC_RELAXED);
+  if (generation > cur)
+    __atomic_store_n(&m->saved_generation, generation, __ATOMIC_RELAXED);
+}
 void bd_model_unlock(bd_model *m) { pthread_rwlock_unlock(&m->lock); }
 
 const char *bd_model_name(const bd_model *m) { return m->name; }

@@ -80,7 +80,8 @@ typedef struct bd_batching {
 #define BD_MAX_BATCH_DELAY_US 1000000
 
 typedef struct bd_model_info {
-  const char *name; /* borrowed, as bd_model_name */
+  const char *name;    /* borrowed, as bd_model_name */
+  uint64_t generation; /* bumped by every change (bd_model_changed) */
   bd_batching batching;
   bd_device dev;
   bool training;       /* train (true) or eval mode */
@@ -134,6 +135,13 @@ bd_status bd_model_rows_check(bd_model *m, int in_ndim);
  * pass (EINVAL with its message otherwise); out-of-range values are
  * EINVAL. Takes the write lock. */
 bd_status bd_model_set_batching(bd_model *m, const bd_batching *b);
+/* Whether m changed since the save that last called bd_model_mark_saved
+ * (every change bumps bd_model_info.generation). Lock-free. */
+bool bd_model_changed(bd_model *m);
+/* Records that a save captured generation (from the info snapshot it
+ * was written under). Lock-free. */
+void bd_model_mark_saved(bd_model *m, uint64_t generation);
+
 /* m's batching (a snapshot; takes the read lock). */
 bd_batching bd_model_get_batching(bd_model *m);
 

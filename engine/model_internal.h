@@ -25,6 +25,11 @@ struct bd_model {
   /* Optimiser state: step count (momentum buffers live in the params). */
   int64_t sgd_steps;
   bd_batching batching; /* serving policy (bd_model_set_batching) */
+  /* Change tracking for saves: generation counts the times the write
+   * lock was taken (every change takes it); saved_generation is the
+   * generation the last successful save captured. Atomic access. */
+  uint64_t generation;
+  uint64_t saved_generation;
 };
 
 /* The model's rwlock. Forward passes and snapshots share it; edits, init,

@@ -15,6 +15,7 @@
 bd_status bd_model_info_locked(bd_model *m, bd_model_info *out) {
   memset(out, 0, sizeof *out);
   out->name = m->name;
+  out->generation = __atomic_load_n(&m->generation, __ATOMIC_RELAXED);
   out->dev = m->dev;
   out->training = m->training;
   out->seed = m->seed;

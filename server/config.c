@@ -74,6 +74,8 @@ static const char usage[] =
     "  --drain-timeout S      on SIGTERM/SIGINT: stop accepting, answer the\n"
     "                         requests in flight for up to S seconds, save,\n"
     "                         exit 0 (BLOCKD_DRAIN_TIMEOUT), default 30\n"
+    "  --autosave-interval S  save the models that changed every S seconds\n"
+    "                         (BLOCKD_AUTOSAVE_INTERVAL), default 0 = off\n"
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version and exit\n"
     "  --print-spec-schema    print the JSON Schema of block specs, generated\n"
@@ -146,7 +148,8 @@ enum {
   OPT_WORKERS,
   OPT_QUEUE_DEPTH,
   OPT_REQ_TIMEOUT,
-  OPT_DRAIN_TIMEOUT
+  OPT_DRAIN_TIMEOUT,
+  OPT_AUTOSAVE
 };
 
 bd_build_limits srv_build_limits(const srv_config *cfg) {
@@ -187,13 +190,17 @@ static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
       cfg->queue_depth = (int)n;
       return true;
     case OPT_REQ_TIMEOUT:
-    case OPT_DRAIN_TIMEOUT: {
+    case OPT_DRAIN_TIMEOUT:
+    case OPT_AUTOSAVE: {
       double d = strtod(v, &end);
       if (*end || end == v || !(d >= 0) || d > 86400) goto bad;
+      if (id == OPT_AUTOSAVE && d > 0 && d < 0.1) goto bad;
       if (id == OPT_REQ_TIMEOUT)
         cfg->request_timeout_s = d;
-      else
+      else if (id == OPT_DRAIN_TIMEOUT)
         cfg->drain_timeout_s = d;
+      else
+        cfg->autosave_s = d;
       return true;
     }
     case OPT_COMPUTE: {
@@ -317,7 +324,8 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
               {"BLOCKD_WORKERS", OPT_WORKERS},
               {"BLOCKD_QUEUE_DEPTH", OPT_QUEUE_DEPTH},
               {"BLOCKD_REQUEST_TIMEOUT", OPT_REQ_TIMEOUT},
-              {"BLOCKD_DRAIN_TIMEOUT", OPT_DRAIN_TIMEOUT}};
+              {"BLOCKD_DRAIN_TIMEOUT", OPT_DRAIN_TIMEOUT},
+              {"BLOCKD_AUTOSAVE_INTERVAL", OPT_AUTOSAVE}};
   for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
     const char *v = getenv(envs[i].env);
     if (v && *v && !apply(cfg, envs[i].id, v, envs[i].env)) return -1;
@@ -365,6 +373,7 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
       {"queue-depth", required_argument, 0, OPT_QUEUE_DEPTH},
       {"request-timeout", required_argument, 0, OPT_REQ_TIMEOUT},
       {"drain-timeout", required_argument, 0, OPT_DRAIN_TIMEOUT},
+      {"autosave-interval", required_argument, 0, OPT_AUTOSAVE},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
       {"print-spec-schema", no_argument, 0, 'S'},

@@ -53,6 +53,7 @@ typedef struct srv_config {
   int queue_depth;          /* default 256 */
   double request_timeout_s; /* default 120; 0 = none */
   double drain_timeout_s;   /* default 30 */
+  double autosave_s;        /* save changed models every S s; 0 = off */
 } srv_config;
 
 /* Fills cfg from defaults, the environment and argv. Returns 0 to run, 1

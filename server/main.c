@@ -68,6 +68,41 @@ static void on_drain_tick(uv_timer_t *t) {
   }
 }
 
+/* Autosave (--autosave-interval): a libuv timer queues the save of the
+ * changed models on libuv's pool (file I/O off the loop thread, which
+ * keeps answering signals); one save pass at a time. */
+typedef struct autosave_state {
+  srv_app *app;
+  uv_timer_t timer;
+  uv_work_t work;
+  bool busy;
+  int saved;
+} autosave_state;
+
+static autosave_state autosave;
+
+static void autosave_work(uv_work_t *w) {
+  autosave_state *a = w->data;
+  a->saved = srv_persist_save_changed(a->app);
+}
+
+static void autosave_after(uv_work_t *w, int status) {
+  autosave_state *a = w->data;
+  a->busy = false;
+  if (status == 0 && a->saved)
+    srv_log(SRV_LOG_INFO, "autosave: saved %d changed model%s", a->saved,
+            a->saved == 1 ? "" : "s");
+}
+
+static void on_autosave_tick(uv_timer_t *t) {
+  autosave_state *a = t->data;
+  if (a->busy || drain.started) return;
+  a->busy = true;
+  a->work.data = a;
+  if (uv_queue_work(t->loop, &a->work, autosave_work, autosave_after) != 0)
+    a->busy = false;
+}
+
 static void on_stop_signal_cb(uv_signal_t *h, int signum) {
   if (drain.started) {
     srv_log(SRV_LOG_INFO, "received %s again; still draining",
@@ -172,6 +207,13 @@ int main(int argc, char **argv) {
   }
   drain.d = d;
   drain.timeout_s = app.cfg.drain_timeout_s;
+  if (app.cfg.autosave_s > 0) {
+    autosave.app = &app;
+    uv_timer_init(loop, &autosave.timer);
+    autosave.timer.data = &autosave;
+    uint64_t ms = (uint64_t)(app.cfg.autosave_s * 1000);
+    uv_timer_start(&autosave.timer, on_autosave_tick, ms, ms);
+  }
   char host[256];
   snprintf(host, sizeof host, "%s", app.cfg.listen);
   char *colon = strrchr(host, ':');
@@ -189,7 +231,11 @@ int main(int argc, char **argv) {
    * remaining idle connections, stop the workers, save. */
   srv_http_stop(d);
   srv_sched_stop(app.sched);
-  srv_persist_save_all(&app); /* clean shutdown: every model's last state */
+  /* Clean shutdown: every model that changed since its last save. */
+  int saved = srv_persist_save_changed(&app);
+  if (saved)
+    srv_log(SRV_LOG_INFO, "saved %d changed model%s", saved,
+            saved == 1 ? "" : "s");
   /* The signal handles are deliberately never closed: closing them
    * restores the default action, and a second SIGTERM arriving during the
    * drain, the final save or the frees below would then kill the process

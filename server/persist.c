@@ -94,9 +94,10 @@ bd_status srv_persist_save(srv_app *app, bd_model *m) {
  * Neither file replaces its old version until both are on disk, so a full
  * disk leaves the previous pair. */
 typedef struct save_ctx {
-  int dfd;         /* data-dir/models/<name> */
-  char *spec_txt;  /* spec.json's text, malloc'd */
-  bd_afile *state; /* state.safetensors, synced and not yet renamed */
+  int dfd;             /* data-dir/models/<name> */
+  char *spec_txt;      /* spec.json's text, malloc'd */
+  bd_afile *state;     /* state.safetensors, synced and not yet renamed */
+  uint64_t generation; /* the model's generation the snapshot captured */
 } save_ctx;
 
 /* The paths of the frozen parameters (requires_grad false; buffers never
@@ -125,6 +126,7 @@ static bd_status save_cb(bd_model *m, const bd_model_info *info, void *ctx) {
   save_ctx *c = ctx;
   proto_tfile tf;
   char dev[16], steps[32], off[32];
+  c->generation = info->generation;
   bd_status s = proto_checkpoint_export(m, true, &tf);
   cJSON *j = cJSON_CreateObject();
   cJSON *spec = proto_model_spec_json(m);
@@ -194,7 +196,10 @@ static bd_status persist_save_locked(srv_app *app, bd_model *m) {
   bd_afile_abort(spec);
   free(c.spec_txt);
   if (c.dfd >= 0) close(c.dfd);
-  if (s) bd_fail_prefix(s, "saving model '%s': ", bd_model_name(m));
+  if (s)
+    bd_fail_prefix(s, "saving model '%s': ", bd_model_name(m));
+  else
+    bd_model_mark_saved(m, c.generation);
   return s;
 }
 
@@ -258,14 +263,21 @@ void srv_persist_remove(srv_app *app, const char *name) {
   pthread_mutex_unlock(&persist_mu);
 }
 
-void srv_persist_save_all(srv_app *app) {
+int srv_persist_save_changed(srv_app *app) {
   size_t n;
+  int saved = 0;
   bd_model **v = bd_registry_list(app->models, &n);
   for (size_t i = 0; v && i < n; i++) {
-    if (srv_persist_save(app, v[i])) srv_log(SRV_LOG_ERROR, "%s", bd_errmsg());
+    if (bd_model_changed(v[i])) {
+      if (srv_persist_save(app, v[i]))
+        srv_log(SRV_LOG_ERROR, "%s", bd_errmsg());
+      else
+        saved++;
+    }
     bd_model_release(v[i]);
   }
   free(v);
+  return saved;
 }
 
 /* Builds one model from its directory (not registered; *serial is its
@@ -353,6 +365,9 @@ static bd_model *restore_one(srv_app *app, const char *name, int dfd,
     bd_model_release(m);
     return NULL;
   }
+  /* What is in memory now is what is on disk. */
+  bd_model_info in;
+  if (bd_model_get_info(m, &in) == BD_OK) bd_model_mark_saved(m, in.generation);
   return m;
 }
 

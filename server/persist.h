@@ -3,8 +3,9 @@
  * serial,"frozen":[paths with requires_grad false]}) and state.safetensors
  * (state_dict + SGD momentum buffers + step count), both written to disk
  * before either replaces its old version. Written when a model is created
- * or loaded, on POST /v1/models/{m}/save and on clean shutdown; restored
- * at start in creation order.
+ * or loaded, on POST /v1/models/{m}/save, every --autosave-interval and at
+ * clean shutdown (those two only when the model changed since its last
+ * save); restored at start in creation order.
  *
  * A request that saves answers success only once the save is on disk: a
  * full disk (BD_ENOSPACE, 507 insufficient_storage) or any other failure
@@ -25,8 +26,10 @@ bd_status srv_persist_save(srv_app *app, bd_model *m);
 bd_status srv_persist_create(srv_app *app, bd_model *m);
 /* Removes the model's directory (missing is fine). */
 void srv_persist_remove(srv_app *app, const char *name);
-/* Saves every model; logs failures. */
-void srv_persist_save_all(srv_app *app);
+/* Saves every model that changed since its last save (bd_model_changed);
+ * logs failures. Returns the number saved. At clean shutdown and from the
+ * --autosave-interval timer. */
+int srv_persist_save_changed(srv_app *app);
 /* Restores every model under data-dir/models into app->models, in
  * creation order; logs and skips broken ones. First removes (and logs)
  * the temporary files a crash during a save left in data-dir/files and in
