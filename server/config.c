@@ -76,6 +76,13 @@ static const char usage[] =
     "                         exit 0 (BLOCKD_DRAIN_TIMEOUT), default 30\n"
     "  --autosave-interval S  save the models that changed every S seconds\n"
     "                         (BLOCKD_AUTOSAVE_INTERVAL), default 0 = off\n"
+    "  --watch NAME=FILE      follow a checkpoint: load FILE into model NAME\n"
+    "                         (created from the file's spec if missing) at\n"
+    "                         start and whenever the file changes; a file\n"
+    "                         that fails to load keeps the old state;\n"
+    "                         repeatable (BLOCKD_WATCH, comma-separated)\n"
+    "  --watch-interval S     how often watched files are checked\n"
+    "                         (BLOCKD_WATCH_INTERVAL), default 1\n"
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version and exit\n"
     "  --print-spec-schema    print the JSON Schema of block specs, generated\n"
@@ -149,7 +156,9 @@ enum {
   OPT_QUEUE_DEPTH,
   OPT_REQ_TIMEOUT,
   OPT_DRAIN_TIMEOUT,
-  OPT_AUTOSAVE
+  OPT_AUTOSAVE,
+  OPT_WATCH,
+  OPT_WATCH_INTERVAL
 };
 
 bd_build_limits srv_build_limits(const srv_config *cfg) {
@@ -191,10 +200,16 @@ static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
       return true;
     case OPT_REQ_TIMEOUT:
     case OPT_DRAIN_TIMEOUT:
-    case OPT_AUTOSAVE: {
+    case OPT_AUTOSAVE:
+    case OPT_WATCH_INTERVAL: {
       double d = strtod(v, &end);
       if (*end || end == v || !(d >= 0) || d > 86400) goto bad;
       if (id == OPT_AUTOSAVE && d > 0 && d < 0.1) goto bad;
+      if (id == OPT_WATCH_INTERVAL) {
+        if (d < 0.01 || d > 3600) goto bad;
+        cfg->watch_interval_s = d;
+        return true;
+      }
       if (id == OPT_REQ_TIMEOUT)
         cfg->request_timeout_s = d;
       else if (id == OPT_DRAIN_TIMEOUT)
@@ -266,6 +281,14 @@ static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
           cfg->max_json_response < 1)
         goto bad;
       return true;
+    case OPT_WATCH: {
+      const char *eq = strchr(v, '=');
+      if (cfg->nwatch == SRV_MAX_WATCH || !eq || eq == v || !eq[1] ||
+          strlen(v) >= sizeof cfg->watch[0])
+        goto bad;
+      snprintf(cfg->watch[cfg->nwatch++], sizeof cfg->watch[0], "%s", v);
+      return true;
+    }
     case OPT_PLUGIN:
       if (cfg->nplugins == SRV_MAX_PLUGINS) goto bad;
       cfg->plugins[cfg->nplugins++] = v;
@@ -301,6 +324,7 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
   cfg->queue_depth = 256;
   cfg->request_timeout_s = 120;
   cfg->drain_timeout_s = 30;
+  cfg->watch_interval_s = 1;
 
   static const struct {
     const char *env;
@@ -325,7 +349,8 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
               {"BLOCKD_QUEUE_DEPTH", OPT_QUEUE_DEPTH},
               {"BLOCKD_REQUEST_TIMEOUT", OPT_REQ_TIMEOUT},
               {"BLOCKD_DRAIN_TIMEOUT", OPT_DRAIN_TIMEOUT},
-              {"BLOCKD_AUTOSAVE_INTERVAL", OPT_AUTOSAVE}};
+              {"BLOCKD_AUTOSAVE_INTERVAL", OPT_AUTOSAVE},
+              {"BLOCKD_WATCH_INTERVAL", OPT_WATCH_INTERVAL}};
   for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
     const char *v = getenv(envs[i].env);
     if (v && *v && !apply(cfg, envs[i].id, v, envs[i].env)) return -1;
@@ -340,6 +365,14 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
          tok = strtok_r(NULL, ",", &save))
       if (!apply(cfg, OPT_DEVICE_BUDGET, tok, "BLOCKD_DEVICE_BUDGET"))
         return -1;
+  }
+  static char watch_env[4096];
+  const char *we = getenv("BLOCKD_WATCH");
+  if (we && *we) {
+    snprintf(watch_env, sizeof watch_env, "%s", we);
+    for (char *save = NULL, *tok = strtok_r(watch_env, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save))
+      if (!apply(cfg, OPT_WATCH, tok, "BLOCKD_WATCH")) return -1;
   }
   static char plugin_env[4096];
   const char *pe = getenv("BLOCKD_PLUGINS");
@@ -374,6 +407,8 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
       {"request-timeout", required_argument, 0, OPT_REQ_TIMEOUT},
       {"drain-timeout", required_argument, 0, OPT_DRAIN_TIMEOUT},
       {"autosave-interval", required_argument, 0, OPT_AUTOSAVE},
+      {"watch", required_argument, 0, OPT_WATCH},
+      {"watch-interval", required_argument, 0, OPT_WATCH_INTERVAL},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
       {"print-spec-schema", no_argument, 0, 'S'},

@@ -11,6 +11,7 @@
 #define SRV_VERSION "0.1.0"
 #define SRV_MAX_PLUGINS 32
 #define SRV_MAX_BUDGETS 17
+#define SRV_MAX_WATCH 16
 
 typedef enum srv_log_level {
   SRV_LOG_ERROR = 0,
@@ -54,6 +55,10 @@ typedef struct srv_config {
   double request_timeout_s; /* default 120; 0 = none */
   double drain_timeout_s;   /* default 30 */
   double autosave_s;        /* save changed models every S s; 0 = off */
+  /* --watch NAME=FILE (watch.h), repeatable; polled every interval. */
+  char watch[SRV_MAX_WATCH][1300];
+  int nwatch;
+  double watch_interval_s; /* default 1 */
 } srv_config;
 
 /* Fills cfg from defaults, the environment and argv. Returns 0 to run, 1

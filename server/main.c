@@ -18,6 +18,7 @@
 #include "persist.h"
 #include "routes.h"
 #include "sched.h"
+#include "watch.h"
 
 /* The drain (DESIGN §6): on SIGTERM/SIGINT stop accepting, report not
  * ready, answer every request in flight (bounded by --drain-timeout; past
@@ -207,6 +208,11 @@ int main(int argc, char **argv) {
   }
   drain.d = d;
   drain.timeout_s = app.cfg.drain_timeout_s;
+  if (srv_watch_start(&app, loop) != 0) {
+    srv_http_stop(d);
+    srv_sched_stop(app.sched);
+    return 2;
+  }
   if (app.cfg.autosave_s > 0) {
     autosave.app = &app;
     uv_timer_init(loop, &autosave.timer);
