@@ -1,6 +1,7 @@
 # cmake/install.cmake - what `cmake --install` puts under the prefix, so a
 # plugin can be built outside this tree:
 #   bin/blockd                              the daemon
+#   lib/blockd/libblockd-cuda.so            the CUDA backend, when built
 #   include/blockd/engine/blockd_plugin.h   the plugin header and every
 #                                           engine header it includes
 #   share/cmake/blockd/                     find_package(blockd): the
@@ -74,6 +75,10 @@ endif()
 
 # ---- install rules -------------------------------------------------------
 install(TARGETS blockd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The CUDA module goes where the daemon looks for it: bin/../lib/blockd.
+if(TARGET blockd_gpu)
+  install(TARGETS blockd_gpu LIBRARY DESTINATION lib/blockd)
+endif()
 foreach(h IN LISTS BLOCKD_PLUGIN_HEADER_CLOSURE)
   get_filename_component(dir ${h} DIRECTORY)
   install(FILES ${h} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/blockd/${dir})

@@ -64,8 +64,12 @@ bd_status bd_backends_init(void);
 bd_backend *bd_backend_get(bd_device dev);
 /* Number of CUDA devices available (0 without CUDA). */
 int bd_backend_cuda_count(void);
-/* Whether the CUDA backend was compiled in. */
+/* Whether the CUDA module (libblockd-cuda.so) was found and loaded. */
 bool bd_backend_cuda_compiled(void);
+/* One line on the CUDA backend for logs and /v1/devices: the module's
+ * path and device count, or why there is none ("module not found: ...",
+ * "cannot load ...: libcublas.so.13: cannot open shared object file"). */
+const char *bd_backend_cuda_status(void);
 /* Resolves "auto" / "cpu" / "cuda" / "cuda:N" to an existing device;
  * BD_EINVAL for a malformed string, BD_ENOTFOUND for a missing device. */
 bd_status bd_device_resolve(const char *s, bd_device *out);
@@ -79,6 +83,25 @@ typedef struct bd_cuda_probe {
   int (*device_count)(void);
   bd_status (*create)(int index, const bd_backend_i **iface, void **ctx);
 } bd_cuda_probe;
+
+/* The CUDA backend is a module, libblockd-cuda.so, that the engine
+ * dlopens at start-up (the daemon links no CUDA library, so one binary
+ * starts on hosts with and without CUDA). It exports BD_CUDA_MODULE_SYMBOL.
+ * The version changes whenever bd_backend_i, bd_cuda_probe or an engine
+ * struct the module reads (bd_tensor, bd_op, ...) changes layout; both
+ * sides check it. Search order: $BLOCKD_CUDA_MODULE (a path; "none"
+ * disables CUDA), then next to the executable, one directory up, and
+ * ../lib/blockd from it (the installed layout). */
+#define BD_CUDA_MODULE_ABI 1u
+#define BD_CUDA_MODULE_SYMBOL "blockd_cuda_module"
+#define BD_CUDA_MODULE_FILE "libblockd-cuda.so"
+typedef struct bd_cuda_module {
+  uint32_t abi_version; /* BD_CUDA_MODULE_ABI of the module's build */
+  const bd_cuda_probe *probe;
+  /* The module's check of the engine that loads it: BD_OK, or
+   * EUNSUPPORTED with a message. */
+  bd_status (*check_host)(uint32_t host_abi);
+} bd_cuda_module;
 
 /* The CPU backend's interface (engine/cpu/backend_cpu.c). */
 extern const bd_backend_i bd_backend_cpu_i;

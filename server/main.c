@@ -163,6 +163,7 @@ int main(int argc, char **argv) {
    * with the CPU and the devices that did (a device stays optional). */
   if (bd_backends_init() != BD_OK)
     fprintf(stderr, "blockd: warning: %s\n", bd_errmsg());
+  srv_log(SRV_LOG_INFO, "%s", bd_backend_cuda_status());
   bd_blocks_init();
   bd_exec_set_time_limit(app.cfg.max_compute_s);
   for (int i = 0; i < app.cfg.nplugins; i++)

@@ -69,6 +69,7 @@ int srv_devices_list(srv_req *r) {
   cJSON_AddItemToObject(j, "try_all_gpus", all);
   cJSON_AddStringToObject(j, "default", r->app->cfg.device);
   cJSON_AddBoolToObject(j, "cuda_compiled", bd_backend_cuda_compiled());
+  cJSON_AddStringToObject(j, "cuda_status", bd_backend_cuda_status());
   cJSON_AddNumberToObject(j, "cuda_device_count", n);
   return srv_reply_json(r, 200, j);
 }

@@ -311,3 +311,18 @@ static bd_status gpu_create(int index, const bd_backend_i **iface, void **out) {
 
 extern "C" const bd_cuda_probe bd_cuda_probe_impl = {gpu_device_count,
                                                      gpu_create};
+
+/* The engine checked our version against its own; this is the other
+ * direction, for an engine that passes a version it was not built with. */
+static bd_status gpu_check_host(uint32_t host_abi) {
+  if (host_abi == BD_CUDA_MODULE_ABI) return BD_OK;
+  return bd_fail(BD_EUNSUPPORTED,
+                 "this CUDA module speaks module ABI version %u, the engine "
+                 "%u",
+                 (unsigned)BD_CUDA_MODULE_ABI, (unsigned)host_abi);
+}
+
+/* What the engine looks up after dlopen (backend.h). */
+extern "C" __attribute__((visibility("default"))) const bd_cuda_module
+    blockd_cuda_module = {BD_CUDA_MODULE_ABI, &bd_cuda_probe_impl,
+                          gpu_check_host};

@@ -66,8 +66,9 @@ class Watch(unittest.TestCase):
             self.assertFalse(np.array_equal(new, old))
 
             seen, errors, stop = [], [], threading.Event()
+            per_thread = [[] for _ in range(3)]
 
-            def reader():
+            def reader(mine):
                 sess = requests.Session()  # one per thread
                 while not stop.is_set():
                     r = sess.post(replica.url("/v1/models/m/forward"),
@@ -75,9 +76,11 @@ class Watch(unittest.TestCase):
                     if r.status_code != 200:
                         errors.append(r.text)
                         continue
-                    seen.append(np.array(r.json()["outputs"]["data"],
-                                         np.float32))
-            readers = [threading.Thread(target=reader) for _ in range(3)]
+                    y = np.array(r.json()["outputs"]["data"], np.float32)
+                    mine.append(y)
+                    seen.append(y)
+            readers = [threading.Thread(target=reader, args=(per_thread[i],))
+                       for i in range(3)]
             for t in readers:
                 t.start()
             time.sleep(0.1)
@@ -92,12 +95,14 @@ class Watch(unittest.TestCase):
             for t in readers:
                 t.join()
             self.assertEqual(errors, [])
-            kinds = [0 if np.array_equal(s, old) else
-                     1 if np.array_equal(s, new) else 2 for s in seen]
-            self.assertNotIn(2, kinds, "an answer from neither state")
-            # Once the new state answered, the old one never came back.
-            first_new = kinds.index(1)
-            self.assertNotIn(0, kinds[first_new:])
+            for mine in per_thread:
+                kinds = [0 if np.array_equal(s, old) else
+                         1 if np.array_equal(s, new) else 2 for s in mine]
+                self.assertNotIn(2, kinds, "an answer from neither state")
+                # In each client's sequence of requests, once the new
+                # state answered, the old one never came back.
+                if 1 in kinds:
+                    self.assertNotIn(0, kinds[kinds.index(1):])
 
             # A corrupt replacement: the last good state keeps serving.
             replace(ckpt, b"not a checkpoint at all")
