@@ -1,5 +1,7 @@
 /* metrics.c - counters and histograms behind GET /metrics, and their
  * Prometheus text exposition. */
+/* PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP (below). */
+#define _GNU_SOURCE
 #include "metrics.h"
 
 #include <dirent.h>
@@ -114,6 +116,16 @@ int srv_metrics_init(const char *const *route_labels, int nroutes) {
   srv_metrics_free();
   M.cells = calloc((size_t)(nroutes + 1) * NMETHODS, sizeof *M.cells);
   if (!M.cells) return -1;
+  /* Recorders hold the read lock for a few atomic adds, but many threads
+   * doing so back to back could keep a reader-preferring lock from ever
+   * admitting the writer that adds a new model. */
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  pthread_rwlockattr_setkind_np(&attr,
+                                PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_destroy(&M.lock);
+  pthread_rwlock_init(&M.lock, &attr);
+  pthread_rwlockattr_destroy(&attr);
   M.route_labels = route_labels;
   M.nroutes = nroutes;
   memset(M.models, 0, sizeof M.models);
