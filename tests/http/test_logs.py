@@ -100,6 +100,29 @@ class JsonLogs(LogTest):
             self.assertEqual(set(e) >= {"ts", "level", "msg"}, True, e)
 
 
+class ErrorLogs(LogTest):
+    def test_error_event_shares_the_request_id(self):
+        with Daemon("--log-level", "debug", "--log-format", "json",
+                    "--log-file", self.log) as d:
+            r = d.get("/v1/models/absent", headers={"X-Request-Id": "e-1"})
+            self.assertEqual(r.status_code, 404)
+            self.access("e-1")
+            errs = [e for e in self.json_events()
+                    if e["msg"] == "error" and e.get("request_id") == "e-1"]
+            self.assertEqual(len(errs), 1)
+            self.assertEqual(errs[0]["level"], "debug")
+            self.assertEqual(errs[0]["status"], 404)
+            self.assertEqual(errs[0]["code"], "not_found")
+            self.assertEqual(errs[0]["message"], r.json()["error"]["message"])
+        # At info, a client's mistake leaves only the access line.
+        os.remove(self.log)
+        with self.start("json") as d:
+            d.get("/v1/models/absent", headers={"X-Request-Id": "e-2"})
+            self.access("e-2")
+            self.assertFalse(any(e["msg"] == "error"
+                                 for e in self.json_events()))
+
+
 class TextLogs(LogTest):
     def test_text_lines_are_key_value_and_one_line_each(self):
         with self.start("text") as d:
