@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/backend.h"
 #include "server/metrics.h"
@@ -252,6 +253,42 @@ START_TEST(scrape_time_gauges) {
 }
 END_TEST
 
+/* Every family, the scheduler's included, filled with series and run
+ * through `promtool check metrics` (Debian's prometheus package): the
+ * families nothing in the daemon feeds yet must lint clean too. */
+START_TEST(exposition_passes_promtool) {
+  ck_assert_msg(system("command -v promtool >/dev/null 2>&1") == 0,
+                "promtool not found: install Debian's prometheus package "
+                "(scripts/install-deps.sh)");
+  srv_metrics_http(0, "GET", 200, 0.01);
+  srv_metrics_http(-1, "PUT", 404, 0.2);
+  srv_metrics_inference("a.b-c_d");
+  srv_metrics_queue_time("a.b-c_d", 0.003);
+  srv_metrics_compute_time("a.b-c_d", 0.04);
+  srv_metrics_batch("a.b-c_d", 5);
+  srv_metrics_rejected("a.b-c_d", "queue_full");
+  srv_metrics_rejected(NULL, "deadline");
+  char *t = render();
+  char path[] = "/tmp/test_metrics_XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  FILE *f = fdopen(fd, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(t, f);
+  fclose(f);
+  free(t);
+  char cmd[256], out[4096] = "";
+  snprintf(cmd, sizeof cmd, "promtool check metrics < %s 2>&1", path);
+  FILE *p = popen(cmd, "r");
+  ck_assert_ptr_nonnull(p);
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = '\0';
+  int rc = pclose(p);
+  unlink(path);
+  ck_assert_msg(rc == 0 && n == 0, "promtool: %s", out);
+}
+END_TEST
+
 /* Threads record the same series (and create the same new model and
  * reason) at once: no count is lost. */
 #define NTHREADS 8
@@ -311,6 +348,7 @@ int main(void) {
   tcase_add_test(tc, models_past_the_cap_and_bad_names_count_as_other);
   tcase_add_test(tc, label_values_are_escaped);
   tcase_add_test(tc, scrape_time_gauges);
+  tcase_add_test(tc, exposition_passes_promtool);
   tcase_add_test(tc, concurrent_recording_loses_nothing);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
