@@ -548,8 +548,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
   (void)conn;
   srv_req *r = *req_cls;
   if (!r) return;
-  __atomic_sub_fetch(&srv__inflight, 1, __ATOMIC_ACQ_REL);
   srv_access_end(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+  __atomic_sub_fetch(&srv__inflight, 1, __ATOMIC_ACQ_REL);
   for (int i = 0; i < SRV_MAX_ARGS; i++) free(r->args[i]);
   free(r->path);
   free(r->body);

@@ -320,6 +320,12 @@ static void family(proto_buf *out, const char *name, const char *type,
   proto_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+void srv_metrics_gauge(proto_buf *out, const char *name, const char *help,
+                       double value) {
+  family(out, name, "gauge", help);
+  proto_buf_printf(out, "%s %.17g\n", name, value);
+}
+
 /* name{k1="v1",k2="v2"...} with values escaped; keys and values come in
  * pairs, NULL-terminated. */
 static void series(proto_buf *out, const char *name, const char *suffix,

@@ -70,6 +70,11 @@ void srv_metrics_model_forget(const char *model);
  * except out of memory (out->oom). */
 void srv_metrics_render(bd_registry *models, proto_buf *out);
 
+/* Appends one unlabelled gauge family (HELP, TYPE, sample): for values
+ * read at scrape time by the caller (the scheduler's load). */
+void srv_metrics_gauge(proto_buf *out, const char *name, const char *help,
+                       double value);
+
 /* Appends s as a label value escaped per the text format: backslash,
  * double quote and line feed become \\, \" and \n. */
 void srv_metrics_label_value(proto_buf *out, const char *s);

@@ -100,8 +100,14 @@ class Metrics(unittest.TestCase):
             self.assertEqual(types.get(name), "histogram", name)
         for name in ("blockd_models_loaded", "blockd_device_bytes",
                      "blockd_process_resident_memory_bytes",
-                     "process_start_time_seconds", "blockd_build_info"):
+                     "process_start_time_seconds", "blockd_build_info",
+                     "blockd_http_requests_in_flight",
+                     "blockd_requests_running", "blockd_requests_waiting"):
             self.assertEqual(types.get(name), "gauge", name)
+        # The scrape itself is in flight while it renders.
+        self.assertGreaterEqual(get(samples, "blockd_http_requests_in_flight"),
+                                1)
+        self.assertGreaterEqual(get(samples, "blockd_requests_waiting"), 0)
         self.assertGreater(get(samples, "blockd_process_resident_memory_bytes"),
                            1 << 20)
         self.assertGreater(get(samples, "process_start_time_seconds"), 1.6e9)
