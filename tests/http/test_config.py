@@ -106,6 +106,12 @@ class Config(unittest.TestCase):
         eff, _ = self.check("--config", conf, "--plugin", "/e.so",
                             env={"BLOCKD_PLUGINS": "/c.so"})
         self.assertEqual(eff["plugin"], ["/e.so"])
+        conf = self.write("watch = a=/x.safetensors\nwatch = b=/y.pt\n",
+                          "watch.conf")
+        eff, _ = self.check("--config", conf)
+        self.assertEqual(eff["watch"], ["a=/x.safetensors", "b=/y.pt"])
+        eff, _ = self.check("--config", conf, env={"BLOCKD_WATCH": "c=/z,d=/w"})
+        self.assertEqual(eff["watch"], ["c=/z", "d=/w"])
 
     def test_check_config_output_is_a_config_file(self):
         conf = self.write("threads = 3\nlog-format = json\nplugin = /p.so\n")
