@@ -1,94 +1,16 @@
-/* config.c - flags and environment. */
+/* config.c - every setting in one table: flags, BLOCKD_* environment,
+ * config file, defaults, --help and --check-config all come from it. */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../proto/spec_json.h"
-
-static const char usage[] =
-    "Usage: blockd [options]\n"
-    "Serve PyTorch-style neural-network blocks over HTTP.\n"
-    "\n"
-    "Options (each also read from the environment variable shown):\n"
-    "  --listen HOST:PORT     address to listen on (BLOCKD_LISTEN)\n"
-    "                         default 127.0.0.1:8080; port 0 picks a free one\n"
-    "  --data-dir DIR         data directory (BLOCKD_DATA_DIR), default\n"
-    "                         ./blockd-data\n"
-    "  --threads N            HTTP worker threads (BLOCKD_THREADS), default:\n"
-    "                         number of cores, at least 2\n"
-    "  --log-level LEVEL      error, warn, info or debug (BLOCKD_LOG_LEVEL),\n"
-    "                         default info\n"
-    "  --max-body SIZE        largest request body (BLOCKD_MAX_BODY), default\n"
-    "                         64M; larger bodies get 413\n"
-    "  --max-elements N       largest tensor in a request, and in what a\n"
-    "                         forward/backward/op creates unless the model\n"
-    "                         or operands are larger (BLOCKD_MAX_ELEMENTS)\n"
-    "                         default 67108864\n"
-    "  --max-model-bytes SIZE largest model, parameters and buffers\n"
-    "                         (BLOCKD_MAX_MODEL_BYTES), default 4G\n"
-    "  --max-depth N          deepest block nesting (BLOCKD_MAX_DEPTH), 64\n"
-    "  --max-compute-seconds S  time limit of one forward/backward call;\n"
-    "                         past it a while loop stops with 422\n"
-    "                         compute_timeout (BLOCKD_MAX_COMPUTE_SECONDS),\n"
-    "                         default 60, 0 = none\n"
-    "  --max-blocks N         most blocks a spec may define\n"
-    "                         (BLOCKD_MAX_BLOCKS), default 100000\n"
-    "  --max-spec-nodes N     most blocks a spec may expand to, each ref\n"
-    "                         counted at every use and each repeated step\n"
-    "                         again: the block runs of one forward\n"
-    "                         (BLOCKD_MAX_SPEC_NODES), default 100000\n"
-    "  --device DEV           default device for new models: auto, cpu,\n"
-    "                         cuda:N (BLOCKD_DEVICE), default auto\n"
-    "  --device-budget DEV=SIZE  cap blockd's allocations on a device, e.g.\n"
-    "                         cuda:0=8G or cpu=16G; repeatable\n"
-    "                         (BLOCKD_DEVICE_BUDGET, comma-separated)\n"
-    "  --plugin PATH.so       load a block-type plugin; repeatable\n"
-    "                         (BLOCKD_PLUGINS, colon-separated)\n"
-    "  --max-connections N    open connections at most\n"
-    "                         (BLOCKD_MAX_CONNECTIONS), default 1000; lowered\n"
-    "                         to fit the open-files limit\n"
-    "  --max-connections-per-ip N  open connections from one address\n"
-    "                         (BLOCKD_MAX_CONNECTIONS_PER_IP), default 64;\n"
-    "                         must be below --max-connections\n"
-    "  --idle-timeout S       close a connection idle for S seconds\n"
-    "                         (BLOCKD_IDLE_TIMEOUT), default 30\n"
-    "  --max-json-response-bytes SIZE  largest JSON response; larger ones get\n"
-    "                         413 too_large (ask for .npy or safetensors)\n"
-    "                         (BLOCKD_MAX_JSON_RESPONSE_BYTES), default 64M\n"
-    "  --workers N            compute workers: forward, backward, init,\n"
-    "                         saves and file I/O run there, never on the\n"
-    "                         HTTP threads (BLOCKD_WORKERS), default:\n"
-    "                         number of cores\n"
-    "  --queue-depth N        requests waiting per model (and for the\n"
-    "                         requests naming no model) before 503\n"
-    "                         overloaded with Retry-After\n"
-    "                         (BLOCKD_QUEUE_DEPTH), default 256\n"
-    "  --request-timeout S    deadline of a request from its arrival,\n"
-    "                         queue wait and compute together; past it 503\n"
-    "                         deadline_exceeded (BLOCKD_REQUEST_TIMEOUT),\n"
-    "                         default 120, 0 = none\n"
-    "  --drain-timeout S      on SIGTERM/SIGINT: stop accepting, answer the\n"
-    "                         requests in flight for up to S seconds, save,\n"
-    "                         exit 0 (BLOCKD_DRAIN_TIMEOUT), default 30\n"
-    "  --autosave-interval S  save the models that changed every S seconds\n"
-    "                         (BLOCKD_AUTOSAVE_INTERVAL), default 0 = off\n"
-    "  --watch NAME=FILE      follow a checkpoint: load FILE into model NAME\n"
-    "                         (created from the file's spec if missing) at\n"
-    "                         start and whenever the file changes; a file\n"
-    "                         that fails to load keeps the old state;\n"
-    "                         repeatable (BLOCKD_WATCH, comma-separated)\n"
-    "  --watch-interval S     how often watched files are checked\n"
-    "                         (BLOCKD_WATCH_INTERVAL), default 1\n"
-    "  -h, --help             show this help and exit\n"
-    "  -V, --version          show the version and exit\n"
-    "  --print-spec-schema    print the JSON Schema of block specs, generated\n"
-    "                         from the block types' field tables, and exit\n"
-    "\n"
-    "SIZE accepts K, M and G suffixes (powers of 1024).\n";
 
 bool srv_parse_size(const char *s, int64_t *out) {
   if (!s || !*s) return false;
@@ -109,14 +31,508 @@ bool srv_parse_size(const char *s, int64_t *out) {
   return true;
 }
 
-static bool parse_level(const char *s, srv_log_level *out) {
+bd_build_limits srv_build_limits(const srv_config *cfg) {
+  return (bd_build_limits){.max_depth = cfg->max_depth,
+                           .max_bytes = cfg->max_model_bytes,
+                           .max_blocks = cfg->max_blocks,
+                           .max_nodes = cfg->max_spec_nodes};
+}
+
+/* ---- the table --------------------------------------------------------- */
+
+typedef struct setting setting;
+/* Parses v into the setting's field; false when v is not a valid value. */
+typedef bool (*setting_set_fn)(srv_config *cfg, const setting *s,
+                               const char *v);
+
+struct setting {
+  const char *name; /* long flag without "--"; the config-file key */
+  const char *env;  /* BLOCKD_* variable */
+  const char *arg;  /* the value's placeholder in --help */
+  setting_set_fn set;
+  size_t off;  /* the field in srv_config */
+  size_t size; /* its size (strings) */
+  double min, max;
+  const char *def; /* default as text; NULL: none (lists) or computed */
+  char sep;        /* repeatable: the separator in its environment value */
+  const char *help;
+};
+
+static bool set_str(srv_config *cfg, const setting *s, const char *v) {
+  if (strlen(v) >= s->size) return false;
+  memcpy((char *)cfg + s->off, v, strlen(v) + 1);
+  return true;
+}
+
+static bool set_nonempty(srv_config *cfg, const setting *s, const char *v) {
+  return *v && set_str(cfg, s, v);
+}
+
+static bool set_listen(srv_config *cfg, const setting *s, const char *v) {
+  return strchr(v, ':') && set_str(cfg, s, v);
+}
+
+static bool parse_int(const char *v, const setting *s, long long *out) {
+  char *end;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  if (!*v || *end || errno || n < s->min || n > s->max) return false;
+  *out = n;
+  return true;
+}
+
+static bool set_int(srv_config *cfg, const setting *s, const char *v) {
+  long long n;
+  if (!parse_int(v, s, &n)) return false;
+  *(int *)((char *)cfg + s->off) = (int)n;
+  return true;
+}
+
+static bool set_i64(srv_config *cfg, const setting *s, const char *v) {
+  long long n;
+  if (!parse_int(v, s, &n)) return false;
+  *(int64_t *)((char *)cfg + s->off) = n;
+  return true;
+}
+
+static bool set_size(srv_config *cfg, const setting *s, const char *v) {
+  int64_t n;
+  if (!srv_parse_size(v, &n) || n < s->min || (double)n > s->max) return false;
+  *(int64_t *)((char *)cfg + s->off) = n;
+  return true;
+}
+
+static bool set_seconds(srv_config *cfg, const setting *s, const char *v) {
+  char *end;
+  double d = strtod(v, &end);
+  if (!*v || *end || !(d >= s->min) || d > s->max) return false;
+  *(double *)((char *)cfg + s->off) = d;
+  return true;
+}
+
+/* --autosave-interval: 0 (off) or at least 0.1 s, so that saving cannot
+ * take over the workers. */
+static bool set_autosave(srv_config *cfg, const setting *s, const char *v) {
+  if (!set_seconds(cfg, s, v)) return false;
+  return cfg->autosave_s == 0 || cfg->autosave_s >= 0.1;
+}
+
+static bool set_level(srv_config *cfg, const setting *s, const char *v) {
   static const char *const names[] = {"error", "warn", "info", "debug"};
+  (void)s;
   for (int i = 0; i < 4; i++)
-    if (strcmp(s, names[i]) == 0) {
-      *out = (srv_log_level)i;
+    if (strcmp(v, names[i]) == 0) {
+      cfg->log_level = (srv_log_level)i;
       return true;
     }
   return false;
+}
+
+static bool set_format(srv_config *cfg, const setting *s, const char *v) {
+  (void)s;
+  if (strcmp(v, "text") && strcmp(v, "json")) return false;
+  cfg->log_format =
+      strcmp(v, "json") ? SRV_LOG_FORMAT_TEXT : SRV_LOG_FORMAT_JSON;
+  return true;
+}
+
+/* DEV=SIZE; the device itself is checked once the backends exist. */
+static bool set_budget(srv_config *cfg, const setting *s, const char *v) {
+  (void)s;
+  const char *eq = strchr(v, '=');
+  int64_t sz;
+  if (cfg->nbudgets == SRV_MAX_BUDGETS || !eq || eq == v ||
+      strlen(v) >= sizeof cfg->device_budgets[0] ||
+      !srv_parse_size(eq + 1, &sz) || sz < 1)
+    return false;
+  snprintf(cfg->device_budgets[cfg->nbudgets++], sizeof cfg->device_budgets[0],
+           "%s", v);
+  return true;
+}
+
+/* NAME=FILE; watch.c checks the name and the file. */
+static bool set_watch(srv_config *cfg, const setting *s, const char *v) {
+  (void)s;
+  const char *eq = strchr(v, '=');
+  if (cfg->nwatch == SRV_MAX_WATCH || !eq || eq == v || !eq[1] ||
+      strlen(v) >= sizeof cfg->watch[0])
+    return false;
+  snprintf(cfg->watch[cfg->nwatch++], sizeof cfg->watch[0], "%s", v);
+  return true;
+}
+
+/* v must live for the process: every value handed to a setter does
+ * (argv, or a copy in the kept strings below). */
+static bool set_plugin(srv_config *cfg, const setting *s, const char *v) {
+  (void)s;
+  if (cfg->nplugins == SRV_MAX_PLUGINS || !*v) return false;
+  cfg->plugins[cfg->nplugins++] = v;
+  return true;
+}
+
+#define FIELD(f) offsetof(srv_config, f), sizeof(((srv_config *)0)->f)
+
+/* The settings, in --help order. To add one: a field in srv_config, a row
+ * here (a setter above if no generic one fits), a line in README's
+ * configuration table. */
+static const setting settings[] = {
+    {"listen", "BLOCKD_LISTEN", "HOST:PORT", set_listen, FIELD(listen), 0, 0,
+     "127.0.0.1:8080", 0, "address to listen on; port 0 picks a free one"},
+    {"data-dir", "BLOCKD_DATA_DIR", "DIR", set_nonempty, FIELD(data_dir), 0, 0,
+     "./blockd-data", 0, "data directory"},
+    {"threads", "BLOCKD_THREADS", "N", set_int, FIELD(threads), 1, 1024, NULL,
+     0, "HTTP worker threads; default: number of cores, at least 2"},
+    {"log-level", "BLOCKD_LOG_LEVEL", "LEVEL", set_level, FIELD(log_level), 0,
+     0, "info", 0, "error, warn, info or debug"},
+    {"log-format", "BLOCKD_LOG_FORMAT", "FORMAT", set_format, FIELD(log_format),
+     0, 0, "text", 0,
+     "text (\"TIME LEVEL message key=value ...\") or json (one object "
+     "per line)"},
+    {"log-file", "BLOCKD_LOG_FILE", "PATH", set_nonempty, FIELD(log_file), 0, 0,
+     NULL, 0,
+     "append log lines to PATH instead of stderr; SIGHUP reopens it "
+     "(logrotate: rename, then SIGHUP)"},
+    {"max-body", "BLOCKD_MAX_BODY", "SIZE", set_size, FIELD(max_body), 1,
+     9.2e18, "64M", 0, "largest request body; larger bodies get 413"},
+    {"max-elements", "BLOCKD_MAX_ELEMENTS", "N", set_i64, FIELD(max_elements),
+     1, 9.2e18, "67108864", 0,
+     "largest tensor in a request, and in what a forward/backward/op "
+     "creates unless the model or operands are larger"},
+    {"max-model-bytes", "BLOCKD_MAX_MODEL_BYTES", "SIZE", set_size,
+     FIELD(max_model_bytes), 1, 9.2e18, "4G", 0,
+     "largest model, parameters and buffers"},
+    {"max-depth", "BLOCKD_MAX_DEPTH", "N", set_int, FIELD(max_depth), 1, 1024,
+     "64", 0, "deepest block nesting"},
+    {"max-compute-seconds", "BLOCKD_MAX_COMPUTE_SECONDS", "S", set_seconds,
+     FIELD(max_compute_s), 0, 86400, "60", 0,
+     "time limit of one forward/backward call; past it a while loop "
+     "stops with 422 compute_timeout; 0 = none"},
+    {"max-blocks", "BLOCKD_MAX_BLOCKS", "N", set_i64, FIELD(max_blocks), 1,
+     100000000, "100000", 0, "most blocks a spec may define"},
+    {"max-spec-nodes", "BLOCKD_MAX_SPEC_NODES", "N", set_i64,
+     FIELD(max_spec_nodes), 1, 100000000, "100000", 0,
+     "most blocks a spec may expand to, each ref counted at every use and "
+     "each repeated step again: the block runs of one forward"},
+    {"device", "BLOCKD_DEVICE", "DEV", set_str, FIELD(device), 0, 0, "auto", 0,
+     "default device for new models: auto, cpu, cuda:N"},
+    {"device-budget", "BLOCKD_DEVICE_BUDGET", "DEV=SIZE", set_budget,
+     FIELD(device_budgets), 0, 0, NULL, ',',
+     "cap blockd's allocations on a device, e.g. cuda:0=8G or cpu=16G; "
+     "repeatable (comma-separated in the environment)"},
+    {"plugin", "BLOCKD_PLUGINS", "PATH.so", set_plugin, FIELD(plugins), 0, 0,
+     NULL, ':',
+     "load a block-type plugin; repeatable (colon-separated in the "
+     "environment)"},
+    {"max-connections", "BLOCKD_MAX_CONNECTIONS", "N", set_int,
+     FIELD(max_conns), 1, 1000000, "1000", 0,
+     "open connections at most; lowered to fit the open-files limit"},
+    {"max-connections-per-ip", "BLOCKD_MAX_CONNECTIONS_PER_IP", "N", set_int,
+     FIELD(max_conns_per_ip), 1, 1000000, "64", 0,
+     "open connections from one address; must be below --max-connections"},
+    {"idle-timeout", "BLOCKD_IDLE_TIMEOUT", "S", set_int, FIELD(idle_timeout_s),
+     1, 1000000, "30", 0, "close a connection idle for S seconds"},
+    {"max-json-response-bytes", "BLOCKD_MAX_JSON_RESPONSE_BYTES", "SIZE",
+     set_size, FIELD(max_json_response), 1, 9.2e18, "64M", 0,
+     "largest JSON response; larger ones get 413 too_large (ask for .npy or "
+     "safetensors)"},
+    {"workers", "BLOCKD_WORKERS", "N", set_int, FIELD(workers), 1, 1024, NULL,
+     0,
+     "compute workers: forward, backward, init, saves and file I/O run "
+     "there, never on the HTTP threads; default: number of cores"},
+    {"queue-depth", "BLOCKD_QUEUE_DEPTH", "N", set_int, FIELD(queue_depth), 1,
+     1000000, "256", 0,
+     "requests waiting per model (and for the requests naming no model) "
+     "before 503 overloaded with Retry-After"},
+    {"request-timeout", "BLOCKD_REQUEST_TIMEOUT", "S", set_seconds,
+     FIELD(request_timeout_s), 0, 86400, "120", 0,
+     "deadline of a request from its arrival, queue wait and compute "
+     "together; past it 503 deadline_exceeded; 0 = none"},
+    {"drain-timeout", "BLOCKD_DRAIN_TIMEOUT", "S", set_seconds,
+     FIELD(drain_timeout_s), 0, 86400, "30", 0,
+     "on SIGTERM/SIGINT: stop accepting, answer the requests in flight for "
+     "up to S seconds, save, exit 0"},
+    {"autosave-interval", "BLOCKD_AUTOSAVE_INTERVAL", "S", set_autosave,
+     FIELD(autosave_s), 0, 86400, "0", 0,
+     "save the models that changed every S seconds (at least 0.1); 0 = off"},
+    {"watch", "BLOCKD_WATCH", "NAME=FILE", set_watch, FIELD(watch), 0, 0, NULL,
+     ',',
+     "follow a checkpoint: load FILE into model NAME (created from the "
+     "file's spec if missing) at start and whenever the file changes; a "
+     "file that fails to load keeps the old state; repeatable "
+     "(comma-separated in the environment)"},
+    {"watch-interval", "BLOCKD_WATCH_INTERVAL", "S", set_seconds,
+     FIELD(watch_interval_s), 0.01, 3600, "1", 0,
+     "how often watched files are checked"},
+};
+#define NSETTINGS (int)(sizeof settings / sizeof settings[0])
+
+/* Empties a repeatable setting (a higher layer replaces the list). */
+static void clear_list(srv_config *cfg, const setting *s) {
+  if (s->set == set_budget) cfg->nbudgets = 0;
+  if (s->set == set_plugin) cfg->nplugins = 0;
+  if (s->set == set_watch) cfg->nwatch = 0;
+}
+
+/* ---- where each value came from (for --check-config) --------------------
+ * Values and sources are kept for the process: plugin paths point into
+ * them, and --check-config prints them. The list hangs off a static so
+ * that leak checkers see it as reachable. */
+
+typedef struct kept {
+  struct kept *next;
+  int setting;
+  int layer;
+  char *value, *source;
+} kept;
+
+static kept *kept_head;
+/* The layer that last set each repeatable setting. */
+static int list_layer[NSETTINGS];
+static kept **kept_tail = &kept_head;
+
+enum { LAYER_DEFAULT, LAYER_FILE, LAYER_ENV, LAYER_FLAG };
+static const char *const layer_names[] = {"default", "config file",
+                                          "environment", "flag"};
+
+static kept *keep(int idx, int layer, const char *v, const char *src) {
+  kept *k = calloc(1, sizeof *k);
+  if (!k || !(k->value = strdup(v)) || !(k->source = strdup(src))) {
+    if (k) free(k->value);
+    free(k);
+    return NULL;
+  }
+  k->setting = idx;
+  k->layer = layer;
+  *kept_tail = k;
+  kept_tail = &k->next;
+  return k;
+}
+
+/* The value of setting idx in effect: the last kept of a single setting,
+ * the kept ones of the highest layer of a list. */
+static bool kept_live(const kept *k) {
+  const setting *s = &settings[k->setting];
+  for (const kept *o = k->next; o; o = o->next)
+    if (o->setting == k->setting && (!s->sep || o->layer != k->layer))
+      return false;
+  return true;
+}
+
+static void release_kept(void) {
+  while (kept_head) {
+    kept *n = kept_head->next;
+    free(kept_head->value);
+    free(kept_head->source);
+    free(kept_head);
+    kept_head = n;
+  }
+  kept_tail = &kept_head;
+}
+
+/* Applies one value of setting idx from layer; false (message printed)
+ * when it is invalid. src names where it came from in messages. */
+static bool apply(srv_config *cfg, int idx, int layer, const char *v,
+                  const char *src) {
+  const setting *s = &settings[idx];
+  if (s->sep && list_layer[idx] != layer) {
+    clear_list(cfg, s);
+    list_layer[idx] = layer;
+  }
+  kept *k = keep(idx, layer, v, src);
+  if (!k) {
+    fprintf(stderr, "blockd: out of memory\n");
+    return false;
+  }
+  if (!s->set(cfg, s, k->value)) {
+    fprintf(stderr, "blockd: invalid value '%s' for %s (see --help)\n", v, src);
+    return false;
+  }
+  return true;
+}
+
+static int find_setting(const char *name) {
+  for (int i = 0; i < NSETTINGS; i++)
+    if (strcmp(settings[i].name, name) == 0) return i;
+  return -1;
+}
+
+/* ---- the layers -------------------------------------------------------- */
+
+static bool apply_defaults(srv_config *cfg) {
+  /* The defaults that depend on the machine: HTTP threads and compute
+   * workers follow the number of cores (threads at least 2). */
+  char threads[16], workers[16];
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n > 1024) n = 1024;
+  snprintf(threads, sizeof threads, "%ld", n < 2 ? 2 : n);
+  snprintf(workers, sizeof workers, "%ld", n < 1 ? 1 : n);
+  for (int i = 0; i < NSETTINGS; i++) {
+    const char *def = settings[i].def;
+    if (!def && strcmp(settings[i].name, "threads") == 0) def = threads;
+    if (!def && strcmp(settings[i].name, "workers") == 0) def = workers;
+    if (def && !apply(cfg, i, LAYER_DEFAULT, def, "default")) return false;
+  }
+  return true;
+}
+
+static char *trim(char *s) {
+  while (*s == ' ' || *s == '\t') s++;
+  size_t n = strlen(s);
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
+               s[n - 1] == '\n'))
+    s[--n] = '\0';
+  return s;
+}
+
+/* A config file: "key = value" lines, keys the long flag names, '#'
+ * starting a comment line, blank lines ignored. An unknown key, a line
+ * without '=' or a bad value is an error naming FILE:LINE. */
+static bool apply_file(srv_config *cfg, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    fprintf(stderr, "blockd: cannot read --config %s: %s\n", path,
+            strerror(errno));
+    return false;
+  }
+  char line[4096];
+  bool ok = true;
+  for (int no = 1; ok && fgets(line, sizeof line, f); no++) {
+    size_t len = strlen(line);
+    if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(f)) {
+      fprintf(stderr, "blockd: %s:%d: line longer than %zu bytes\n", path, no,
+              sizeof line - 2);
+      ok = false;
+      break;
+    }
+    char *p = trim(line);
+    if (!*p || *p == '#') continue;
+    char *eq = strchr(p, '=');
+    if (!eq) {
+      fprintf(stderr, "blockd: %s:%d: expected 'key = value'\n", path, no);
+      ok = false;
+      break;
+    }
+    *eq = '\0';
+    char *key = trim(p), *val = trim(eq + 1);
+    int idx = find_setting(key);
+    if (idx < 0) {
+      fprintf(stderr, "blockd: %s:%d: unknown key '%.64s'\n", path, no, key);
+      ok = false;
+      break;
+    }
+    char src[1200];
+    snprintf(src, sizeof src, "%s:%d (%s)", path, no, key);
+    ok = apply(cfg, idx, LAYER_FILE, val, src);
+  }
+  fclose(f);
+  return ok;
+}
+
+static bool apply_env(srv_config *cfg) {
+  for (int i = 0; i < NSETTINGS; i++) {
+    const setting *s = &settings[i];
+    const char *v = getenv(s->env);
+    if (!v || !*v) continue;
+    if (!s->sep) {
+      if (!apply(cfg, i, LAYER_ENV, v, s->env)) return false;
+      continue;
+    }
+    char *copy = strdup(v);
+    if (!copy) return false;
+    char seps[2] = {s->sep, '\0'};
+    bool ok = true;
+    for (char *save = NULL, *tok = strtok_r(copy, seps, &save); ok && tok;
+         tok = strtok_r(NULL, seps, &save))
+      ok = apply(cfg, i, LAYER_ENV, tok, s->env);
+    free(copy);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/* ---- --help and --check-config ------------------------------------------ */
+
+/* Prints text wrapped at 78 columns, each line indented by 8. */
+static void print_wrapped(FILE *out, const char *text) {
+  const int indent = 8, width = 78;
+  int col = 0;
+  for (const char *p = text; *p;) {
+    while (*p == ' ') p++;
+    size_t w = strcspn(p, " ");
+    if (!w) break;
+    if (col && col + 1 + (int)w > width) {
+      fputc('\n', out);
+      col = 0;
+    }
+    if (!col) {
+      fprintf(out, "%*s", indent, "");
+      col = indent;
+    } else {
+      fputc(' ', out);
+      col++;
+    }
+    fwrite(p, 1, w, out);
+    col += (int)w;
+    p += w;
+  }
+  if (col) fputc('\n', out);
+}
+
+static void print_usage(void) {
+  puts(
+      "Usage: blockd [options]\n"
+      "Serve PyTorch-style neural-network blocks over HTTP.\n"
+      "\n"
+      "Settings (each also read from the environment variable shown, and\n"
+      "from a config file under its flag's name; flags override the\n"
+      "environment, which overrides the config file, which overrides the\n"
+      "defaults):");
+  for (int i = 0; i < NSETTINGS; i++) {
+    const setting *s = &settings[i];
+    char text[1024];
+    snprintf(text, sizeof text, "%s [%s%s%s]", s->help, s->env,
+             s->def ? ", default " : "", s->def ? s->def : "");
+    printf("  --%s %s\n", s->name, s->arg);
+    print_wrapped(stdout, text);
+  }
+  puts(
+      "\n"
+      "Other options:\n"
+      "  --config FILE          read settings from FILE (BLOCKD_CONFIG):\n"
+      "                         'key = value' lines, keys the flag names\n"
+      "                         above, '#' starts a comment line\n"
+      "  --check-config         validate the settings, print the effective\n"
+      "                         configuration and exit (0 valid, 2 not)\n"
+      "  -h, --help             show this help and exit\n"
+      "  -V, --version          show the version and exit\n"
+      "  --print-spec-schema    print the JSON Schema of block specs, "
+      "generated\n"
+      "                         from the block types' field tables, and exit\n"
+      "\n"
+      "SIZE accepts K, M and G suffixes (powers of 1024).");
+}
+
+/* The effective configuration in config-file syntax, each value that is
+ * not a default preceded by a comment saying where it came from, so that
+ * the output is itself a valid config file. */
+static void print_effective(const char *config_path) {
+  printf(
+      "# blockd %s effective configuration\n"
+      "# precedence: flags > BLOCKD_* environment > config file%s%s%s > "
+      "defaults\n",
+      SRV_VERSION, config_path ? " (" : "", config_path ? config_path : "",
+      config_path ? ")" : "");
+  for (int i = 0; i < NSETTINGS; i++) {
+    bool any = false;
+    for (const kept *k = kept_head; k; k = k->next) {
+      if (k->setting != i || !kept_live(k)) continue;
+      any = true;
+      if (k->layer != LAYER_DEFAULT)
+        printf("# from %s %s\n", layer_names[k->layer], k->source);
+      printf("%s = %s\n", settings[i].name, k->value);
+    }
+    if (!any) printf("# %s: not set\n", settings[i].name);
+  }
 }
 
 /* --print-spec-schema: proto/block-spec.schema.json is this output. */
@@ -133,307 +549,8 @@ static int print_spec_schema(void) {
   return 1;
 }
 
-enum {
-  OPT_LISTEN = 256,
-  OPT_DATA,
-  OPT_THREADS,
-  OPT_LOG,
-  OPT_BODY,
-  OPT_ELEMS,
-  OPT_MODEL_BYTES,
-  OPT_DEPTH,
-  OPT_DEVICE,
-  OPT_PLUGIN,
-  OPT_DEVICE_BUDGET,
-  OPT_COMPUTE,
-  OPT_MAX_CONNS,
-  OPT_MAX_CONNS_IP,
-  OPT_IDLE_TIMEOUT,
-  OPT_MAX_JSON_RESP,
-  OPT_MAX_BLOCKS,
-  OPT_SPEC_NODES,
-  OPT_WORKERS,
-  OPT_QUEUE_DEPTH,
-  OPT_REQ_TIMEOUT,
-  OPT_DRAIN_TIMEOUT,
-  OPT_AUTOSAVE,
-  OPT_WATCH,
-  OPT_WATCH_INTERVAL
-};
-
-bd_build_limits srv_build_limits(const srv_config *cfg) {
-  return (bd_build_limits){.max_depth = cfg->max_depth,
-                           .max_bytes = cfg->max_model_bytes,
-                           .max_blocks = cfg->max_blocks,
-                           .max_nodes = cfg->max_spec_nodes};
-}
-
-/* Applies one setting by option id; returns false with a message. */
-static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
-  long long n;
-  char *end;
-  switch (id) {
-    case OPT_LISTEN:
-      if (strlen(v) >= sizeof cfg->listen || !strchr(v, ':')) goto bad;
-      snprintf(cfg->listen, sizeof cfg->listen, "%s", v);
-      return true;
-    case OPT_DATA:
-      if (!*v || strlen(v) >= sizeof cfg->data_dir) goto bad;
-      snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", v);
-      return true;
-    case OPT_THREADS:
-    case OPT_DEPTH:
-    case OPT_WORKERS:
-      n = strtoll(v, &end, 10);
-      if (*end || end == v || n < 1 || n > 1024) goto bad;
-      if (id == OPT_THREADS)
-        cfg->threads = (int)n;
-      else if (id == OPT_WORKERS)
-        cfg->workers = (int)n;
-      else
-        cfg->max_depth = (int)n;
-      return true;
-    case OPT_QUEUE_DEPTH:
-      n = strtoll(v, &end, 10);
-      if (*end || end == v || n < 1 || n > 1000000) goto bad;
-      cfg->queue_depth = (int)n;
-      return true;
-    case OPT_REQ_TIMEOUT:
-    case OPT_DRAIN_TIMEOUT:
-    case OPT_AUTOSAVE:
-    case OPT_WATCH_INTERVAL: {
-      double d = strtod(v, &end);
-      if (*end || end == v || !(d >= 0) || d > 86400) goto bad;
-      if (id == OPT_AUTOSAVE && d > 0 && d < 0.1) goto bad;
-      if (id == OPT_WATCH_INTERVAL) {
-        if (d < 0.01 || d > 3600) goto bad;
-        cfg->watch_interval_s = d;
-        return true;
-      }
-      if (id == OPT_REQ_TIMEOUT)
-        cfg->request_timeout_s = d;
-      else if (id == OPT_DRAIN_TIMEOUT)
-        cfg->drain_timeout_s = d;
-      else
-        cfg->autosave_s = d;
-      return true;
-    }
-    case OPT_COMPUTE: {
-      double d = strtod(v, &end);
-      if (*end || end == v || !(d >= 0) || d > 86400) goto bad;
-      cfg->max_compute_s = d;
-      return true;
-    }
-    case OPT_MAX_BLOCKS:
-    case OPT_SPEC_NODES:
-      n = strtoll(v, &end, 10);
-      if (*end || end == v || n < 1 || n > 100000000) goto bad;
-      if (id == OPT_MAX_BLOCKS)
-        cfg->max_blocks = n;
-      else
-        cfg->max_spec_nodes = n;
-      return true;
-    case OPT_LOG:
-      if (!parse_level(v, &cfg->log_level)) goto bad;
-      return true;
-    case OPT_BODY:
-      if (!srv_parse_size(v, &cfg->max_body) || cfg->max_body < 1) goto bad;
-      return true;
-    case OPT_ELEMS:
-      n = strtoll(v, &end, 10);
-      if (*end || end == v || n < 1) goto bad;
-      cfg->max_elements = n;
-      return true;
-    case OPT_MODEL_BYTES:
-      if (!srv_parse_size(v, &cfg->max_model_bytes) || cfg->max_model_bytes < 1)
-        goto bad;
-      return true;
-    case OPT_DEVICE:
-      if (strlen(v) >= sizeof cfg->device) goto bad;
-      snprintf(cfg->device, sizeof cfg->device, "%s", v);
-      return true;
-    case OPT_DEVICE_BUDGET: {
-      /* DEV=SIZE; the device itself is checked once backends exist. */
-      const char *eq = strchr(v, '=');
-      int64_t sz;
-      if (cfg->nbudgets == SRV_MAX_BUDGETS || !eq || eq == v ||
-          strlen(v) >= sizeof cfg->device_budgets[0] ||
-          !srv_parse_size(eq + 1, &sz) || sz < 1)
-        goto bad;
-      snprintf(cfg->device_budgets[cfg->nbudgets++],
-               sizeof cfg->device_budgets[0], "%s", v);
-      return true;
-    }
-    case OPT_MAX_CONNS:
-    case OPT_MAX_CONNS_IP:
-    case OPT_IDLE_TIMEOUT:
-      n = strtoll(v, &end, 10);
-      if (*end || end == v || n < 1 || n > 1000000) goto bad;
-      if (id == OPT_MAX_CONNS)
-        cfg->max_conns = (int)n;
-      else if (id == OPT_MAX_CONNS_IP)
-        cfg->max_conns_per_ip = (int)n;
-      else
-        cfg->idle_timeout_s = (int)n;
-      return true;
-    case OPT_MAX_JSON_RESP:
-      if (!srv_parse_size(v, &cfg->max_json_response) ||
-          cfg->max_json_response < 1)
-        goto bad;
-      return true;
-    case OPT_WATCH: {
-      const char *eq = strchr(v, '=');
-      if (cfg->nwatch == SRV_MAX_WATCH || !eq || eq == v || !eq[1] ||
-          strlen(v) >= sizeof cfg->watch[0])
-        goto bad;
-      snprintf(cfg->watch[cfg->nwatch++], sizeof cfg->watch[0], "%s", v);
-      return true;
-    }
-    case OPT_PLUGIN:
-      if (cfg->nplugins == SRV_MAX_PLUGINS) goto bad;
-      cfg->plugins[cfg->nplugins++] = v;
-      return true;
-    default:
-      return false;
-  }
-bad:
-  fprintf(stderr, "blockd: invalid value '%s' for %s (see --help)\n", v, src);
-  return false;
-}
-
-int srv_config_parse(srv_config *cfg, int argc, char **argv) {
-  memset(cfg, 0, sizeof *cfg);
-  snprintf(cfg->listen, sizeof cfg->listen, "127.0.0.1:8080");
-  snprintf(cfg->data_dir, sizeof cfg->data_dir, "./blockd-data");
-  snprintf(cfg->device, sizeof cfg->device, "auto");
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  cfg->threads = cores < 2 ? 2 : (int)cores;
-  cfg->log_level = SRV_LOG_INFO;
-  cfg->max_body = 64LL * 1024 * 1024;
-  cfg->max_elements = 1LL << 26;
-  cfg->max_model_bytes = 4LL * 1024 * 1024 * 1024;
-  cfg->max_depth = 64;
-  cfg->max_compute_s = 60;
-  cfg->max_conns = 1000;
-  cfg->max_conns_per_ip = 64;
-  cfg->idle_timeout_s = 30;
-  cfg->max_json_response = 64LL * 1024 * 1024;
-  cfg->max_blocks = 100000;
-  cfg->max_spec_nodes = 100000;
-  cfg->workers = cores < 1 ? 1 : (int)cores;
-  cfg->queue_depth = 256;
-  cfg->request_timeout_s = 120;
-  cfg->drain_timeout_s = 30;
-  cfg->watch_interval_s = 1;
-
-  static const struct {
-    const char *env;
-    int id;
-  } envs[] = {{"BLOCKD_LISTEN", OPT_LISTEN},
-              {"BLOCKD_DATA_DIR", OPT_DATA},
-              {"BLOCKD_THREADS", OPT_THREADS},
-              {"BLOCKD_LOG_LEVEL", OPT_LOG},
-              {"BLOCKD_MAX_BODY", OPT_BODY},
-              {"BLOCKD_MAX_ELEMENTS", OPT_ELEMS},
-              {"BLOCKD_MAX_MODEL_BYTES", OPT_MODEL_BYTES},
-              {"BLOCKD_MAX_DEPTH", OPT_DEPTH},
-              {"BLOCKD_DEVICE", OPT_DEVICE},
-              {"BLOCKD_MAX_COMPUTE_SECONDS", OPT_COMPUTE},
-              {"BLOCKD_MAX_CONNECTIONS", OPT_MAX_CONNS},
-              {"BLOCKD_MAX_CONNECTIONS_PER_IP", OPT_MAX_CONNS_IP},
-              {"BLOCKD_IDLE_TIMEOUT", OPT_IDLE_TIMEOUT},
-              {"BLOCKD_MAX_JSON_RESPONSE_BYTES", OPT_MAX_JSON_RESP},
-              {"BLOCKD_MAX_BLOCKS", OPT_MAX_BLOCKS},
-              {"BLOCKD_MAX_SPEC_NODES", OPT_SPEC_NODES},
-              {"BLOCKD_WORKERS", OPT_WORKERS},
-              {"BLOCKD_QUEUE_DEPTH", OPT_QUEUE_DEPTH},
-              {"BLOCKD_REQUEST_TIMEOUT", OPT_REQ_TIMEOUT},
-              {"BLOCKD_DRAIN_TIMEOUT", OPT_DRAIN_TIMEOUT},
-              {"BLOCKD_AUTOSAVE_INTERVAL", OPT_AUTOSAVE},
-              {"BLOCKD_WATCH_INTERVAL", OPT_WATCH_INTERVAL}};
-  for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
-    const char *v = getenv(envs[i].env);
-    if (v && *v && !apply(cfg, envs[i].id, v, envs[i].env)) return -1;
-  }
-  /* BLOCKD_PLUGINS: colon-separated paths; the strings live for the
-   * process (kept in a static copy). */
-  static char budget_env[1024];
-  const char *be = getenv("BLOCKD_DEVICE_BUDGET");
-  if (be && *be) {
-    snprintf(budget_env, sizeof budget_env, "%s", be);
-    for (char *save = NULL, *tok = strtok_r(budget_env, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save))
-      if (!apply(cfg, OPT_DEVICE_BUDGET, tok, "BLOCKD_DEVICE_BUDGET"))
-        return -1;
-  }
-  static char watch_env[4096];
-  const char *we = getenv("BLOCKD_WATCH");
-  if (we && *we) {
-    snprintf(watch_env, sizeof watch_env, "%s", we);
-    for (char *save = NULL, *tok = strtok_r(watch_env, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save))
-      if (!apply(cfg, OPT_WATCH, tok, "BLOCKD_WATCH")) return -1;
-  }
-  static char plugin_env[4096];
-  const char *pe = getenv("BLOCKD_PLUGINS");
-  if (pe && *pe) {
-    snprintf(plugin_env, sizeof plugin_env, "%s", pe);
-    for (char *save = NULL, *tok = strtok_r(plugin_env, ":", &save); tok;
-         tok = strtok_r(NULL, ":", &save))
-      if (!apply(cfg, OPT_PLUGIN, tok, "BLOCKD_PLUGINS")) return -1;
-  }
-
-  static const struct option opts[] = {
-      {"listen", required_argument, 0, OPT_LISTEN},
-      {"data-dir", required_argument, 0, OPT_DATA},
-      {"threads", required_argument, 0, OPT_THREADS},
-      {"log-level", required_argument, 0, OPT_LOG},
-      {"max-body", required_argument, 0, OPT_BODY},
-      {"max-elements", required_argument, 0, OPT_ELEMS},
-      {"max-model-bytes", required_argument, 0, OPT_MODEL_BYTES},
-      {"max-depth", required_argument, 0, OPT_DEPTH},
-      {"max-compute-seconds", required_argument, 0, OPT_COMPUTE},
-      {"max-blocks", required_argument, 0, OPT_MAX_BLOCKS},
-      {"max-spec-nodes", required_argument, 0, OPT_SPEC_NODES},
-      {"device", required_argument, 0, OPT_DEVICE},
-      {"plugin", required_argument, 0, OPT_PLUGIN},
-      {"device-budget", required_argument, 0, OPT_DEVICE_BUDGET},
-      {"max-connections", required_argument, 0, OPT_MAX_CONNS},
-      {"max-connections-per-ip", required_argument, 0, OPT_MAX_CONNS_IP},
-      {"idle-timeout", required_argument, 0, OPT_IDLE_TIMEOUT},
-      {"max-json-response-bytes", required_argument, 0, OPT_MAX_JSON_RESP},
-      {"workers", required_argument, 0, OPT_WORKERS},
-      {"queue-depth", required_argument, 0, OPT_QUEUE_DEPTH},
-      {"request-timeout", required_argument, 0, OPT_REQ_TIMEOUT},
-      {"drain-timeout", required_argument, 0, OPT_DRAIN_TIMEOUT},
-      {"autosave-interval", required_argument, 0, OPT_AUTOSAVE},
-      {"watch", required_argument, 0, OPT_WATCH},
-      {"watch-interval", required_argument, 0, OPT_WATCH_INTERVAL},
-      {"help", no_argument, 0, 'h'},
-      {"version", no_argument, 0, 'V'},
-      {"print-spec-schema", no_argument, 0, 'S'},
-      {0, 0, 0, 0}};
-  optind = 1;
-  int c;
-  while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
-    if (c == 'h') {
-      fputs(usage, stdout);
-      return 1;
-    }
-    if (c == 'V') {
-      printf("blockd %s\n", SRV_VERSION);
-      return 1;
-    }
-    if (c == 'S') return print_spec_schema();
-    if (c == '?') {
-      fprintf(stderr, "Try 'blockd --help'.\n");
-      return -1;
-    }
-    char flag[64];
-    for (int i = 0; opts[i].name; i++)
-      if (opts[i].val == c) snprintf(flag, sizeof flag, "--%s", opts[i].name);
-    if (!apply(cfg, c, optarg, flag)) return -1;
-  }
+/* Checks that hold between settings. */
+static bool check_cross(const srv_config *cfg) {
   if (cfg->max_conns_per_ip >= cfg->max_conns) {
     /* One address must not be able to hold every slot (health would be
      * unreachable); a lone-client setup lowers the per-IP limit too. */
@@ -441,12 +558,75 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
             "blockd: --max-connections-per-ip (%d) must be below "
             "--max-connections (%d)\n",
             cfg->max_conns_per_ip, cfg->max_conns);
-    return -1;
+    return false;
+  }
+  return true;
+}
+
+/* getopt values: settings are OPT_SETTING + their index. */
+enum { OPT_CONFIG = 1000, OPT_CHECK, OPT_SCHEMA, OPT_SETTING = 2000 };
+
+int srv_config_parse(srv_config *cfg, int argc, char **argv) {
+  memset(cfg, 0, sizeof *cfg);
+  release_kept();
+  memset(list_layer, 0, sizeof list_layer);
+  struct option opts[NSETTINGS + 6];
+  for (int i = 0; i < NSETTINGS; i++)
+    opts[i] = (struct option){settings[i].name, required_argument, 0,
+                              OPT_SETTING + i};
+  opts[NSETTINGS] = (struct option){"config", required_argument, 0, OPT_CONFIG};
+  opts[NSETTINGS + 1] =
+      (struct option){"check-config", no_argument, 0, OPT_CHECK};
+  opts[NSETTINGS + 2] =
+      (struct option){"print-spec-schema", no_argument, 0, OPT_SCHEMA};
+  opts[NSETTINGS + 3] = (struct option){"help", no_argument, 0, 'h'};
+  opts[NSETTINGS + 4] = (struct option){"version", no_argument, 0, 'V'};
+  opts[NSETTINGS + 5] = (struct option){0, 0, 0, 0};
+
+  /* First pass: actions and --config; the settings given as flags are
+   * applied last, over the file and the environment. */
+  const char *config_path = getenv("BLOCKD_CONFIG");
+  if (config_path && !*config_path) config_path = NULL;
+  bool check = false;
+  optind = 1;
+  int c;
+  while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+    if (c == 'h') {
+      print_usage();
+      return 1;
+    }
+    if (c == 'V') {
+      printf("blockd %s\n", SRV_VERSION);
+      return 1;
+    }
+    if (c == OPT_SCHEMA) return print_spec_schema();
+    if (c == '?') {
+      fprintf(stderr, "Try 'blockd --help'.\n");
+      return -1;
+    }
+    if (c == OPT_CONFIG) config_path = optarg;
+    if (c == OPT_CHECK) check = true;
   }
   if (optind < argc) {
     fprintf(stderr, "blockd: unexpected argument '%s'\nTry 'blockd --help'.\n",
             argv[optind]);
     return -1;
+  }
+  if (!apply_defaults(cfg)) return -1;
+  if (config_path && !apply_file(cfg, config_path)) return -1;
+  if (!apply_env(cfg)) return -1;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+    int idx = c - OPT_SETTING;
+    if (idx < 0 || idx >= NSETTINGS) continue;
+    char flag[64];
+    snprintf(flag, sizeof flag, "--%s", settings[idx].name);
+    if (!apply(cfg, idx, LAYER_FLAG, optarg, flag)) return -1;
+  }
+  if (!check_cross(cfg)) return -1;
+  if (check) {
+    print_effective(config_path);
+    return 1;
   }
   return 0;
 }

@@ -1,5 +1,8 @@
-/* config.h - blockd's configuration: flags, BLOCKD_* environment variables
- * and defaults, in that order of precedence. */
+/* config.h - blockd's configuration. Every setting is declared once, in
+ * config.c's table: its long flag (also its key in a config file), its
+ * BLOCKD_* environment variable, its default, its bounds and its help.
+ * Precedence, highest first: flags, environment, config file (--config
+ * FILE or BLOCKD_CONFIG), defaults. */
 #ifndef SRV_CONFIG_H
 #define SRV_CONFIG_H
 
@@ -20,19 +23,26 @@ typedef enum srv_log_level {
   SRV_LOG_DEBUG
 } srv_log_level;
 
+typedef enum srv_log_format {
+  SRV_LOG_FORMAT_TEXT = 0,
+  SRV_LOG_FORMAT_JSON
+} srv_log_format;
+
 typedef struct srv_config {
   char listen[256];    /* host:port, default 127.0.0.1:8080 */
   char data_dir[1024]; /* default ./blockd-data */
   int threads;         /* MHD thread pool size, default = cores (>= 2) */
   srv_log_level log_level;
-  int64_t max_body;        /* bytes, default 64 MiB */
-  int64_t max_elements;    /* per request tensor, default 2^26 */
-  int64_t max_model_bytes; /* parameters + buffers, default 4 GiB */
-  int max_depth;           /* block nesting, default 64 */
-  double max_compute_s;    /* per forward/backward call, default 60; 0 = none */
-  int64_t max_blocks;      /* blocks a spec defines, default 100000 */
-  int64_t max_spec_nodes;  /* blocks once refs are expanded, default 100000 */
-  char device[32];         /* default device for new models: auto */
+  srv_log_format log_format; /* --log-format text|json, default text */
+  char log_file[1024];       /* --log-file; "" = stderr */
+  int64_t max_body;          /* bytes, default 64 MiB */
+  int64_t max_elements;      /* per request tensor, default 2^26 */
+  int64_t max_model_bytes;   /* parameters + buffers, default 4 GiB */
+  int max_depth;             /* block nesting, default 64 */
+  double max_compute_s;   /* per forward/backward call, default 60; 0 = none */
+  int64_t max_blocks;     /* blocks a spec defines, default 100000 */
+  int64_t max_spec_nodes; /* blocks once refs are expanded, default 100000 */
+  char device[32];        /* default device for new models: auto */
   const char *plugins[SRV_MAX_PLUGINS];
   int nplugins;
   /* --device-budget DEV=SIZE, repeatable (validated and applied by
@@ -61,9 +71,12 @@ typedef struct srv_config {
   double watch_interval_s; /* default 1 */
 } srv_config;
 
-/* Fills cfg from defaults, the environment and argv. Returns 0 to run, 1
- * when --help/--version printed and the program should exit 0, -1 on a
- * usage error (message printed to stderr). */
+/* Fills cfg from defaults, the config file, the environment and argv (in
+ * rising precedence; a repeatable setting given in a layer replaces the
+ * lower layers' values). Returns 0 to run, 1 when --help, --version,
+ * --print-spec-schema or --check-config printed what was asked and the
+ * program should exit 0, -1 on a usage or configuration error (message
+ * printed to stderr; the program exits 2). */
 int srv_config_parse(srv_config *cfg, int argc, char **argv);
 
 /* The limits every spec is built under (create, load at start-up). */

@@ -10,13 +10,31 @@
 #include <string.h>
 
 #include "http.h"
+#include "log.h"
 
 unsigned srv_http_status(bd_status s) { return bd_status_http(s); }
+
+/* The error log: what went wrong, under the request id of the access line
+ * that follows. A server-side failure (5xx) is an error an operator must
+ * see; a client's mistake (4xx) is detail for --log-level debug. */
+static void log_error(srv_req *r, bd_status s, const char *msg) {
+  unsigned http = srv_http_status(s);
+  srv_log_level level = http >= 500 ? SRV_LOG_ERROR : SRV_LOG_DEBUG;
+  if (level > srv_log_get_level()) return;
+  srv_log_field f[] = {
+      {"request_id", SRV_LOG_STR, r->rid, 0, 0},
+      {"status", SRV_LOG_INT, NULL, http, 0},
+      {"code", SRV_LOG_STR, bd_status_code(s), 0, 0},
+      {"message", SRV_LOG_STR, msg, 0, 0},
+  };
+  srv_log_event(level, "error", f, (int)(sizeof f / sizeof f[0]));
+}
 
 /* Replies {"error":{"code":<s's code>,"message":msg}} with s's HTTP status.
  * When even the reply cannot be allocated, a fixed out_of_memory body is
  * sent instead so the client still gets an error. */
 static int reply_error(srv_req *r, bd_status s, const char *msg) {
+  log_error(r, s, msg);
   proto_buf b = {0};
   proto_buf_puts(&b, "{\"error\":{\"code\":");
   proto_buf_json_str(&b, bd_status_code(s));
@@ -51,6 +69,7 @@ int srv_reply_status(srv_req *r, bd_status s) {
 
 int srv_reply_status_extra(srv_req *r, bd_status s, const cJSON *extra) {
   const char *msg = bd_errmsg();
+  log_error(r, s, msg[0] ? msg : bd_status_message(s));
   cJSON *j = cJSON_CreateObject();
   cJSON *e = cJSON_AddObjectToObject(j, "error");
   cJSON_AddStringToObject(e, "code", bd_status_code(s));

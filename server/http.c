@@ -19,6 +19,7 @@
 
 #include "../engine/names.h"
 #include "../proto/json_parse.h"
+#include "access.h"
 #include "log.h"
 #include "sched.h"
 
@@ -324,9 +325,7 @@ static enum MHD_Result send_response(srv_req *r) {
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                           r->resp_type ? r->resp_type : "application/json");
-  char id[32];
-  snprintf(id, sizeof id, "%llu", (unsigned long long)r->id);
-  MHD_add_response_header(resp, "X-Request-Id", id);
+  MHD_add_response_header(resp, "X-Request-Id", r->rid);
   if (r->allow[0])
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
   if (r->content_disposition[0])
@@ -483,6 +482,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (app->cfg.request_timeout_s > 0)
       r->deadline = r->t0 + app->cfg.request_timeout_s;
     __atomic_add_fetch(&srv__inflight, 1, __ATOMIC_ACQ_REL);
+    srv_access_begin(r);
     *req_cls = r;
     if (!r->path) return MHD_NO;
     if (check_sizes(r, url)) return send_response(r);
@@ -548,12 +548,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
   (void)conn;
   srv_req *r = *req_cls;
   if (!r) return;
+  srv_access_end(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
   __atomic_sub_fetch(&srv__inflight, 1, __ATOMIC_ACQ_REL);
-  double ms = (srv_now() - r->t0) * 1e3;
-  srv_log(r->status >= 500 ? SRV_LOG_WARN : SRV_LOG_INFO,
-          "req=%llu %s %s -> %u %.3fms%s", (unsigned long long)r->id, r->method,
-          r->path ? r->path : "?", r->status, ms,
-          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
   for (int i = 0; i < SRV_MAX_ARGS; i++) free(r->args[i]);
   free(r->path);
   free(r->body);

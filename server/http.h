@@ -30,6 +30,8 @@
 #define SRV_MAX_URI_BYTES 8192     /* path plus query, decoded */
 #define SRV_MAX_HEADER_BYTES 16384 /* every "Name: value\r\n" line */
 #define SRV_MHD_MEMORY_LIMIT (64 * 1024)
+/* Longest X-Request-Id kept from a client (server/access.h). */
+#define SRV_REQUEST_ID_MAX 128
 
 struct srv_sched;
 
@@ -58,8 +60,11 @@ typedef struct srv_req {
   struct MHD_Connection *conn;
   const char *method;
   char *path;  /* URL path (decoded by MHD), owned */
-  uint64_t id; /* request id, echoed as X-Request-Id */
-  double t0;   /* start time (monotonic seconds) */
+  uint64_t id; /* blockd's request counter */
+  /* The request id echoed as X-Request-Id and logged: the client's when
+   * it sent a sane one, else id in decimal (srv_access_begin). */
+  char rid[SRV_REQUEST_ID_MAX + 1];
+  double t0; /* start time (monotonic seconds) */
   /* body */
   char *body;
   size_t body_len, body_cap;

@@ -13,6 +13,7 @@
 #include "../engine/blockd_plugin.h"
 #include "../engine/exec.h"
 #include "../engine/tensor_store.h"
+#include "access.h"
 #include "http.h"
 #include "log.h"
 #include "persist.h"
@@ -120,12 +121,18 @@ static void on_stop_signal_cb(uv_signal_t *h, int signum) {
   uv_timer_start(&drain.timer, on_drain_tick, 0, 10);
 }
 
+/* logrotate renames the log file, then sends SIGHUP: lines from now on
+ * go to a new file at the --log-file path. */
 static void on_hup_cb(uv_signal_t *h, int signum) {
   (void)h;
   (void)signum;
-  srv_log(SRV_LOG_INFO,
-          "received SIGHUP (logs go to stderr; nothing to "
-          "reopen)");
+  if (!srv_log_path()) {
+    srv_log(SRV_LOG_INFO,
+            "received SIGHUP (logs go to stderr; nothing to reopen)");
+    return;
+  }
+  if (srv_log_reopen() == 0)
+    srv_log(SRV_LOG_INFO, "received SIGHUP, reopened %s", srv_log_path());
 }
 
 /* mkdir -p for the data directory. */
@@ -148,6 +155,13 @@ int main(int argc, char **argv) {
   int rc = srv_config_parse(&app.cfg, argc, argv);
   if (rc != 0) return rc > 0 ? 0 : 2;
   srv_log_set_level(app.cfg.log_level);
+  if (srv_log_open(app.cfg.log_file[0] ? app.cfg.log_file : NULL,
+                   app.cfg.log_format) != 0)
+    return 1;
+  if (srv_access_init() != 0) {
+    fprintf(stderr, "blockd: out of memory\n");
+    return 1;
+  }
   signal(SIGPIPE, SIG_IGN);
 
   if (make_dirs(app.cfg.data_dir) != 0) {
@@ -249,6 +263,7 @@ int main(int argc, char **argv) {
    * (exit status -15 instead of 0). The loop dies with the process. */
   bd_registry_free(app.models);
   bd_tensor_store_free(app.tensors);
+  srv_access_free();
   srv_log(SRV_LOG_INFO, "stopped");
   return 0;
 }

@@ -36,5 +36,6 @@ const srv_route srv_routes[] = {
     {"PUT", "/v1/files/*", srv_files_put, SRV_BODY_BINARY},
     {"GET", "/v1/files/*", srv_files_get, SRV_BODY_NONE},
     {"DELETE", "/v1/files/*", srv_files_delete, SRV_BODY_NONE},
+    {"GET", "/metrics", srv_metrics_get, SRV_BODY_NONE | SRV_INLINE},
     {NULL, NULL, NULL, 0},
 };
