@@ -568,6 +568,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
           "req=%llu %s %s -> %u %.3fms%s", (unsigned long long)r->id, r->method,
           r->path ? r->path : "?", r->status, ms,
           toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+  if (r->route_state_free) r->route_state_free(r->route_state);
   for (int i = 0; i < SRV_MAX_ARGS; i++) free(r->args[i]);
   free(r->path);
   free(r->body);

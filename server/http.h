@@ -94,6 +94,12 @@ typedef struct srv_req {
   void (*inf_done)(struct srv_req *r, bd_status st, bd_tensor *y);
   bd_batching inf_batching;
   double t_parked;
+  /* What a route keeps for its reply, e.g. from its handler to its
+   * srv_infer_done callback (which may run on another worker, in a
+   * batch): route_state_free(route_state) runs when the request
+   * completes, whatever happened. */
+  void *route_state;
+  void (*route_state_free)(void *);
   /* further response headers a route sets with srv_add_header */
   struct {
     char name[48];

@@ -1,7 +1,8 @@
 /* routes_v2.c - the KServe Open Inference Protocol v2 (REST): health,
  * server and model metadata, model readiness and infer, with the binary
  * tensor data extension. Wire shapes are proto/v2_json.h's; the forward
- * goes through srv_infer_forward (infer.h); errors take the v2 shape
+ * goes through srv_infer (sched.h), so v2 infer shares the model's queue
+ * and dynamic batching with /v1 forward; errors take the v2 shape
  * {"error":"..."} through srv_fail (errors.c), with blockd's statuses.
  *
  * blockd models are not versioned: each has the one version "1", which
@@ -13,9 +14,9 @@
 
 #include "../proto/spec_json.h"
 #include "../proto/v2_json.h"
-#include "infer.h"
 #include "ready.h"
 #include "routes.h"
+#include "sched.h"
 
 #define V2_VERSION "1"
 #define V2_PLATFORM "blockd"
@@ -39,10 +40,13 @@ static bd_model *v2_model(srv_req *r) {
   return srv_model_or_404(r, r->args[0]);
 }
 
+/* Ready: the flag (start-up) is set and blockd is not draining. */
+static bool v2_ready(void) { return srv_ready_get() && !srv_http_draining(); }
+
 int srv_v2_live(srv_req *r) { return reply_empty_ok(r); }
 
 int srv_v2_ready(srv_req *r) {
-  if (!srv_ready_get())
+  if (!v2_ready())
     return srv_fail(r, BD_EUNAVAILABLE,
                     "blockd is not ready (starting or draining)");
   return reply_empty_ok(r);
@@ -78,7 +82,7 @@ int srv_v2_model_ready(srv_req *r) {
   bd_model *m = v2_model(r);
   if (!m) return 0;
   bd_model_release(m);
-  if (!srv_ready_get())
+  if (!v2_ready())
     return srv_fail(r, BD_EUNAVAILABLE,
                     "model '%s' is not ready: blockd is starting or draining",
                     r->args[0]);
@@ -133,9 +137,53 @@ static bool check_names(srv_req *r, const proto_v2_request *q) {
   return true;
 }
 
+/* What the reply needs once the forward is done: r's route state. */
+typedef struct v2_infer_state {
+  char *id;    /* the request's "id", echoed; NULL when none */
+  bool binary; /* the output goes back as binary data */
+  int nout;    /* outputs to return: 1, or 0 for "outputs": [] */
+} v2_infer_state;
+
+static void v2_state_free(void *p) {
+  v2_infer_state *st = p;
+  if (st) free(st->id);
+  free(st);
+}
+
+/* The reply of a v2 infer (srv_infer_done). May run on another worker
+ * than the handler (a batch), so it reads only r and its route state. */
+static void infer_done(srv_req *r, bd_status s, bd_tensor *y) {
+  const v2_infer_state *st = r->route_state;
+  if (s) {
+    srv_reply_status(r, s);
+    return;
+  }
+  proto_v2_output out = {PROTO_V2_OUTPUT, y, st->binary};
+  s = srv_json_budget(&r->app->cfg,
+                      proto_v2_response_json_bound(&out, st->nout),
+                      "ask for the output as binary data (parameters "
+                      "binary_data_output or outputs[].parameters."
+                      "binary_data)");
+  if (s) {
+    srv_reply_status(r, s);
+    return;
+  }
+  proto_buf b = {0};
+  size_t json_len;
+  proto_v2_infer_response(&b, r->args[0], V2_VERSION, st->id, &out, st->nout,
+                          &json_len);
+  bool any_binary = st->nout && st->binary;
+  srv_reply_buf(r, 200, &b,
+                any_binary ? "application/octet-stream" : "application/json");
+  if (any_binary && r->status == 200) {
+    char v[32];
+    snprintf(v, sizeof v, "%zu", json_len);
+    srv_add_header(r, "Inference-Header-Content-Length", v);
+  }
+}
+
 int srv_v2_infer(srv_req *r) {
   proto_v2_request q = {0};
-  bd_tensor *y = NULL;
   bd_model *m = v2_model(r);
   int64_t hlen;
   if (!m || !header_length(r, &hlen)) goto out;
@@ -146,43 +194,28 @@ int srv_v2_infer(srv_req *r) {
     goto out;
   }
   if (!check_names(r, &q)) goto out;
-  s = srv_infer_forward(r, m, q.inputs[0].t, &y);
-  if (s) {
-    srv_reply_status(r, s);
+  v2_infer_state *st = calloc(1, sizeof *st);
+  if (!st) {
+    srv_fail(r, BD_ENOMEM, "out of host memory");
     goto out;
   }
+  r->route_state = st;
+  r->route_state_free = v2_state_free;
   /* No "outputs": the one output, binary when binary_data_output asks.
    * Asked for by name (once or more): once, binary as its own
-   * binary_data says, else as binary_data_output. */
-  bool binary = q.binary_output;
+   * binary_data says, else as binary_data_output. The raw binary form
+   * answers binary. */
+  st->binary = q.binary_output;
   for (int i = 0; i < q.noutputs; i++)
-    if (q.outputs[i].binary >= 0) binary = q.outputs[i].binary == 1;
-  if (q.raw) binary = true;
-  proto_v2_output out = {PROTO_V2_OUTPUT, y, binary};
-  int nout = q.outputs_given && q.noutputs == 0 ? 0 : 1;
-  s = srv_json_budget(&r->app->cfg, proto_v2_response_json_bound(&out, nout),
-                      "ask for the output as binary data (parameters "
-                      "binary_data_output or outputs[].parameters."
-                      "binary_data)");
-  if (s) {
-    srv_reply_status(r, s);
-    goto out;
-  }
-  proto_buf b = {0};
-  size_t json_len;
-  proto_v2_infer_response(&b, bd_model_name(m), V2_VERSION, q.id, &out, nout,
-                          &json_len);
-  bool any_binary = nout && binary;
-  srv_reply_buf(r, 200, &b,
-                any_binary ? "application/octet-stream" : "application/json");
-  if (any_binary && r->status == 200) {
-    char v[32];
-    snprintf(v, sizeof v, "%zu", json_len);
-    srv_add_header(r, "Inference-Header-Content-Length", v);
-  }
+    if (q.outputs[i].binary >= 0) st->binary = q.outputs[i].binary == 1;
+  if (q.raw) st->binary = true;
+  st->nout = q.outputs_given && q.noutputs == 0 ? 0 : 1;
+  st->id = q.id; /* moved into the state */
+  q.id = NULL;
+  /* Now or in a batch with /v1 forwards of m; r is not ours after this. */
+  srv_infer(r, m, q.inputs[0].t, infer_done);
 out:
   proto_v2_request_clear(&q);
-  bd_tensor_release(y);
   bd_model_release(m);
   return 0;
 }

@@ -14,6 +14,9 @@ What is checked:
   equal to blockd's /v1 forward of the same values, the request id echoed,
   and the errors the client raises carrying blockd's message (wrong shape,
   unknown model, unknown input and output names, unknown version);
+- v2 infer shares the model's queue and dynamic batching with /v1
+  forward (concurrent v2 JSON, v2 binary and v1 requests form batches and
+  each gets its own unbatched result);
 - with raw HTTP: the binary extension's edge cases (header length past
   the body, sizes that do not match shape x datatype, leftover bytes, the
   raw binary form), the {"error": "..."} body on every /v2 failure
@@ -25,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -472,6 +476,87 @@ class KServeV2Raw(unittest.TestCase):
             meta = self.d.get("/v2/models/" + name).json()
             self.assertEqual(meta["inputs"][0]["shape"], ins, name)
             self.assertEqual(meta["outputs"][0]["shape"], outs, name)
+
+
+class KServeV2Batching(unittest.TestCase):
+    """v2 infer goes through the serving core's per-model queue and
+    dynamic batching, together with /v1 forward."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon("--workers", "2")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+
+    def v2(self, x, binary):
+        if binary:
+            doc = json.dumps({"inputs": [{
+                "name": "input__0", "shape": list(x.shape),
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": x.nbytes}}],
+                "parameters": {"binary_data_output": True}}).encode()
+            r = requests.post(
+                self.d.url("/v2/models/bm/infer"), data=doc + x.tobytes(),
+                headers={"Inference-Header-Content-Length": str(len(doc)),
+                         "Content-Type": "application/octet-stream"},
+                timeout=120)
+            self.assertEqual(r.status_code, 200, r.text)
+            n = int(r.headers["Inference-Header-Content-Length"])
+            head = json.loads(r.content[:n])
+            return np.frombuffer(r.content[n:], "<f4").reshape(
+                head["outputs"][0]["shape"])
+        r = requests.post(self.d.url("/v2/models/bm/infer"), json={
+            "inputs": [{"name": "input__0", "shape": list(x.shape),
+                        "datatype": "FP32", "data": x.reshape(-1).tolist()}]},
+            timeout=120)
+        self.assertEqual(r.status_code, 200, r.text)
+        out = r.json()["outputs"][0]
+        return np.array(out["data"], np.float32).reshape(out["shape"])
+
+    def v1(self, x):
+        r = requests.post(self.d.url("/v1/models/bm/forward"),
+                          json={"inputs": x.tolist()}, timeout=120)
+        self.assertEqual(r.status_code, 200, r.text)
+        return np.array(r.json()["outputs"]["data"], np.float32)
+
+    def test_v2_and_v1_share_batches(self):
+        r = self.d.post("/v1/models", {"name": "bm", "seed": 5, "block": MLP,
+                                       "device": TEST_DEVICE})
+        self.assertEqual(r.status_code, 201, r.text)
+        rng = np.random.default_rng(11)
+        xs = [rng.standard_normal((n, 4)).astype(np.float32)
+              for n in (1, 2, 1, 3, 1, 1, 2, 1, 1, 1, 1, 4)]
+        alone = [self.v1(x) for x in xs]  # batching is off by default
+        r = self.d.patch("/v1/models/bm", {"batching": {
+            "max_batch": 64, "max_delay_us": 300000}})
+        self.assertEqual(r.status_code, 200, r.text)
+        before = self.d.get("/v1/models/bm").json()["serving"]
+        got = [None] * len(xs)
+        errors = []
+
+        def go(i):
+            try:
+                kind = i % 3
+                got[i] = (self.v1(xs[i]) if kind == 0
+                          else self.v2(xs[i], binary=kind == 1))
+            except Exception as e:  # reported below, not lost in a thread
+                errors.append(e)
+        ts = [threading.Thread(target=go, args=(i,)) for i in range(len(xs))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        self.assertEqual(errors, [])
+        for i, y in enumerate(got):
+            self.assertEqual(y.shape, (xs[i].shape[0], 3))
+            # BLAS may pick another kernel for another batch size.
+            np.testing.assert_allclose(y, alone[i], rtol=1e-6, atol=1e-6)
+        after = self.d.get("/v1/models/bm").json()["serving"]
+        self.assertEqual(after["inferences"] - before["inferences"], len(xs))
+        self.assertGreater(after["batched_requests"],
+                           before["batched_requests"], after)
 
 
 if __name__ == "__main__":
