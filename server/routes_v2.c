@@ -187,6 +187,16 @@ int srv_v2_infer(srv_req *r) {
   bd_model *m = v2_model(r);
   int64_t hlen;
   if (!m || !header_length(r, &hlen)) goto out;
+  /* tritonclient can compress its bodies; blockd reads them as they are,
+   * so say why rather than fail on the compressed bytes as JSON. */
+  const char *enc = srv_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING);
+  if (enc && strcmp(enc, "identity") != 0) {
+    srv_fail(r, BD_EMEDIATYPE,
+             "Content-Encoding '%.32s' is not supported: send the body "
+             "uncompressed",
+             enc);
+    goto out;
+  }
   bd_status s = proto_v2_infer_parse(r->body, r->body_len, hlen,
                                      r->app->cfg.max_elements, &q);
   if (s) {

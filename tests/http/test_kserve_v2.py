@@ -265,6 +265,14 @@ class KServeV2(unittest.TestCase):
         self.assert_client_error(unknown_output, 400,
                                  "unknown output 'probs'")
 
+        def compressed():
+            inp = httpclient.InferInput("input__0", [3, 4], "FP32")
+            inp.set_data_from_numpy(X)
+            self.client.infer("mlp", [inp],
+                              request_compression_algorithm="gzip")
+        self.assert_client_error(compressed, 415,
+                                 "Content-Encoding 'gzip' is not supported")
+
         def wrong_version():
             inp = httpclient.InferInput("input__0", [3, 4], "FP32")
             inp.set_data_from_numpy(X)
