@@ -26,9 +26,11 @@ What is checked:
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -565,6 +567,71 @@ class KServeV2Batching(unittest.TestCase):
         self.assertEqual(after["inferences"] - before["inferences"], len(xs))
         self.assertGreater(after["batched_requests"],
                            before["batched_requests"], after)
+
+
+# Computes until --max-compute-seconds stops it: a worker held busy
+# without timing anything (as in test_serving.py).
+FOREVER = {"type": "while", "cond": {"reduce": "abs_sum", "gt": -1},
+           "body": {"type": "identity"}, "max_iters": 1000000000}
+
+
+def wait_for(pred, what, timeout=60):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.01)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class KServeV2Lifecycle(unittest.TestCase):
+    def test_probes_answer_while_busy_and_drain_is_not_ready(self):
+        d = Daemon("--workers", "1", "--max-compute-seconds", "1.5")
+        try:
+            r = d.post("/v1/models", {"name": "spin", "seed": 1,
+                                      "block": seq(linear(2, 2), FOREVER)})
+            self.assertEqual(r.status_code, 201, r.text)
+            res = {}
+
+            def spin():
+                res["spin"] = requests.post(
+                    d.url("/v2/models/spin/infer"), json={"inputs": [{
+                        "name": "input__0", "shape": [1, 2],
+                        "datatype": "FP32", "data": [1.0, 2.0]}]},
+                    timeout=120)
+            t = threading.Thread(target=spin)
+            t.start()
+            wait_for(lambda: d.get("/v1/health").json()["requests"]
+                     ["running"] == 1, "the worker busy")
+            # Probes run on the HTTP thread: they answer while the only
+            # worker computes.
+            for path in ("/v2/health/live", "/v2/health/ready",
+                         "/v2/models/spin/ready", "/v2"):
+                self.assertEqual(d.get(path).status_code, 200, path)
+            self.assertEqual(d.get("/v1/health").json()["requests"]
+                             ["running"], 1)
+            d.proc.send_signal(signal.SIGTERM)
+
+            def not_ready():
+                try:
+                    r = requests.get(d.url("/v2/health/ready"), timeout=5)
+                except requests.ConnectionError:
+                    return True  # the listener is closed
+                if r.status_code == 200:
+                    return False
+                self.assertEqual(r.status_code, 503, r.text)
+                self.assertIn("shutting down", r.json()["error"])
+                return True
+            wait_for(not_ready, "readiness to drop")
+            t.join()
+            # The request in flight is answered, in the v2 error shape.
+            self.assertEqual(res["spin"].status_code, 422, res["spin"].text)
+            self.assertIn("--max-compute-seconds", res["spin"].json()["error"])
+            d.stop()
+        finally:
+            if d.proc.poll() is None:
+                d.proc.kill()
 
 
 if __name__ == "__main__":
