@@ -53,7 +53,7 @@ typedef struct proto_v2_request {
   bool raw;           /* the raw binary form (see proto_v2_infer_parse) */
   int ninputs;
   proto_v2_input *inputs;
-  bool outputs_given; /* "outputs" present: return only those */
+  bool outputs_given; /* "outputs" was present (it may be []) */
   int noutputs;
   proto_v2_output_req *outputs;
 } proto_v2_request;

@@ -141,7 +141,6 @@ static bool check_names(srv_req *r, const proto_v2_request *q) {
 typedef struct v2_infer_state {
   char *id;    /* the request's "id", echoed; NULL when none */
   bool binary; /* the output goes back as binary data */
-  int nout;    /* outputs to return: 1, or 0 for "outputs": [] */
 } v2_infer_state;
 
 static void v2_state_free(void *p) {
@@ -159,8 +158,7 @@ static void infer_done(srv_req *r, bd_status s, bd_tensor *y) {
     return;
   }
   proto_v2_output out = {PROTO_V2_OUTPUT, y, st->binary};
-  s = srv_json_budget(&r->app->cfg,
-                      proto_v2_response_json_bound(&out, st->nout),
+  s = srv_json_budget(&r->app->cfg, proto_v2_response_json_bound(&out, 1),
                       "ask for the output as binary data (parameters "
                       "binary_data_output or outputs[].parameters."
                       "binary_data)");
@@ -170,12 +168,11 @@ static void infer_done(srv_req *r, bd_status s, bd_tensor *y) {
   }
   proto_buf b = {0};
   size_t json_len;
-  proto_v2_infer_response(&b, r->args[0], V2_VERSION, st->id, &out, st->nout,
+  proto_v2_infer_response(&b, r->args[0], V2_VERSION, st->id, &out, 1,
                           &json_len);
-  bool any_binary = st->nout && st->binary;
   srv_reply_buf(r, 200, &b,
-                any_binary ? "application/octet-stream" : "application/json");
-  if (any_binary && r->status == 200) {
+                st->binary ? "application/octet-stream" : "application/json");
+  if (st->binary && r->status == 200) {
     char v[32];
     snprintf(v, sizeof v, "%zu", json_len);
     srv_add_header(r, "Inference-Header-Content-Length", v);
@@ -211,15 +208,14 @@ int srv_v2_infer(srv_req *r) {
   }
   r->route_state = st;
   r->route_state_free = v2_state_free;
-  /* No "outputs": the one output, binary when binary_data_output asks.
-   * Asked for by name (once or more): once, binary as its own
-   * binary_data says, else as binary_data_output. The raw binary form
-   * answers binary. */
+  /* The one output is returned whether "outputs" names it or is absent
+   * or [] (as Triton returns every output when none is requested): binary
+   * when its own binary_data says so, else as binary_data_output; the
+   * raw binary form answers binary. */
   st->binary = q.binary_output;
   for (int i = 0; i < q.noutputs; i++)
     if (q.outputs[i].binary >= 0) st->binary = q.outputs[i].binary == 1;
   if (q.raw) st->binary = true;
-  st->nout = q.outputs_given && q.noutputs == 0 ? 0 : 1;
   st->id = q.id; /* moved into the state */
   q.id = NULL;
   /* Now or in a batch with /v1 forwards of m; r is not ours after this. */

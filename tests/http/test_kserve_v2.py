@@ -358,6 +358,13 @@ class KServeV2Raw(unittest.TestCase):
                          .reshape(out["shape"]).tolist(),
                          self.v1(X).tolist())
         self.assertNotIn("id", r.json())
+        # "outputs": [] asks for nothing in particular: the output comes
+        # back, as Triton returns every output when none is requested.
+        r = self.post(json.dumps({"inputs": [{
+            "name": "input__0", "shape": [3, 4], "datatype": "FP32",
+            "data": X.tolist()}], "outputs": []}), ctype="application/json")
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(r.json()["outputs"][0]["name"], "output__0")
 
     def test_raw_binary_request(self):
         row = X[:1]
