@@ -78,6 +78,18 @@ int srv_reply_bytes(srv_req *r, unsigned status, char *data, size_t len,
   return set_resp(r, status, data, len, content_type);
 }
 
+bool srv_add_header(srv_req *r, const char *name, const char *value) {
+  if (r->nheaders == SRV_MAX_EXTRA_HEADERS ||
+      strlen(name) >= sizeof r->headers[0].name ||
+      strlen(value) >= sizeof r->headers[0].value)
+    return false;
+  snprintf(r->headers[r->nheaders].name, sizeof r->headers[0].name, "%s", name);
+  snprintf(r->headers[r->nheaders].value, sizeof r->headers[0].value, "%s",
+           value);
+  r->nheaders++;
+  return true;
+}
+
 int srv_reply_buf(srv_req *r, unsigned status, proto_buf *b,
                   const char *content_type) {
   size_t len;
@@ -331,6 +343,8 @@ static enum MHD_Result send_response(srv_req *r) {
   if (r->content_disposition[0])
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
                             r->content_disposition);
+  for (int i = 0; i < r->nheaders; i++)
+    MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
   enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
   MHD_destroy_response(resp);
   return ret;
@@ -550,6 +564,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
   if (!r) return;
   srv_access_end(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
   __atomic_sub_fetch(&srv__inflight, 1, __ATOMIC_ACQ_REL);
+  if (r->route_state_free) r->route_state_free(r->route_state);
   for (int i = 0; i < SRV_MAX_ARGS; i++) free(r->args[i]);
   free(r->path);
   free(r->body);

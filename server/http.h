@@ -16,6 +16,8 @@
 #include "config.h"
 
 #define SRV_MAX_ARGS 4
+/* Response headers a route may add besides the ones http.c sets. */
+#define SRV_MAX_EXTRA_HEADERS 4
 
 /* Request size limits that blockd enforces itself, well below what
  * libmicrohttpd's per-connection memory (SRV_MHD_MEMORY_LIMIT) holds, so
@@ -97,6 +99,18 @@ typedef struct srv_req {
   void (*inf_done)(struct srv_req *r, bd_status st, bd_tensor *y);
   bd_batching inf_batching;
   double t_parked;
+  /* What a route keeps for its reply, e.g. from its handler to its
+   * srv_infer_done callback (which may run on another worker, in a
+   * batch): route_state_free(route_state) runs when the request
+   * completes, whatever happened. */
+  void *route_state;
+  void (*route_state_free)(void *);
+  /* further response headers a route sets with srv_add_header */
+  struct {
+    char name[48];
+    char value[80];
+  } headers[SRV_MAX_EXTRA_HEADERS];
+  int nheaders;
 } srv_req;
 
 typedef int (*srv_handler)(srv_req *r);
@@ -181,6 +195,11 @@ int srv_reply_json(srv_req *r, unsigned status, cJSON *j);
 /* Replies with a buffer's bytes (takes them). */
 int srv_reply_buf(srv_req *r, unsigned status, proto_buf *b,
                   const char *content_type);
+/* Adds a header to the response (sent with whatever reply the request
+ * ends with, so add it after the reply that needs it). Returns false when
+ * the name or value is too long or SRV_MAX_EXTRA_HEADERS are set: a bug
+ * in the caller, the header is not sent. */
+bool srv_add_header(srv_req *r, const char *name, const char *value);
 /* Replies with malloc'd bytes (takes them). */
 int srv_reply_bytes(srv_req *r, unsigned status, char *data, size_t len,
                     const char *content_type);

@@ -37,5 +37,17 @@ const srv_route srv_routes[] = {
     {"GET", "/v1/files/*", srv_files_get, SRV_BODY_NONE},
     {"DELETE", "/v1/files/*", srv_files_delete, SRV_BODY_NONE},
     {"GET", "/metrics", srv_metrics_get, SRV_BODY_NONE | SRV_INLINE},
+    /* KServe v2: the /versions/{v} segment is optional everywhere. */
+    {"GET", "/v2", srv_v2_server_metadata, SRV_BODY_NONE | SRV_INLINE},
+    {"GET", "/v2/health/live", srv_v2_live, SRV_BODY_NONE | SRV_INLINE},
+    {"GET", "/v2/health/ready", srv_v2_ready, SRV_BODY_NONE | SRV_INLINE},
+    {"GET", "/v2/models/*", srv_v2_model_metadata, SRV_BODY_NONE},
+    {"GET", "/v2/models/*/ready", srv_v2_model_ready,
+     SRV_BODY_NONE | SRV_INLINE},
+    {"POST", "/v2/models/*/infer", srv_v2_infer, SRV_BODY_BINARY},
+    {"GET", "/v2/models/*/versions/*", srv_v2_model_metadata, SRV_BODY_NONE},
+    {"GET", "/v2/models/*/versions/*/ready", srv_v2_model_ready,
+     SRV_BODY_NONE | SRV_INLINE},
+    {"POST", "/v2/models/*/versions/*/infer", srv_v2_infer, SRV_BODY_BINARY},
     {NULL, NULL, NULL, 0},
 };

@@ -59,6 +59,14 @@ int srv_metrics_get(srv_req *r);
 /* routes_checkpoint.c */
 int srv_state_dict_put(srv_req *r);
 
+/* routes_v2.c: the KServe Open Inference Protocol v2 */
+int srv_v2_live(srv_req *r);
+int srv_v2_ready(srv_req *r);
+int srv_v2_server_metadata(srv_req *r);
+int srv_v2_model_metadata(srv_req *r);
+int srv_v2_model_ready(srv_req *r);
+int srv_v2_infer(srv_req *r);
+
 /* The description of a model (GET /v1/models/{m}), from one snapshot of
  * it, into *out (caller frees). Errors: ENOMEM. */
 bd_status srv_model_describe(bd_model *m, bool with_spec, cJSON **out);
