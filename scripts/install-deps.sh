@@ -11,7 +11,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev
             libuv1-dev libopenblas-dev zlib1g-dev libssl-dev curl)
-test_pkgs=(check python3 python3-numpy python3-torch python3-requests
+test_pkgs=(check python3 python3-numpy python3-torch python3-requests openssl
            python3-venv python3-pip python3-jsonschema)
 ci_pkgs=(clang clang-format git)
 # Debian 12 ships clang's sanitizer and libFuzzer runtimes separately;

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "../proto/spec_json.h"
+#include "auth.h"
 
 static const char usage[] =
     "Usage: blockd [options]\n"
@@ -83,6 +85,27 @@ static const char usage[] =
     "                         repeatable (BLOCKD_WATCH, comma-separated)\n"
     "  --watch-interval S     how often watched files are checked\n"
     "                         (BLOCKD_WATCH_INTERVAL), default 1\n"
+    "\n"
+    "Access control (README, \"Security\"):\n"
+    "  --admin-token-file PATH  bearer token (first line of the file) that\n"
+    "                         may do everything (BLOCKD_ADMIN_TOKEN_FILE)\n"
+    "  --read-token-file PATH bearer token for GETs, forward and v2 infer\n"
+    "                         only (BLOCKD_READ_TOKEN_FILE). With either\n"
+    "                         file, requests need Authorization: Bearer;\n"
+    "                         health endpoints stay open\n"
+    "  --insecure-no-auth     allow a non-loopback --listen without a token\n"
+    "                         (BLOCKD_INSECURE_NO_AUTH=1); refused otherwise\n"
+    "  --metrics-auth         /metrics needs a token too\n"
+    "                         (BLOCKD_METRICS_AUTH=1); open by default\n"
+    "  --allow-origin ORIGIN  a browser Origin (scheme://host[:port]) besides\n"
+    "                         the daemon's own that may send non-GET\n"
+    "                         requests; repeatable (BLOCKD_ALLOW_ORIGIN,\n"
+    "                         comma-separated)\n"
+    "  --tls-cert FILE        serve HTTPS with this PEM certificate (chain)\n"
+    "                         (BLOCKD_TLS_CERT); needs --tls-key\n"
+    "  --tls-key FILE         its unencrypted PEM private key\n"
+    "                         (BLOCKD_TLS_KEY); needs --tls-cert\n"
+    "\n"
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version and exit\n"
     "  --print-spec-schema    print the JSON Schema of block specs, generated\n"
@@ -106,6 +129,24 @@ bool srv_parse_size(const char *s, int64_t *out) {
   if (*end) return false;
   if (v > INT64_MAX / mul) return false;
   *out = v * mul;
+  return true;
+}
+
+/* A boolean environment value; a flag without argument passes NULL. */
+static bool parse_bool(const char *s, bool *out) {
+  if (!s || !strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes"))
+    *out = true;
+  else if (!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no"))
+    *out = false;
+  else
+    return false;
+  return true;
+}
+
+/* Copies a path option into dst (n bytes); false when empty or too long. */
+static bool set_path(char *dst, size_t n, const char *v) {
+  if (!*v || strlen(v) >= n) return false;
+  snprintf(dst, n, "%s", v);
   return true;
 }
 
@@ -158,7 +199,14 @@ enum {
   OPT_DRAIN_TIMEOUT,
   OPT_AUTOSAVE,
   OPT_WATCH,
-  OPT_WATCH_INTERVAL
+  OPT_WATCH_INTERVAL,
+  OPT_ADMIN_TOKEN,
+  OPT_READ_TOKEN,
+  OPT_INSECURE,
+  OPT_METRICS_AUTH,
+  OPT_ALLOW_ORIGIN,
+  OPT_TLS_CERT,
+  OPT_TLS_KEY
 };
 
 bd_build_limits srv_build_limits(const srv_config *cfg) {
@@ -289,6 +337,38 @@ static bool apply(srv_config *cfg, int id, const char *v, const char *src) {
       snprintf(cfg->watch[cfg->nwatch++], sizeof cfg->watch[0], "%s", v);
       return true;
     }
+    case OPT_ADMIN_TOKEN:
+      if (!set_path(cfg->admin_token_file, sizeof cfg->admin_token_file, v))
+        goto bad;
+      return true;
+    case OPT_READ_TOKEN:
+      if (!set_path(cfg->read_token_file, sizeof cfg->read_token_file, v))
+        goto bad;
+      return true;
+    case OPT_TLS_CERT:
+      if (!set_path(cfg->tls_cert, sizeof cfg->tls_cert, v)) goto bad;
+      return true;
+    case OPT_TLS_KEY:
+      if (!set_path(cfg->tls_key, sizeof cfg->tls_key, v)) goto bad;
+      return true;
+    case OPT_INSECURE:
+      if (!parse_bool(v, &cfg->insecure_no_auth)) goto bad;
+      return true;
+    case OPT_METRICS_AUTH:
+      if (!parse_bool(v, &cfg->metrics_auth)) goto bad;
+      return true;
+    case OPT_ALLOW_ORIGIN:
+      if (cfg->norigins == SRV_MAX_ORIGINS ||
+          !srv_origin_normalize(v, cfg->allow_origins[cfg->norigins],
+                                sizeof cfg->allow_origins[0])) {
+        fprintf(stderr,
+                "blockd: invalid value '%s' for %s: an origin is "
+                "http[s]://HOST[:PORT] with no path, at most %d of them\n",
+                v, src, SRV_MAX_ORIGINS);
+        return false;
+      }
+      cfg->norigins++;
+      return true;
     case OPT_PLUGIN:
       if (cfg->nplugins == SRV_MAX_PLUGINS) goto bad;
       cfg->plugins[cfg->nplugins++] = v;
@@ -350,7 +430,13 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
               {"BLOCKD_REQUEST_TIMEOUT", OPT_REQ_TIMEOUT},
               {"BLOCKD_DRAIN_TIMEOUT", OPT_DRAIN_TIMEOUT},
               {"BLOCKD_AUTOSAVE_INTERVAL", OPT_AUTOSAVE},
-              {"BLOCKD_WATCH_INTERVAL", OPT_WATCH_INTERVAL}};
+              {"BLOCKD_WATCH_INTERVAL", OPT_WATCH_INTERVAL},
+              {"BLOCKD_ADMIN_TOKEN_FILE", OPT_ADMIN_TOKEN},
+              {"BLOCKD_READ_TOKEN_FILE", OPT_READ_TOKEN},
+              {"BLOCKD_INSECURE_NO_AUTH", OPT_INSECURE},
+              {"BLOCKD_METRICS_AUTH", OPT_METRICS_AUTH},
+              {"BLOCKD_TLS_CERT", OPT_TLS_CERT},
+              {"BLOCKD_TLS_KEY", OPT_TLS_KEY}};
   for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
     const char *v = getenv(envs[i].env);
     if (v && *v && !apply(cfg, envs[i].id, v, envs[i].env)) return -1;
@@ -373,6 +459,14 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
     for (char *save = NULL, *tok = strtok_r(watch_env, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save))
       if (!apply(cfg, OPT_WATCH, tok, "BLOCKD_WATCH")) return -1;
+  }
+  static char origin_env[4096];
+  const char *oe = getenv("BLOCKD_ALLOW_ORIGIN");
+  if (oe && *oe) {
+    snprintf(origin_env, sizeof origin_env, "%s", oe);
+    for (char *save = NULL, *tok = strtok_r(origin_env, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save))
+      if (!apply(cfg, OPT_ALLOW_ORIGIN, tok, "BLOCKD_ALLOW_ORIGIN")) return -1;
   }
   static char plugin_env[4096];
   const char *pe = getenv("BLOCKD_PLUGINS");
@@ -409,6 +503,13 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
       {"autosave-interval", required_argument, 0, OPT_AUTOSAVE},
       {"watch", required_argument, 0, OPT_WATCH},
       {"watch-interval", required_argument, 0, OPT_WATCH_INTERVAL},
+      {"admin-token-file", required_argument, 0, OPT_ADMIN_TOKEN},
+      {"read-token-file", required_argument, 0, OPT_READ_TOKEN},
+      {"insecure-no-auth", no_argument, 0, OPT_INSECURE},
+      {"metrics-auth", no_argument, 0, OPT_METRICS_AUTH},
+      {"allow-origin", required_argument, 0, OPT_ALLOW_ORIGIN},
+      {"tls-cert", required_argument, 0, OPT_TLS_CERT},
+      {"tls-key", required_argument, 0, OPT_TLS_KEY},
       {"help", no_argument, 0, 'h'},
       {"version", no_argument, 0, 'V'},
       {"print-spec-schema", no_argument, 0, 'S'},
@@ -441,6 +542,12 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
             "blockd: --max-connections-per-ip (%d) must be below "
             "--max-connections (%d)\n",
             cfg->max_conns_per_ip, cfg->max_conns);
+    return -1;
+  }
+  if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+    fprintf(stderr, "blockd: %s needs %s too (both or neither)\n",
+            cfg->tls_cert[0] ? "--tls-cert" : "--tls-key",
+            cfg->tls_cert[0] ? "--tls-key" : "--tls-cert");
     return -1;
   }
   if (optind < argc) {

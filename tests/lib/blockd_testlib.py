@@ -31,7 +31,7 @@ TEST_DEVICE = os.environ.get("BLOCKD_TEST_DEVICE", "cpu")
 
 class Daemon:
     def __init__(self, *args, data_dir=None, env=None, keep_data=False,
-                 bin=None):
+                 bin=None, token=None, verify=None):
         self.tmp = None
         if data_dir is None:
             self.tmp = tempfile.mkdtemp(prefix="blockd-test-")
@@ -46,13 +46,21 @@ class Daemon:
                                      stderr=subprocess.PIPE, env=full_env,
                                      text=True)
         line = self.proc.stdout.readline()
-        m = re.search(r"http://([^:]+):(\d+)", line)
+        m = re.search(r"(https?)://(\[[^\]]*\]|[^:/]+):(\d+)", line)
         if not m:
             err = self.proc.stderr.read()
             self.proc.wait(timeout=10)
             raise RuntimeError("blockd did not start: %r %s" % (line, err))
-        self.base = "http://127.0.0.1:%s" % m.group(2)
+        # https when started with --tls-cert; the test then points
+        # session.verify at its certificate.
+        self.scheme = m.group(1)
+        self.port = int(m.group(3))
+        self.base = "%s://127.0.0.1:%s" % (self.scheme, self.port)
         self.session = requests.Session()
+        if token is not None:
+            self.session.headers["Authorization"] = "Bearer " + token
+        if verify is not None:
+            self.session.verify = verify
 
     def url(self, path):
         return self.base + path
