@@ -51,16 +51,17 @@ class Daemon:
             err = self.proc.stderr.read()
             self.proc.wait(timeout=10)
             raise RuntimeError("blockd did not start: %r %s" % (line, err))
-        # https when started with --tls-cert; the test then points
-        # session.verify at its certificate.
+        # https when started with --tls-cert; the test then passes its
+        # certificate as verify.
         self.scheme = m.group(1)
         self.port = int(m.group(3))
         self.base = "%s://127.0.0.1:%s" % (self.scheme, self.port)
         self.session = requests.Session()
         if token is not None:
             self.session.headers["Authorization"] = "Bearer " + token
-        if verify is not None:
-            self.session.verify = verify
+        # Passed with every request: requests lets REQUESTS_CA_BUNDLE
+        # override a session's verify, but not a request's.
+        self.verify = verify
 
     def url(self, path):
         return self.base + path
@@ -71,6 +72,8 @@ class Daemon:
             data = json.dumps(json_body)
             headers = dict(headers or {})
             headers.setdefault("Content-Type", "application/json")
+        if self.verify is not None:
+            kw.setdefault("verify", self.verify)
         r = self.session.request(method, self.url(path), data=data,
                                  headers=headers, timeout=120, **kw)
         if (method == "POST" and path.split("?")[0] == "/v1/models"
