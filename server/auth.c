@@ -491,9 +491,11 @@ bool srv_auth_check(srv_req *r, const srv_route *route) {
 
   /* A plain HTML form can post application/x-www-form-urlencoded to any
    * site without a CORS preflight; accepted as JSON only from clients
-   * that proved themselves with a token (curl -d sends it). */
-  if ((route->body & (SRV_BODY_JSON | SRV_BODY_BINARY)) && r->body_len > 0 &&
-      cred != CRED_READ && cred != CRED_ADMIN) {
+   * that proved themselves with a token (curl -d sends it). Decided on
+   * the header alone, so that this whole check can run before the body
+   * is read. */
+  if ((route->body & (SRV_BODY_JSON | SRV_BODY_BINARY)) && cred != CRED_READ &&
+      cred != CRED_ADMIN) {
     char ct[128];
     srv_content_type(r, ct, sizeof ct);
     if (!strcmp(ct, "application/x-www-form-urlencoded")) {

@@ -40,8 +40,12 @@ int srv_auth_setup(const srv_config *cfg);
 /* The access checks of one request whose route matched, made before its
  * handler runs: Host (DNS rebinding, tokenless loopback daemons only),
  * bearer token (401/403 with WWW-Authenticate), Origin of non-GET
- * requests (403) and form-encoded bodies without a token (415). Returns
- * true when the handler may run; false when it replied. */
+ * requests (403) and a form-encoded Content-Type without a token (415).
+ * Reads only the method, path and headers (through MHD, so it runs on
+ * the connection's thread), never the body: it may run as soon as the
+ * headers are in. Returns true when the handler may run; false when it
+ * replied (srv_fail, plus r->www_authenticate for 401/403 token
+ * failures). */
 bool srv_auth_check(struct srv_req *r, const struct srv_route *route);
 
 /* The MHD options that turn on TLS: fills opts (room for 3 items,

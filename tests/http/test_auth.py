@@ -366,6 +366,10 @@ class NoToken(unittest.TestCase):
                             "application/x-www-form-urlencoded"}))
         self.assertEqual(r.status_code, 415, r.text)
         self.assertEqual(self.models(), [])
+        # Decided on the header: an empty form post is refused too.
+        r = self.d.request("POST", "/v1/models", data=b"", headers={
+            "Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(r.status_code, 415, r.text)
 
     def test_foreign_origin_refused(self):
         spec = {"name": "o", "block": linear(1, 1)}
