@@ -59,7 +59,9 @@
   XX(ESHUTDOWN, 503, "shutting_down", "the daemon is shutting down")           \
   XX(ECLOSED, 499, "client_closed_request",                                    \
      "the client closed the connection before the answer")                     \
-  XX(EUNAVAILABLE, 503, "unavailable", "not ready to serve")
+  XX(EUNAVAILABLE, 503, "unavailable", "not ready to serve")                   \
+  XX(EUNAUTH, 401, "unauthorized", "authentication required")                  \
+  XX(EFORBIDDEN, 403, "forbidden", "forbidden")
 
 typedef enum bd_status {
 #define XX(n, h, c, m) BD_##n,

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "../proto/spec_json.h"
+#include "auth.h"
 
 bool srv_parse_size(const char *s, int64_t *out) {
   if (!s || !*s) return false;
@@ -170,6 +172,31 @@ static bool set_plugin(srv_config *cfg, const setting *s, const char *v) {
   return true;
 }
 
+/* A switch: given as a flag it takes no value ("true" is passed); in the
+ * environment or a config file true/false, 1/0 or yes/no. */
+static bool set_bool(srv_config *cfg, const setting *s, const char *v) {
+  bool b;
+  if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes"))
+    b = true;
+  else if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no"))
+    b = false;
+  else
+    return false;
+  *(bool *)((char *)cfg + s->off) = b;
+  return true;
+}
+
+/* --allow-origin: http[s]://HOST[:PORT], normalised (auth.h). */
+static bool set_origin(srv_config *cfg, const setting *s, const char *v) {
+  (void)s;
+  if (cfg->norigins == SRV_MAX_ORIGINS ||
+      !srv_origin_normalize(v, cfg->allow_origins[cfg->norigins],
+                            sizeof cfg->allow_origins[0]))
+    return false;
+  cfg->norigins++;
+  return true;
+}
+
 #define FIELD(f) offsetof(srv_config, f), sizeof(((srv_config *)0)->f)
 
 /* The settings, in --help order. To add one: a field in srv_config, a row
@@ -263,6 +290,29 @@ static const setting settings[] = {
     {"watch-interval", "BLOCKD_WATCH_INTERVAL", "S", set_seconds,
      FIELD(watch_interval_s), 0.01, 3600, "1", 0,
      "how often watched files are checked"},
+    /* Access control (README, "Security"). */
+    {"admin-token-file", "BLOCKD_ADMIN_TOKEN_FILE", "PATH", set_nonempty,
+     FIELD(admin_token_file), 0, 0, NULL, 0,
+     "bearer token (first line of the file) that may do everything"},
+    {"read-token-file", "BLOCKD_READ_TOKEN_FILE", "PATH", set_nonempty,
+     FIELD(read_token_file), 0, 0, NULL, 0,
+     "bearer token for GETs, forward and v2 infer only. With either file, "
+     "requests need Authorization: Bearer; health endpoints stay open"},
+    {"insecure-no-auth", "BLOCKD_INSECURE_NO_AUTH", NULL, set_bool,
+     FIELD(insecure_no_auth), 0, 0, NULL, 0,
+     "allow a non-loopback --listen without a token (logs a warning); "
+     "refused otherwise"},
+    {"metrics-auth", "BLOCKD_METRICS_AUTH", NULL, set_bool, FIELD(metrics_auth),
+     0, 0, NULL, 0, "/metrics needs a token too (open by default)"},
+    {"allow-origin", "BLOCKD_ALLOW_ORIGIN", "ORIGIN", set_origin,
+     FIELD(allow_origins), 0, 0, NULL, ',',
+     "a browser Origin (scheme://host[:port]) besides the daemon's own that "
+     "may send non-GET requests; repeatable (comma-separated in the "
+     "environment)"},
+    {"tls-cert", "BLOCKD_TLS_CERT", "FILE", set_nonempty, FIELD(tls_cert), 0, 0,
+     NULL, 0, "serve HTTPS with this PEM certificate (chain); needs --tls-key"},
+    {"tls-key", "BLOCKD_TLS_KEY", "FILE", set_nonempty, FIELD(tls_key), 0, 0,
+     NULL, 0, "its unencrypted PEM private key; needs --tls-cert"},
 };
 #define NSETTINGS (int)(sizeof settings / sizeof settings[0])
 
@@ -271,6 +321,7 @@ static void clear_list(srv_config *cfg, const setting *s) {
   if (s->set == set_budget) cfg->nbudgets = 0;
   if (s->set == set_plugin) cfg->nplugins = 0;
   if (s->set == set_watch) cfg->nwatch = 0;
+  if (s->set == set_origin) cfg->norigins = 0;
 }
 
 /* ---- where each value came from (for --check-config) --------------------
@@ -492,7 +543,7 @@ static void print_usage(void) {
     char text[1024];
     snprintf(text, sizeof text, "%s [%s%s%s]", s->help, s->env,
              s->def ? ", default " : "", s->def ? s->def : "");
-    printf("  --%s %s\n", s->name, s->arg);
+    printf("  --%s %s\n", s->name, s->arg ? s->arg : "");
     print_wrapped(stdout, text);
   }
   puts(
@@ -551,6 +602,12 @@ static int print_spec_schema(void) {
 
 /* Checks that hold between settings. */
 static bool check_cross(const srv_config *cfg) {
+  if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+    fprintf(stderr, "blockd: %s needs %s too (both or neither)\n",
+            cfg->tls_cert[0] ? "--tls-cert" : "--tls-key",
+            cfg->tls_cert[0] ? "--tls-key" : "--tls-cert");
+    return false;
+  }
   if (cfg->max_conns_per_ip >= cfg->max_conns) {
     /* One address must not be able to hold every slot (health would be
      * unreachable); a lone-client setup lowers the per-IP limit too. */
@@ -572,8 +629,9 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
   memset(list_layer, 0, sizeof list_layer);
   struct option opts[NSETTINGS + 6];
   for (int i = 0; i < NSETTINGS; i++)
-    opts[i] = (struct option){settings[i].name, required_argument, 0,
-                              OPT_SETTING + i};
+    opts[i] = (struct option){settings[i].name,
+                              settings[i].arg ? required_argument : no_argument,
+                              0, OPT_SETTING + i};
   opts[NSETTINGS] = (struct option){"config", required_argument, 0, OPT_CONFIG};
   opts[NSETTINGS + 1] =
       (struct option){"check-config", no_argument, 0, OPT_CHECK};
@@ -621,7 +679,7 @@ int srv_config_parse(srv_config *cfg, int argc, char **argv) {
     if (idx < 0 || idx >= NSETTINGS) continue;
     char flag[64];
     snprintf(flag, sizeof flag, "--%s", settings[idx].name);
-    if (!apply(cfg, idx, LAYER_FLAG, optarg, flag)) return -1;
+    if (!apply(cfg, idx, LAYER_FLAG, optarg ? optarg : "true", flag)) return -1;
   }
   if (!check_cross(cfg)) return -1;
   if (check) {

@@ -15,6 +15,7 @@
 #define SRV_MAX_PLUGINS 32
 #define SRV_MAX_BUDGETS 17
 #define SRV_MAX_WATCH 16
+#define SRV_MAX_ORIGINS 16
 
 typedef enum srv_log_level {
   SRV_LOG_ERROR = 0,
@@ -69,6 +70,19 @@ typedef struct srv_config {
   char watch[SRV_MAX_WATCH][1300];
   int nwatch;
   double watch_interval_s; /* default 1 */
+  /* Access control (issue 13, server/auth.c). Token files hold one
+   * bearer token each on their first line; either configured turns
+   * authentication on. allow_origins are extra Origins (normalised to
+   * scheme://host[:port], lower case, no default port) whose browser
+   * pages may send non-GET requests. */
+  char admin_token_file[1024]; /* everything; "" = none */
+  char read_token_file[1024];  /* GETs, forward, v2 infer; "" = none */
+  bool insecure_no_auth;       /* allow a non-loopback --listen untokened */
+  bool metrics_auth;           /* /metrics needs a read or admin token */
+  char allow_origins[SRV_MAX_ORIGINS][256];
+  int norigins;
+  char tls_cert[1024]; /* PEM certificate (chain) file; "" = plain HTTP */
+  char tls_key[1024];  /* PEM private key file, unencrypted */
 } srv_config;
 
 /* Fills cfg from defaults, the config file, the environment and argv (in

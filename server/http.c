@@ -20,6 +20,7 @@
 #include "../engine/names.h"
 #include "../proto/json_parse.h"
 #include "access.h"
+#include "auth.h"
 #include "log.h"
 #include "sched.h"
 
@@ -275,6 +276,7 @@ static const srv_route *match_route(srv_req *r) {
     }
     return NULL;
   }
+  if (!srv_auth_check(r, hit)) return NULL;
   if (r->body_too_large) {
     srv_fail(r, BD_EPAYLOAD, "request body exceeds --max-body (%lld bytes)",
              (long long)r->app->cfg.max_body);
@@ -340,6 +342,9 @@ static enum MHD_Result send_response(srv_req *r) {
   MHD_add_response_header(resp, "X-Request-Id", r->rid);
   if (r->allow[0])
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+  if (r->www_authenticate[0])
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                            r->www_authenticate);
   if (r->content_disposition[0])
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
                             r->content_disposition);
@@ -643,8 +648,10 @@ struct MHD_Daemon *srv_http_start(srv_app *app, int *port) {
   }
   /* Suspend/resume: requests compute on workers (sched.h). ITC: resume
    * and quiesce (the drain) wake the polling threads. */
+  struct MHD_OptionItem tls[3];
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                   srv_tls_options(tls);
 #ifdef __linux__
   flags |= MHD_USE_EPOLL;
 #endif
@@ -659,7 +666,7 @@ struct MHD_Daemon *srv_http_start(srv_app *app, int *port) {
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg.max_conns,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)app->cfg.max_conns_per_ip,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_MHD_MEMORY_LIMIT,
-      MHD_OPTION_END);
+      MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!d) {
     fprintf(stderr,

@@ -82,9 +82,10 @@ typedef struct srv_req {
   const char *resp_type;
   char allow[64];
   char content_disposition[300];
-  bool reply_npy; /* the reply is .npy (Accept: application/x-npy) */
-  bool done;      /* the reply is ready */
-  bool sent;      /* the reply is queued on the connection */
+  char www_authenticate[96]; /* the challenge of a 401/403 (auth.c) */
+  bool reply_npy;            /* the reply is .npy (Accept: application/x-npy) */
+  bool done;                 /* the reply is ready */
+  bool sent;                 /* the reply is queued on the connection */
   /* serving (sched.c): the worker side of a suspended request */
   bool suspended;
   int fd;                            /* the client's socket, to see it leave */
@@ -117,8 +118,8 @@ typedef int (*srv_handler)(srv_req *r);
 
 /* Body kinds a route accepts besides JSON, and where it runs. */
 enum {
-  SRV_BODY_NONE = 0,   /* no body expected (GET/DELETE); a body is ignored */
-  SRV_BODY_JSON = 1,   /* application/json (curl's form default accepted) */
+  SRV_BODY_NONE = 0, /* no body expected (GET/DELETE); a body is ignored */
+  SRV_BODY_JSON = 1, /* application/json (curl -d's form type: with a token) */
   SRV_BODY_BINARY = 2, /* also application/octet-stream, application/x-npy */
   /* Runs on the HTTP thread itself: only for handlers that take no model
    * lock, do no I/O and return at once (health probes), so that they

@@ -14,6 +14,7 @@
 #include "../engine/exec.h"
 #include "../engine/tensor_store.h"
 #include "access.h"
+#include "auth.h"
 #include "http.h"
 #include "log.h"
 #include "persist.h"
@@ -163,6 +164,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   signal(SIGPIPE, SIG_IGN);
+  /* Tokens, TLS files and the listen address are checked before anything
+   * is loaded, so a misconfigured daemon fails at once (exit 2). */
+  if (srv_auth_setup(&app.cfg) != 0) return 2;
 
   if (make_dirs(app.cfg.data_dir) != 0) {
     fprintf(stderr, "blockd: cannot create data directory %s: %s\n",
@@ -240,9 +244,10 @@ int main(int argc, char **argv) {
   char *colon = strrchr(host, ':');
   if (colon) *colon = '\0';
   printf(
-      "blockd %s listening on http://%s:%d (data dir %s, %d CUDA "
+      "blockd %s listening on %s://%s:%d (data dir %s, %d CUDA "
       "device%s)\n",
-      SRV_VERSION, host[0] ? host : "0.0.0.0", port, app.cfg.data_dir,
+      SRV_VERSION, srv_tls_enabled() ? "https" : "http",
+      host[0] ? host : "0.0.0.0", port, app.cfg.data_dir,
       bd_backend_cuda_count(), bd_backend_cuda_count() == 1 ? "" : "s");
   fflush(stdout);
 

@@ -307,7 +307,7 @@ class Queues(unittest.TestCase):
         body = json.dumps({"method": "constant", "value": 5}).encode()
         s = socket.create_connection(("127.0.0.1", int(self.d.base.rsplit(
             ":", 1)[1])))
-        s.sendall(b"POST /v1/models/m/init HTTP/1.1\r\nHost: x\r\n"
+        s.sendall(b"POST /v1/models/m/init HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                   b"Content-Type: application/json\r\nContent-Length: "
                   + str(len(body)).encode() + b"\r\n\r\n" + body)
         wait_for(lambda: load(self.d)["waiting"] == 1, "the init queued")

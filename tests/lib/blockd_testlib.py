@@ -31,7 +31,7 @@ TEST_DEVICE = os.environ.get("BLOCKD_TEST_DEVICE", "cpu")
 
 class Daemon:
     def __init__(self, *args, data_dir=None, env=None, keep_data=False,
-                 bin=None):
+                 bin=None, token=None, verify=None):
         self.tmp = None
         if data_dir is None:
             self.tmp = tempfile.mkdtemp(prefix="blockd-test-")
@@ -46,13 +46,22 @@ class Daemon:
                                      stderr=subprocess.PIPE, env=full_env,
                                      text=True)
         line = self.proc.stdout.readline()
-        m = re.search(r"http://([^:]+):(\d+)", line)
+        m = re.search(r"(https?)://(\[[^\]]*\]|[^:/]+):(\d+)", line)
         if not m:
             err = self.proc.stderr.read()
             self.proc.wait(timeout=10)
             raise RuntimeError("blockd did not start: %r %s" % (line, err))
-        self.base = "http://127.0.0.1:%s" % m.group(2)
+        # https when started with --tls-cert; the test then passes its
+        # certificate as verify.
+        self.scheme = m.group(1)
+        self.port = int(m.group(3))
+        self.base = "%s://127.0.0.1:%s" % (self.scheme, self.port)
         self.session = requests.Session()
+        if token is not None:
+            self.session.headers["Authorization"] = "Bearer " + token
+        # Passed with every request: requests lets REQUESTS_CA_BUNDLE
+        # override a session's verify, but not a request's.
+        self.verify = verify
 
     def url(self, path):
         return self.base + path
@@ -63,6 +72,8 @@ class Daemon:
             data = json.dumps(json_body)
             headers = dict(headers or {})
             headers.setdefault("Content-Type", "application/json")
+        if self.verify is not None:
+            kw.setdefault("verify", self.verify)
         r = self.session.request(method, self.url(path), data=data,
                                  headers=headers, timeout=120, **kw)
         if (method == "POST" and path.split("?")[0] == "/v1/models"
