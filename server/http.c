@@ -302,14 +302,14 @@ static const srv_route *match_route(srv_req *r) {
 
 /* Runs r's route: inline routes here, every other one on a compute
  * worker (r's connection is suspended until the worker has the reply). */
-static void dispatch(srv_req *r) {
+static bool dispatch(srv_req *r) {
   const srv_route *rt = match_route(r);
-  if (!rt) return;
+  if (!rt) return false;
   if ((rt->body & SRV_INLINE) || !r->app->sched) {
     bd_errclear();
     rt->handler(r);
     if (!r->done) srv_fail(r, BD_EINTERNAL, "the handler produced no response");
-    return;
+    return false;
   }
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -323,6 +323,7 @@ static void dispatch(srv_req *r) {
     srv_reply_status(r, s);
     srv_req_complete(r);
   }
+  return true;
 }
 
 /* ---- MHD callbacks ---------------------------------------------------- */
@@ -555,9 +556,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     srv_fail(r, BD_ESHUTDOWN,
              "the daemon is shutting down; retry on another replica or "
              "after its restart");
-  else if (!check_path(r) && !parse_query(r))
-    dispatch(r);
-  if (!r->done) return MHD_YES; /* on a worker; resumed with its reply */
+  else if (!check_path(r) && !parse_query(r) && dispatch(r))
+    return MHD_YES; /* on a worker, r is its own until it resumes us */
   return send_response(r);
 }
 
@@ -681,6 +681,8 @@ struct MHD_Daemon *srv_http_start(srv_app *app, int *port) {
   return d;
 }
 
+static int srv__quiesced_fd = -1;
+
 void srv_http_begin_drain(struct MHD_Daemon *d) {
   double now = srv_now();
   __atomic_store(&srv__drain_t0, &now, __ATOMIC_RELEASE);
@@ -689,9 +691,14 @@ void srv_http_begin_drain(struct MHD_Daemon *d) {
   /* Stop accepting: new connections are refused by the kernel from now
    * on, not reset after acceptance. */
   MHD_socket fd = MHD_quiesce_daemon(d);
-  if (fd != MHD_INVALID_SOCKET) close(fd);
+  if (fd != MHD_INVALID_SOCKET) {
+    shutdown(fd, SHUT_RDWR);
+    srv__quiesced_fd = fd;
+  }
 }
 
 void srv_http_stop(struct MHD_Daemon *d) {
   if (d) MHD_stop_daemon(d);
+  if (srv__quiesced_fd >= 0) close(srv__quiesced_fd);
+  srv__quiesced_fd = -1;
 }
