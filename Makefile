@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 CTEST_ARGS ?=
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps deps-build deps-ci configure build run test bench asan fuzz clean FORCE
+.PHONY: all deps deps-build deps-ci configure build run test bench asan tsan fuzz clean FORCE
 
 all: build
 
@@ -73,6 +73,21 @@ asan: deps
 	@$(MAKE) --no-print-directory build BUILD=build-asan TYPE=Debug CMAKE_FLAGS="-DBLOCKD_SANITIZE=ON -DBLOCKD_CUDA=OFF"
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
+# The concurrency tests under ThreadSanitizer, in their own clang build
+# tree (CPU only, like asan): the unit suites that start threads, the HTTP
+# stress, connection-limit, signal, crash (TSAN_CRASH_KILLS kills) and soak
+# tests (TSAN_SOAK_SECONDS of soak). halt_on_error makes the first race kill the daemon, so the test
+# fails; tests/tsan.supp lists the uninstrumented third-party code whose
+# synchronisation TSan cannot see (never blockd's own code).
+TSAN_SOAK_SECONDS ?= 20
+TSAN_CRASH_KILLS ?= 20
+TSAN_TESTS ?= ^(unit\.test_(model|atomic_file)|http\.test_(stress|conn_limits|signals|crash_consistency|soak))$$
+tsan: deps-ci
+	@$(MAKE) --no-print-directory build BUILD=build-tsan TYPE=RelWithDebInfo CMAKE_FLAGS="-DCMAKE_C_COMPILER=clang -DBLOCKD_CUDA=OFF -DBLOCKD_TSAN=ON"
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  BLOCKD_SOAK_SECONDS=$(TSAN_SOAK_SECONDS) BLOCKD_SOAK_RSS=off CRASH_KILLS=$(TSAN_CRASH_KILLS) \
+	  ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)' $(CTEST_ARGS)
+
 # Every libFuzzer target (tests/fuzz) for FUZZ_SECONDS over its checked-in
 # corpus, in its own clang build tree (ASan + UBSan).
 fuzz: deps-ci
@@ -81,4 +96,4 @@ fuzz: deps-ci
 	cd build-fuzz && ctest --output-on-failure -j $(JOBS) -L fuzz
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz
