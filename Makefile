@@ -66,12 +66,16 @@ bench: deps
 	bench/run.sh $(BUILD)
 	bench/bench_checkpoint.sh $(BUILD)
 
+# Seconds of tests/http/test_soak.py under `make asan` (60 in `make test`).
+ASAN_SOAK_SECONDS ?= 20
+
 # Everything under AddressSanitizer + UBSan, in its own build tree. CPU only:
 # nvcc's device link does not take the sanitizer flags, and the CUDA runtime
 # does not run under ASan's default shadow layout.
 asan: deps
 	@$(MAKE) --no-print-directory build BUILD=build-asan TYPE=Debug CMAKE_FLAGS="-DBLOCKD_SANITIZE=ON -DBLOCKD_CUDA=OFF"
-	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 BLOCKD_SOAK_SECONDS=$(ASAN_SOAK_SECONDS) \
+	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 # The concurrency tests under ThreadSanitizer, in their own clang build
 # tree (CPU only, like asan): the unit suites that start threads, the HTTP
