@@ -27,7 +27,6 @@ which a later acknowledged save makes the expected on-disk state.
 CRASH_KILLS (default 60) kills; the delays are drawn from a seeded RNG
 (CRASH_SEED, default 13; the seed is printed). Small models, so a run takes
 about a minute on 2 cores. No assertion depends on timing."""
-import errno
 import http.client
 import json
 import os
@@ -163,7 +162,7 @@ class Client(threading.Thread):
                 op = "delete"
             else:
                 m = rnd.choice(gone)
-                self.inflight = ("model", m, [None, w.init])
+                self.inflight = ("create", m, [None, w.init])
                 sent = w.tick()
                 w.created[m] = (sent, None)
                 self.call("POST", "/v1/models",
@@ -175,7 +174,7 @@ class Client(threading.Thread):
                 return
         if op == "delete":
             m = rnd.choice(live)
-            self.inflight = ("model", m, [w.disk[m], None])
+            self.inflight = ("delete", m, [w.disk[m], None])
             self.call("DELETE", "/v1/models/" + m)
             w.disk[m] = w.mem[m] = None
             self.ack("delete")
@@ -185,14 +184,14 @@ class Client(threading.Thread):
             v = w.next_version()
             a = pattern(v, p)
             # In memory only: the disk state stays what it was.
-            self.inflight = ("model", m, [w.disk[m]])
+            self.inflight = ("param", m, [w.disk[m]])
             self.call("PUT", "/v1/models/%s/parameters/%s" % (m, p),
                       tensor_body(a))
             w.mem[m] = dict(w.mem[m], **{p: a})
             self.ack("param")
         elif op == "save":
             m = rnd.choice(live)
-            self.inflight = ("model", m, [w.disk[m], w.mem[m]])
+            self.inflight = ("save", m, [w.disk[m], w.mem[m]])
             self.call("POST", "/v1/models/%s/save" % m, {})
             w.disk[m] = w.mem[m]
             self.ack("save")
@@ -200,7 +199,7 @@ class Client(threading.Thread):
             m = rnd.choice(live)
             v = w.next_version()
             new = {p: pattern(v, p) for p in SHAPES}
-            self.inflight = ("model", m, [w.disk[m], new])
+            self.inflight = ("state_dict", m, [w.disk[m], new])
             self.call("PUT", "/v1/models/%s/state_dict" % m,
                       {p: tensor_body(a) for p, a in new.items()})
             w.disk[m] = w.mem[m] = new
@@ -208,7 +207,7 @@ class Client(threading.Thread):
         elif op == "fput":
             f = rnd.choice(files)
             data = safetensors_bytes(w.next_version())
-            self.inflight = ("file", f, [w.files[f], data])
+            self.inflight = ("file_put", f, [w.files[f], data])
             self.call("PUT", "/v1/files/" + f, data,
                       ctype="application/octet-stream")
             w.files[f] = data
@@ -218,7 +217,7 @@ class Client(threading.Thread):
             if not present:
                 return
             f = rnd.choice(present)
-            self.inflight = ("file", f, [w.files[f], None])
+            self.inflight = ("file_delete", f, [w.files[f], None])
             self.call("DELETE", "/v1/files/" + f)
             w.files[f] = None
             self.ack("file_delete")
@@ -319,9 +318,9 @@ class CrashConsistency(unittest.TestCase):
                    ["absent" if c is None else "saved weights"
                     for c in cands]))
             if m in inflight and len(cands) > 1:
-                stats["inflight_landed" if match[0] is cands[-1] and
-                      cands[-1] is not cands[0] else "inflight_not_landed"] \
-                    += 1
+                stats["inflight_either" if len(match) == len(cands) else
+                      "inflight_landed" if match[0] is cands[-1] else
+                      "inflight_not_landed"] += 1
             if got is not None:
                 stats["models_verified"] += 1
             else:
@@ -353,6 +352,10 @@ class CrashConsistency(unittest.TestCase):
                 self.assertEqual(get_json(d, "/v1/files/" + f)["kind"],
                                  "dict")
             self.assertIn(got, cands, "file %s after the restart" % f)
+            if f in inflight and len(cands) > 1:
+                stats["inflight_either" if cands[0] == cands[-1] else
+                      "inflight_landed" if got == cands[-1] else
+                      "inflight_not_landed"] += 1
             stats["files_verified" if got is not None
                   else "absent_verified"] += 1
             world.files[f] = got
@@ -383,7 +386,8 @@ class CrashConsistency(unittest.TestCase):
         world = World(self.init_weights(d))
         stats = {k: 0 for k in ("models_verified", "files_verified",
                                 "absent_verified", "inflight_landed",
-                                "inflight_not_landed", "kills_mid_request")}
+                                "inflight_not_landed", "inflight_either",
+                                "kills_mid_request")}
         acked = {}
         inflight_kinds = {}
         t0 = time.time()
@@ -411,8 +415,9 @@ class CrashConsistency(unittest.TestCase):
                     for kind, n in c.acked_by_kind.items():
                         acked[kind] = acked.get(kind, 0) + n
                     if c.inflight:
-                        _, key, cands = c.inflight
+                        op, key, cands = c.inflight
                         inflight[key] = cands
+                        inflight_kinds[op] = inflight_kinds.get(op, 0) + 1
                         stats["kills_mid_request"] += 1
                 d = self.start()
                 self.check_disk(d, world, inflight, stats)
@@ -422,12 +427,17 @@ class CrashConsistency(unittest.TestCase):
             raise
         total = sum(acked.values())
         print("crash consistency: %d kills in %.1f s, %d acknowledged "
-              "mutations %s, %d kills with a request in flight (landed %d, "
-              "not landed %d), verified after restarts: %d models with "
-              "their saved weights, %d files byte for byte, %d absences" %
+              "mutations %s, %d requests in flight at a kill %s (landed %d, "
+              "not landed %d, %d with old state = new state, the rest had "
+              "one possible outcome), verified "
+              "after restarts: %d models with their saved weights, %d files "
+              "byte for byte, %d absences" %
               (KILLS, time.time() - t0, total, dict(sorted(acked.items())),
-               stats["kills_mid_request"], stats["inflight_landed"],
-               stats["inflight_not_landed"], stats["models_verified"],
+               stats["kills_mid_request"],
+               dict(sorted(inflight_kinds.items())),
+               stats["inflight_landed"],
+               stats["inflight_not_landed"], stats["inflight_either"],
+               stats["models_verified"],
                stats["files_verified"], stats["absent_verified"]),
               flush=True)
         self.assertGreaterEqual(KILLS, 1)
