@@ -387,7 +387,8 @@ class CrashConsistency(unittest.TestCase):
         stats = {k: 0 for k in ("models_verified", "files_verified",
                                 "absent_verified", "inflight_landed",
                                 "inflight_not_landed", "inflight_either",
-                                "kills_mid_request")}
+                                "kills_mid_request", "temps_left_by_kills",
+                                "unfinished_dirs_left_by_kills")}
         acked = {}
         inflight_kinds = {}
         t0 = time.time()
@@ -419,6 +420,14 @@ class CrashConsistency(unittest.TestCase):
                         inflight[key] = cands
                         inflight_kinds[op] = inflight_kinds.get(op, 0) + 1
                         stats["kills_mid_request"] += 1
+                # What the kill left for the restart to clean up.
+                for root, dirs, names in os.walk(self.dir):
+                    stats["temps_left_by_kills"] += sum(
+                        1 for n in names if TEMP_RE.match(n))
+                    if os.path.dirname(root) == os.path.join(self.dir,
+                                                             "models") and \
+                            "spec.json" not in names:
+                        stats["unfinished_dirs_left_by_kills"] += 1
                 d = self.start()
                 self.check_disk(d, world, inflight, stats)
             d.stop()
@@ -431,14 +440,18 @@ class CrashConsistency(unittest.TestCase):
               "not landed %d, %d with old state = new state, the rest had "
               "one possible outcome), verified "
               "after restarts: %d models with their saved weights, %d files "
-              "byte for byte, %d absences" %
+              "byte for byte, %d absences; the kills left %d temporary "
+              "files and %d model directories without spec.json, all "
+              "removed by the restarts" %
               (KILLS, time.time() - t0, total, dict(sorted(acked.items())),
                stats["kills_mid_request"],
                dict(sorted(inflight_kinds.items())),
                stats["inflight_landed"],
                stats["inflight_not_landed"], stats["inflight_either"],
                stats["models_verified"],
-               stats["files_verified"], stats["absent_verified"]),
+               stats["files_verified"], stats["absent_verified"],
+               stats["temps_left_by_kills"],
+               stats["unfinished_dirs_left_by_kills"]),
               flush=True)
         self.assertGreaterEqual(KILLS, 1)
         # Writes of every kind were acknowledged and then checked.
