@@ -7,7 +7,9 @@ and deletes of throwaway models. Each thread owns its tensors and
 throwaway models, so every request has one right answer and the test
 asserts:
 
-- zero 5xx, and indeed nothing but the expected 2xx;
+- zero 5xx, and indeed nothing but the expected 2xx (CONNECTIONS stays
+  below the default --queue-depth of 256, so a 503 overloaded is a
+  failure too);
 - zero connection errors (no reset, no refused connection, no timeout);
 - correct bodies: forward outputs equal a reference computed with numpy
   from the model's weights; a tensor read back equals what was written;
