@@ -80,13 +80,13 @@ asan: deps
 # The concurrency tests under ThreadSanitizer, in their own clang build
 # tree (CPU only, like asan): the unit suites that start threads, the HTTP
 # stress, connection-limit, signal, drain, serving (worker queues and
-# batching), crash (TSAN_CRASH_KILLS kills) and soak (TSAN_SOAK_SECONDS)
-# tests. halt_on_error makes the first race kill the daemon, so the test
+# batching), autosave, watch, crash (TSAN_CRASH_KILLS kills) and soak
+# (TSAN_SOAK_SECONDS) tests. halt_on_error makes the first race kill the daemon, so the test
 # fails; tests/tsan.supp lists the uninstrumented third-party code whose
 # synchronisation TSan cannot see (never blockd's own code).
 TSAN_SOAK_SECONDS ?= 20
 TSAN_CRASH_KILLS ?= 20
-TSAN_TESTS ?= ^(unit\.test_(model|atomic_file)|http\.test_(stress|conn_limits|signals|drain|serving|crash_consistency|soak))$$
+TSAN_TESTS ?= ^(unit\.test_(model|atomic_file)|http\.test_(stress|conn_limits|signals|drain|serving|autosave|watch|crash_consistency|soak))$$
 tsan: deps-ci
 	@$(MAKE) --no-print-directory build BUILD=build-tsan TYPE=RelWithDebInfo CMAKE_FLAGS="-DCMAKE_C_COMPILER=clang -DBLOCKD_CUDA=OFF -DBLOCKD_TSAN=ON"
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
