@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 CTEST_ARGS ?=
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps deps-build deps-ci configure build run test bench asan fuzz clean FORCE
+.PHONY: all deps deps-build deps-ci configure build run test bench asan tsan fuzz clean FORCE
 
 all: build
 
@@ -66,12 +66,32 @@ bench: deps
 	bench/run.sh $(BUILD)
 	bench/bench_checkpoint.sh $(BUILD)
 
+# Seconds of tests/http/test_soak.py under `make asan` (60 in `make test`).
+ASAN_SOAK_SECONDS ?= 20
+
 # Everything under AddressSanitizer + UBSan, in its own build tree. CPU only:
 # nvcc's device link does not take the sanitizer flags, and the CUDA runtime
 # does not run under ASan's default shadow layout.
 asan: deps
 	@$(MAKE) --no-print-directory build BUILD=build-asan TYPE=Debug CMAKE_FLAGS="-DBLOCKD_SANITIZE=ON -DBLOCKD_CUDA=OFF"
-	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 BLOCKD_SOAK_SECONDS=$(ASAN_SOAK_SECONDS) \
+	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# The concurrency tests under ThreadSanitizer, in their own clang build
+# tree (CPU only, like asan): the unit suites that start threads, the HTTP
+# stress, connection-limit, signal, drain, serving (worker queues and
+# batching), autosave, watch, crash (TSAN_CRASH_KILLS kills) and soak
+# (TSAN_SOAK_SECONDS) tests. halt_on_error makes the first race kill the daemon, so the test
+# fails; tests/tsan.supp lists the uninstrumented third-party code whose
+# synchronisation TSan cannot see (never blockd's own code).
+TSAN_SOAK_SECONDS ?= 20
+TSAN_CRASH_KILLS ?= 20
+TSAN_TESTS ?= ^(unit\.test_(model|atomic_file)|http\.test_(stress|conn_limits|signals|drain|serving|autosave|watch|crash_consistency|soak))$$
+tsan: deps-ci
+	@$(MAKE) --no-print-directory build BUILD=build-tsan TYPE=RelWithDebInfo CMAKE_FLAGS="-DCMAKE_C_COMPILER=clang -DBLOCKD_CUDA=OFF -DBLOCKD_TSAN=ON"
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  BLOCKD_SOAK_SECONDS=$(TSAN_SOAK_SECONDS) BLOCKD_SOAK_RSS=off CRASH_KILLS=$(TSAN_CRASH_KILLS) \
+	  ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)' $(CTEST_ARGS)
 
 # Every libFuzzer target (tests/fuzz) for FUZZ_SECONDS over its checked-in
 # corpus, in its own clang build tree (ASan + UBSan).
@@ -81,4 +101,4 @@ fuzz: deps-ci
 	cd build-fuzz && ctest --output-on-failure -j $(JOBS) -L fuzz
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

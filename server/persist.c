@@ -224,6 +224,11 @@ static void persist_rmdir(srv_app *app, const char *name) {
   } else if (bd_dir_openat(mfd, name, false, &dfd) != BD_OK) {
     srv_log(SRV_LOG_WARN, "model directory not removed: %s", bd_errmsg());
   } else {
+    /* spec.json first: a directory without it is never restored, and a
+     * crash in the middle of this removal leaves one that the next start
+     * finishes removing (restore_unfinished), never a model with some of
+     * its files gone. */
+    unlinkat(dfd, "spec.json", 0);
     DIR *d = fdopendir(dfd);
     if (d) {
       struct dirent *e;
@@ -395,6 +400,41 @@ static void sweep_temps(srv_app *app, int dfd, const char *sub) {
             k == 1 ? "" : "s", app->cfg.data_dir, sub);
 }
 
+/* Whether models/<name> (dfd) is what a create or a delete interrupted by
+ * a crash leaves: no spec.json (a create renames it last, a delete removes
+ * it first), and nothing but state.safetensors (temporary files are
+ * already swept). Such a directory was never an acknowledged model, or
+ * was acknowledged as deleted: it is removed, so that it neither lingers
+ * nor warns at every start. Anything else there is left alone. */
+static bool restore_unfinished(int mfd, int dfd, const char *name) {
+  struct stat st;
+  if (fstatat(dfd, "spec.json", &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+      errno != ENOENT)
+    return false;
+  int lfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+  DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+  if (!d) {
+    if (lfd >= 0) close(lfd);
+    return false;
+  }
+  bool only_state = true;
+  struct dirent *e;
+  while (only_state && (e = readdir(d)))
+    only_state = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+                 !strcmp(e->d_name, "state.safetensors");
+  closedir(d);
+  if (!only_state) return false;
+  if (fstatat(dfd, "state.safetensors", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      (!S_ISREG(st.st_mode) || unlinkat(dfd, "state.safetensors", 0) != 0))
+    return false;
+  if (unlinkat(mfd, name, AT_REMOVEDIR) != 0) return false;
+  srv_log(SRV_LOG_INFO,
+          "removed models/%s: a create or delete that did not finish (no "
+          "spec.json)",
+          name);
+  return true;
+}
+
 int srv_persist_restore(srv_app *app) {
   int fd;
   if (srv_data_open(app, "files", false, &fd) == BD_OK) {
@@ -424,6 +464,10 @@ int srv_persist_restore(srv_app *app) {
     char sub[300];
     snprintf(sub, sizeof sub, "models/%s", e->d_name);
     sweep_temps(app, dfd, sub);
+    if (restore_unfinished(dirfd(d), dfd, e->d_name)) {
+      close(dfd);
+      continue;
+    }
     uint64_t serial;
     bd_model *m = restore_one(app, e->d_name, dfd, &serial);
     close(dfd);

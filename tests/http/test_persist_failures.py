@@ -189,6 +189,35 @@ class TempFiles(unittest.TestCase):
         self.assertIn("removed 2 stale temporary files in " + mdir, err)
         self.assertIn("removed 1 stale temporary file in " + fdir, err)
 
+    def test_unfinished_create_or_delete_directory_is_removed_at_start(self):
+        """A kill inside a create (state renamed, spec.json not yet) or a
+        delete (spec.json removed first) leaves models/<m> without
+        spec.json: never an acknowledged model, removed at the next start
+        instead of lingering (the crash-consistency test hits both
+        windows). A directory holding anything else is left alone."""
+        d = Daemon(data_dir=self.dir)
+        try:
+            for m in ("half", "other", "whole"):
+                self.assertEqual(create(d, m).status_code, 201)
+        finally:
+            d.stop()
+        models = os.path.join(self.dir, "models")
+        os.unlink(os.path.join(models, "half", "spec.json"))
+        os.unlink(os.path.join(models, "other", "spec.json"))
+        with open(os.path.join(models, "other", "notes.txt"), "w") as f:
+            f.write("not blockd's")
+        os.makedirs(os.path.join(models, "empty"))  # a kill after mkdir
+        d = Daemon("--log-level", "info", data_dir=self.dir)
+        try:
+            self.assertEqual(names(d), ["whole"])
+        finally:
+            err = d.stop()
+        self.assertEqual(sorted(os.listdir(models)), ["other", "whole"])
+        self.assertIn("removed models/half: a create or delete that did not "
+                      "finish", err)
+        self.assertIn("removed models/empty", err)
+        self.assertIn("model 'other' not restored", err)
+
 
 class RestartRestores(unittest.TestCase):
     def setUp(self):

@@ -115,7 +115,8 @@ class Daemon:
                 raise AssertionError("blockd exited with %s:\n%s" %
                                      (self.proc.returncode, err[-4000:]))
             if "ERROR: AddressSanitizer" in err or "runtime error:" in err \
-                    or "LeakSanitizer" in err:
+                    or "LeakSanitizer" in err \
+                    or "WARNING: ThreadSanitizer" in err:
                 raise AssertionError("sanitizer report:\n" + err[-6000:])
         return err
 

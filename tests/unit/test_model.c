@@ -186,7 +186,7 @@ END_TEST
  * and flips the mode; a reader must see one whole W, never a mix. */
 typedef struct race {
   bd_model *m;
-  volatile int stop;
+  int stop; /* atomic: a plain (even volatile) flag is a data race */
   int bad;
   long forwards;
 } race;
@@ -194,7 +194,7 @@ typedef struct race {
 static void *reader(void *p) {
   race *r = p;
   bd_tensor *x = filled(1, 8, 1.0f);
-  while (!r->stop) {
+  while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
     bd_tensor *y = NULL;
     if (bd_model_forward(r->m, x, &y) != BD_OK) {
       __atomic_add_fetch(&r->bad, 1, __ATOMIC_RELAXED);
@@ -253,10 +253,10 @@ START_TEST(test_concurrent_forward_and_edits) {
     }
     bd_model_set_mode(r.m, k % 2 == 0);
   }
-  r.stop = 1;
+  __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
   for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
-  ck_assert_int_eq(r.bad, 0);
-  ck_assert_int_gt(r.forwards, 0);
+  ck_assert_int_eq(__atomic_load_n(&r.bad, __ATOMIC_RELAXED), 0);
+  ck_assert_int_gt(__atomic_load_n(&r.forwards, __ATOMIC_RELAXED), 0);
   bd_tensor_release(ones);
   bd_model_release(r.m);
 }
