@@ -12,6 +12,7 @@
 #include "../engine/exec.h"
 #include "../engine/tensor.h"
 #include "log.h"
+#include "metrics.h"
 #include "req_limits.h"
 
 /* One queue: the requests of one model name ("" for those naming none)
@@ -162,6 +163,7 @@ bd_status srv_sched_submit(srv_sched *s, srv_req *r, srv_handler h) {
   if (q->nqueued + q->nparked >= s->app->cfg.queue_depth) {
     srv_model_stats *st = name[0] ? stats_of(s, name) : NULL;
     if (st) st->rejected_full++;
+    if (name[0]) srv_metrics_rejected(name, "queue_full");
     maybe_drop_queue(s, q);
     uv_mutex_unlock(&s->mu);
     return bd_fail(BD_EBUSY,
@@ -219,6 +221,7 @@ static bool still_wanted(srv_sched *s, srv_req *r) {
         ms->deadline_expired++;
     }
     uv_mutex_unlock(&s->mu);
+    srv_metrics_rejected(name, st == BD_ECLOSED ? "client_gone" : "deadline");
   }
   return false;
 }
@@ -233,9 +236,11 @@ static bool run_job(srv_sched *s, srv_req *r) {
   const char *name = r->mq->name;
   if (name[0]) {
     uv_mutex_lock(&s->mu);
+    double waited = now_s() - r->t_queued;
     srv_model_stats *ms = stats_of(s, name);
-    if (ms) ms->queue_seconds += now_s() - r->t_queued;
+    if (ms) ms->queue_seconds += waited;
     uv_mutex_unlock(&s->mu);
+    srv_metrics_queue_time(name, waited);
   }
   double prev = bd_exec_set_request_deadline(r->deadline);
   srv__parked = false;
@@ -266,7 +271,10 @@ static bd_status forward_one(srv_req *r, bd_model *m, bd_tensor *x,
   bd_status st = srv_cap_begin_model(r, m, &cap);
   if (st) return st;
   double prev = bd_exec_set_request_deadline(r->deadline);
+  double t0 = now_s();
   st = bd_model_forward(m, x, y);
+  srv_metrics_compute_time(bd_model_name(m), now_s() - t0);
+  if (!st) srv_metrics_batch(bd_model_name(m), 1);
   bd_exec_set_request_deadline(prev);
   srv_cap_end(cap);
   return st;
@@ -342,7 +350,10 @@ static void run_batch(srv_sched *s, srv_req *batch, int n, int64_t rows) {
       int64_t cap = per > INT64_MAX / n ? INT64_MAX : per * n;
       int64_t prev_cap = bd_tensor_set_thread_cap(cap);
       double prev = bd_exec_set_request_deadline(deadline);
+      double t0 = now_s();
       st = bd_model_forward(m, x, &y);
+      srv_metrics_compute_time(bd_model_name(m), now_s() - t0);
+      if (!st) srv_metrics_batch(bd_model_name(m), n);
       bd_exec_set_request_deadline(prev);
       bd_tensor_set_thread_cap(prev_cap);
     }

@@ -124,6 +124,21 @@ class Batching(unittest.TestCase):
         self.assertGreaterEqual(after["max_batch_rows"], 2, after)
         self.assertEqual(after["inferences"] - before["inferences"],
                          len(xs) + 1)
+        # /metrics counts the same runs: one batch_size observation per
+        # forward run that computed (the 422 one failed in the engine),
+        # summing to the requests they answered.
+        text = self.d.get("/metrics").text
+        def sample(name):
+            for line in text.splitlines():
+                if line.startswith(name + '{model="bmlp"}'):
+                    return float(line.rsplit(" ", 1)[1])
+            raise AssertionError(name + " missing:\n" + text[:2000])
+        runs = sample("blockd_model_batch_size_count")
+        answered = sample("blockd_model_batch_size_sum")
+        self.assertEqual(answered, after["inferences"] - 1)
+        self.assertEqual(runs, after["batches"] - 1)
+        self.assertGreater(sample("blockd_model_queue_duration_seconds_count"),
+                           0)
 
     def test_batched_against_torch(self):
         import torch
