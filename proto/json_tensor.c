@@ -9,25 +9,6 @@
 
 #include "json_parse.h"
 
-int proto_fmt_f32(float f, char *buf, bool quoted) {
-  if (isnan(f)) return sprintf(buf, quoted ? "\"NaN\"" : "NaN");
-  if (isinf(f))
-    return sprintf(buf, quoted ? "\"%sInfinity\"" : "%sInfinity",
-                   f < 0 ? "-" : "");
-  /* If some p <= 6 digits round-trip, %.6g prints exactly that shortest
-   * form (float32 precision is far finer than 6-digit spacing, and %g
-   * strips trailing zeros); otherwise the first of 7, 8, 9 that does. */
-  int n = 0;
-  /* Subnormals carry fewer significant bits, so a form shorter than 6
-   * digits may be the shortest one ("1e-45"): search those from 1. */
-  int p0 = f != 0.0f && fabsf(f) < FLT_MIN ? 1 : 6;
-  for (int p = p0; p <= 9; p++) {
-    n = snprintf(buf, 32, "%.*g", p, (double)f);
-    if (strtof(buf, NULL) == f) break;
-  }
-  return n;
-}
-
 /* ---- decoding ------------------------------------------------------- */
 
 typedef struct dec {
