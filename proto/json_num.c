@@ -100,11 +100,25 @@ void proto_f32_shortest(float f, uint32_t *digits, int *exp10) {
  * max(6, number of digits): exponent form when the decimal exponent is
  * below -4 or at least P, else plain, never trailing zeros. */
 static int fmt_g(char *o, bool neg, uint32_t digits, int k) {
+  static const char pairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233"
+      "34353637383940414243444546474849505152535455565758596061626364656667"
+      "6869707172737475767778798081828384858687888990919293949596979899";
   char d[10];
-  int n = 0;
-  char tmp[10];
-  for (uint32_t v = digits; v; v /= 10) tmp[n++] = (char)('0' + v % 10);
-  for (int i = 0; i < n; i++) d[i] = tmp[n - 1 - i];
+  int n = 1;
+  for (uint32_t v = digits; v >= 10; v /= 10) n++;
+  uint32_t v = digits;
+  int i = n;
+  for (; v >= 100; v /= 100) {
+    i -= 2;
+    memcpy(d + i, pairs + 2 * (v % 100), 2);
+  }
+  if (v >= 10) {
+    i -= 2;
+    memcpy(d + i, pairs + 2 * v, 2);
+  } else {
+    d[--i] = (char)('0' + v);
+  }
   int x = k + n - 1, p = n > 6 ? n : 6, pos = 0;
   if (neg) o[pos++] = '-';
   if (x < -4 || x >= p) {
@@ -192,6 +206,25 @@ int proto_fmt_f64(double v, char *buf, bool quoted) {
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+/* Adds the digits [q, e) to the significand: the first ones into *w while
+ * it holds fewer than 19, the others only counted (and *trunc set when
+ * one of them is not zero). */
+static void take_digits(const char *q, const char *e, uint64_t *w,
+                        int64_t *nsig, int64_t *dropped, bool *trunc) {
+  int64_t room = 19 - *nsig;
+  if (room > e - q) room = e - q;
+  if (room < 0) room = 0;
+  uint64_t v = *w;
+  for (const char *s = q + room; q < s; q++) v = v * 10 + (uint64_t)(*q - '0');
+  *w = v;
+  *nsig += room;
+  for (; q < e; q++) {
+    *trunc |= *q != '0';
+    (*dropped)++;
+    (*nsig)++;
+  }
+}
+
 const char *proto_num_scan(const char *p, const char *end, proto_num *n) {
   n->start = p;
   n->neg = false;
@@ -201,37 +234,27 @@ const char *proto_num_scan(const char *p, const char *end, proto_num *n) {
   }
   uint64_t w = 0;
   int64_t nsig = 0, fracd = 0, dropped = 0;
-  bool trunc = false, any = false;
+  bool trunc = false;
   /* Significant digits start at the first non-zero one; the first 19 go
-   * into w (10^19 - 1 < 2^64), the others only count. */
-  for (; p < end && is_digit(*p); p++) {
-    unsigned dg = (unsigned)(*p - '0');
-    any = true;
-    if (nsig == 0 && dg == 0) continue;
-    if (nsig < 19) {
-      w = w * 10 + dg;
-    } else {
-      dropped++;
-      trunc |= dg != 0;
-    }
-    nsig++;
-  }
+   * into w (10^19 - 1 < 2^64), the others only count. Each run of digits
+   * is found first, then taken in one tight loop. */
+  const char *d0 = p;
+  while (p < end && *p == '0') p++;
+  const char *s = p;
+  while (p < end && is_digit(*p)) p++;
+  bool any = p > d0;
+  take_digits(s, p, &w, &nsig, &dropped, &trunc);
   n->is_int = true;
   if (p < end && *p == '.') {
     n->is_int = false;
-    for (p++; p < end && is_digit(*p); p++) {
-      unsigned dg = (unsigned)(*p - '0');
-      any = true;
-      fracd++;
-      if (nsig == 0 && dg == 0) continue;
-      if (nsig < 19) {
-        w = w * 10 + dg;
-      } else {
-        dropped++;
-        trunc |= dg != 0;
-      }
-      nsig++;
-    }
+    const char *f0 = ++p;
+    if (nsig == 0)
+      while (p < end && *p == '0') p++;
+    s = p;
+    while (p < end && is_digit(*p)) p++;
+    any |= p > f0;
+    fracd = p - f0;
+    take_digits(s, p, &w, &nsig, &dropped, &trunc);
   }
   if (!any) return NULL;
   int64_t ex = 0;
