@@ -312,7 +312,15 @@ static int td_value(tdec *t, rd *r, int level) {
     r->p++;
   } else {
     for (;;) {
-      int rc = td_value(t, r, level + 1);
+      int rc;
+      ws(r);
+      if (r->p < r->end && *r->p != '[') { /* a scalar: no call per number */
+        if (level + 1 != t->dnd) return R_SLOW;
+        t->frozen = true;
+        rc = td_scalar(t, r);
+      } else {
+        rc = td_value(t, r, level + 1);
+      }
       if (rc) return rc;
       cnt++;
       ws(r);
