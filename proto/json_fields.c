@@ -564,7 +564,9 @@ static int rd_object(rd *r, const fields *f, const char *prefix, cJSON *rest) {
     }
     int rc = R_SLOW;
     bool parent = false;
-    int idx = strlen(key) == klen ? key_index(f, prefix, key, &parent) : -1;
+    /* A raw NUL cuts cJSON's copy of the key short: leave it to cJSON. */
+    if (strlen(key) != klen) goto next;
+    int idx = key_index(f, prefix, key, &parent);
     ws(r);
     if (!at(r, ':')) goto next;
     r->p++;

@@ -220,6 +220,9 @@ START_TEST(test_agrees_with_old_path) {
   for (int i = 1; i < 1001; i++) n += (size_t)snprintf(big + n, 8, ",%d", i);
   n += (size_t)snprintf(big + n, 4, "]}");
   ck_assert_int_eq(both(big, n, 1000), BD_OK);
+  /* A raw NUL in a key (found by fuzz_json_fields). */
+  static const char nul[] = "{\"inputs\0\0\":[[1,2],[3,4]]}";
+  ck_assert_int_eq(both(nul, sizeof nul - 1, 1000), BD_OK);
   ck_assert_int_eq(both(big, n, 1001), BD_OK);
 }
 END_TEST
