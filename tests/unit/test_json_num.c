@@ -98,7 +98,7 @@ START_TEST(test_fmt_layout_and_round_trip) {
   /* The layout stays printf's %g at precision max(6, digits): compared
    * with the old search over %.{p}g for random patterns. */
   char buf[40], want[40];
-  for (int i = 0; i < 300000; i++) {
+  for (int i = 0; i < 100000; i++) {
     uint32_t u = (uint32_t)rnd();
     if (i % 4 == 0) u &= 0x807fffffu;
     float f = u2f(u);
@@ -180,7 +180,7 @@ START_TEST(test_parse_vs_strtof) {
       "0.000000000000000000000000000000000000000000001401298464324817"};
   for (size_t i = 0; i < sizeof hard / sizeof hard[0]; i++) check_str(hard[i]);
   char s[400];
-  for (int i = 0; i < 200000; i++) {
+  for (int i = 0; i < 100000; i++) {
     int kind = i % 5;
     if (kind == 0) { /* random digits, a point, an exponent */
       int nd = 1 + (int)(rnd() % 40), pos = 0;
