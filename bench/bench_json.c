@@ -4,7 +4,8 @@
  * strtof checks the codec used before json_num.c; new: proto_tensor_write.
  * Old decode: cJSON tree (proto_json_parse) + proto_tensor_from_json; new:
  * proto_json_tensor_fields on a forward body {"inputs": T}.
- * Usage: bench_json [seconds per measurement, default 0.5] */
+ * Times are this thread's CPU time (CLOCK_THREAD_CPUTIME_ID).
+ * Usage: bench_json [CPU seconds per measurement, default 0.5] */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,9 +17,11 @@
 #include "proto/json_parse.h"
 #include "proto/json_tensor.h"
 
+/* CPU time of this thread: on a shared machine, time spent descheduled
+ * would otherwise land on whichever side happened to run then. */
 static double now(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
