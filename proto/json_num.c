@@ -96,18 +96,81 @@ void proto_f32_shortest(float f, uint32_t *digits, int *exp10) {
   *exp10 = e;
 }
 
+/* cp * g / 2^128 rounded to odd, g = {hi, lo} the 128-bit table entry. */
+static uint64_t round_to_odd64(const uint64_t g[2], uint64_t cp) {
+  u128 x = (u128)g[1] * cp, y = (u128)g[0] * cp;
+  uint64_t y0 = (uint64_t)y + (uint64_t)(x >> 64);
+  uint64_t y1 = (uint64_t)(y >> 64) + (y0 < (uint64_t)(x >> 64) ? 1 : 0);
+  return y1 | (y0 > 1 ? 1u : 0u);
+}
+
+/* The float64 counterpart of proto_f32_shortest (same steps, 128-bit
+ * powers of ten, 64-bit candidates). */
+static void f64_shortest(double v, uint64_t *digits, int *exp10) {
+  uint64_t bits;
+  memcpy(&bits, &v, 8);
+  uint64_t fr = bits & ((1ull << 52) - 1), ex = (bits >> 52) & 0x7ff;
+  uint64_t c;
+  int q;
+  if (ex) {
+    c = fr | 1ull << 52;
+    q = (int)ex - 1075;
+  } else {
+    c = fr;
+    q = -1074;
+  }
+  bool even = (c & 1) == 0;
+  bool closer = fr == 0 && ex > 1;
+  uint64_t cbl = 4 * c - 2 + (closer ? 1 : 0), cb = 4 * c, cbr = 4 * c + 2;
+  int k = closer ? floor_log10_3q_pow2(q) : floor_log10_pow2(q);
+  int h = q + floor_log2_pow10(-k) + 1;
+  const uint64_t *g = proto_pow10_g128[-k - PROTO_POW10_KMIN64];
+  uint64_t vbl = round_to_odd64(g, cbl << h);
+  uint64_t vb = round_to_odd64(g, cb << h);
+  uint64_t vbr = round_to_odd64(g, cbr << h);
+  uint64_t lower = vbl + (even ? 0 : 1), upper = vbr - (even ? 0 : 1);
+  uint64_t s = vb / 4, out = 0;
+  int e = k;
+  bool done = false;
+  if (s >= 10) {
+    uint64_t sp = s / 10;
+    bool up_in = lower <= 40 * sp, wp_in = 40 * sp + 40 <= upper;
+    if (up_in != wp_in) {
+      out = sp + (wp_in ? 1 : 0);
+      e = k + 1;
+      done = true;
+    }
+  }
+  if (!done) {
+    bool u_in = lower <= 4 * s, w_in = 4 * s + 4 <= upper;
+    if (u_in != w_in) {
+      out = s + (w_in ? 1 : 0);
+    } else {
+      uint64_t mid = 4 * s + 2;
+      bool up = vb > mid || (vb == mid && (s & 1));
+      out = s + (up ? 1 : 0);
+    }
+  }
+  while (out % 10 == 0) {
+    out /= 10;
+    e++;
+  }
+  *digits = out;
+  *exp10 = e;
+}
+
 /* Lays out digits * 10^k as printf's %g would with precision P =
  * max(6, number of digits): exponent form when the decimal exponent is
  * below -4 or at least P, else plain, never trailing zeros. */
-static int fmt_g(char *o, bool neg, uint32_t digits, int k) {
+static int fmt_g(char *o, bool neg, uint64_t digits, int k, int pmin) {
   static const char pairs[] =
       "00010203040506070809101112131415161718192021222324252627282930313233"
       "34353637383940414243444546474849505152535455565758596061626364656667"
       "6869707172737475767778798081828384858687888990919293949596979899";
-  char d[10];
+  char d[20];
   int n = 1;
-  for (uint32_t v = digits; v >= 10; v /= 10) n++;
-  uint32_t v = digits;
+  for (uint64_t v = digits; v >= 10; v /= 10) n++;
+  uint64_t v = digits;
   int i = n;
   for (; v >= 100; v /= 100) {
     i -= 2;
@@ -119,7 +182,7 @@ static int fmt_g(char *o, bool neg, uint32_t digits, int k) {
   } else {
     d[--i] = (char)('0' + v);
   }
-  int x = k + n - 1, p = n > 6 ? n : 6, pos = 0;
+  int x = k + n - 1, p = n > pmin ? n : pmin, pos = 0;
   if (neg) o[pos++] = '-';
   if (x < -4 || x >= p) {
     o[pos++] = d[0];
@@ -176,7 +239,7 @@ int proto_fmt_f32(float f, char *buf, bool quoted) {
   uint32_t d;
   int k;
   proto_f32_shortest(fabsf(f), &d, &k);
-  return fmt_g(buf, neg, d, k);
+  return fmt_g(buf, neg, d, k, 6);
 }
 
 int proto_fmt_i64(int64_t v, char *buf) {
@@ -195,11 +258,23 @@ int proto_fmt_i64(int64_t v, char *buf) {
 
 int proto_fmt_f64(double v, char *buf, bool quoted) {
   if (!isfinite(v)) return fmt_nonfinite(v, buf, quoted);
-  int n = snprintf(buf, 32, "%.15g", v);
-  double back;
-  if (!proto_parse_f64(buf, (size_t)n, &back) || back != v)
-    n = snprintf(buf, 32, "%.17g", v);
-  return n;
+  bool neg = signbit(v);
+  if (v == 0) {
+    int pos = 0;
+    if (neg) buf[pos++] = '-';
+    buf[pos++] = '0';
+    buf[pos] = '\0';
+    return pos;
+  }
+  uint64_t d;
+  int k;
+  f64_shortest(fabs(v), &d, &k);
+  /* The layout of the %.15g / %.17g the codec printed before: up to 15
+   * digits exactly what %.15g gave (the one 15-digit decimal that reads
+   * back), beyond that the shortest digits where %.17g gave 17. */
+  int n = 1;
+  for (uint64_t t = d; t >= 10; t /= 10) n++;
+  return fmt_g(buf, neg, d, k, n <= 15 ? 15 : 17);
 }
 
 /* ---- scanning ------------------------------------------------------- */

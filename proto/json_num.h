@@ -58,9 +58,9 @@ bool proto_parse_f64(const char *s, size_t len, double *out);
  * buf needs 32 bytes. Non-finite values give "NaN"/"Infinity"/"-Infinity"
  * (with quotes when quoted is true). NUL-terminated. */
 int proto_fmt_f32(float f, char *buf, bool quoted);
-/* float64: %.15g when that reads back, else %.17g (the form the codec
- * has always printed); non-finite values as proto_fmt_f32. buf needs 32
- * bytes; NUL-terminated. */
+/* float64: the shortest digits that read back, laid out as %.15g (up to
+ * 15 digits: exactly what %.15g gives) or %.17g (16 or 17 digits); non-
+ * finite values as proto_fmt_f32. buf needs 32 bytes; NUL-terminated. */
 int proto_fmt_f64(double v, char *buf, bool quoted);
 /* Decimal int64; buf needs 21 bytes; NUL-terminated. */
 int proto_fmt_i64(int64_t v, char *buf);

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Writes proto/json_num_table.h: the 64-bit powers of ten that
-proto/json_num.c's shortest float32 printer (Schubfach, R. Giulietti, "The
-Schubfach way to render doubles", 2020) multiplies by.
+"""Writes proto/json_num_table.h: the 64-bit and 128-bit powers of ten
+that proto/json_num.c's shortest float32 and float64 printers (Schubfach,
+R. Giulietti, "The Schubfach way to render doubles", 2020) multiply by.
 
 For each k, 10^k = beta * 2^r with 2^63 <= beta < 2^64; the table holds
 g = ceil(beta), an over-estimate by less than one unit in the last place.
 The float32 printer needs -k for every decimal exponent k it picks, i.e.
-k in [-45 - 1, 31 + 1] here (with a margin).
+k in [-45 - 1, 31 + 1] here (with a margin). The float64 table holds the
+128-bit g (2^127 <= beta < 2^128) for k in [-293, 326].
 
 It also checks the integer approximations of floor(e*log10(2)),
 floor(e*log10(2) + log10(3/4)) and floor(e*log2(10)) that json_num.c uses
@@ -17,6 +18,7 @@ Run: /usr/bin/python3 scripts/gen_json_num_table.py > proto/json_num_table.h
 from fractions import Fraction
 
 KMIN, KMAX = -32, 46
+KMIN64, KMAX64 = -293, 326
 
 
 def floor_log2(x):
@@ -36,7 +38,7 @@ def ceil_frac(x):
 
 
 def floor_log10(x):
-    e = 0
+    e = floor_log2(x) * 30103 // 100000
     while Fraction(10) ** e > x:
         e -= 1
     while Fraction(10) ** (e + 1) <= x:
@@ -45,7 +47,7 @@ def floor_log10(x):
 
 
 def check_logs():
-    for e in range(-300, 301):
+    for e in range(-1100, 1030):
         p2 = Fraction(2) ** e
         assert (e * 315653) >> 20 == floor_log10(p2), e
         assert (e * 315653 - 131237) >> 20 == floor_log10(p2 * Fraction(3, 4)), e
@@ -72,6 +74,19 @@ def main():
         g = ceil_frac(beta)
         assert g < 2**64
         print(f"    0x{g:016x}u, /* 10^{k} */")
+    print("};")
+    print(f"#define PROTO_POW10_KMIN64 ({KMIN64})")
+    print(f"#define PROTO_POW10_KMAX64 {KMAX64}")
+    print("/* {high, low} 64-bit halves of the 128-bit g of 10^k. */")
+    print("static const uint64_t proto_pow10_g128[][2] = {")
+    for k in range(KMIN64, KMAX64 + 1):
+        x = Fraction(10) ** k
+        r = floor_log2(x) - 127
+        beta = x / Fraction(2) ** r
+        assert 2**127 <= beta < 2**128
+        g = ceil_frac(beta)
+        assert g < 2**128
+        print(f"    {{0x{g >> 64:016x}u, 0x{g & (2**64 - 1):016x}u}}, /* 10^{k} */")
     print("};")
     print("#endif")
 

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,77 @@ START_TEST(test_fmt_layout_and_round_trip) {
 }
 END_TEST
 
+/* Python's repr of a float is the shortest digits that read back, the
+ * closest such ones: proto_fmt_f64 must print the same digits. */
+START_TEST(test_f64_matches_python_repr) {
+  char in[] = "/tmp/blockd_json_f64_XXXXXX";
+  int fd = mkstemp(in);
+  ck_assert_int_ge(fd, 0);
+  FILE *f = fdopen(fd, "w");
+  enum { N = 50000 };
+  static char printed[N][32];
+  for (int i = 0; i < N; i++) {
+    uint64_t u = rnd() & 0x7fffffffffffffffULL;
+    if (i % 5 == 0) u &= 0x000fffffffffffffULL; /* subnormal */
+    if (i == 1) u = 0x7fefffffffffffffULL;      /* DBL_MAX */
+    if (i == 2) u = 1;                          /* smallest subnormal */
+    if (i == 3) u = 0x0010000000000000ULL;      /* DBL_MIN */
+    double d;
+    memcpy(&d, &u, 8);
+    if (!isfinite(d) || d == 0) d = 1.5;
+    proto_fmt_f64(d, printed[i], false);
+    ck_assert_msg(strtod(printed[i], NULL) == d, "%s", printed[i]);
+    fprintf(f, "%.17g\n", d);
+  }
+  fclose(f);
+  char cmd[512];
+  snprintf(
+      cmd, sizeof cmd,
+      "/usr/bin/python3 -c \"import sys\n"
+      "for l in open('%s'):\n"
+      "  m, _, e = repr(float(l)).partition('e')\n"
+      "  i, _, fr = m.partition('.')\n"
+      "  d = (i + fr).lstrip('0')\n"
+      "  x = (int(e) if e else 0) - len(fr) + len(d) - len(d.rstrip('0'))\n"
+      "  sys.stdout.write(d.rstrip('0') + ' ' + str(x) + chr(10))\n\"",
+      in);
+  FILE *p = popen(cmd, "r");
+  ck_assert_ptr_nonnull(p);
+  char line[64];
+  int i = 0;
+  for (; i < N && fgets(line, sizeof line, p); i++) {
+    char want[32];
+    int we;
+    ck_assert_int_eq(sscanf(line, "%31s %d", want, &we), 2);
+    /* The same digits and exponent out of the printed text. */
+    char dg[32];
+    int nd = 0, e = 0, frac = 0;
+    bool seen_point = false;
+    const char *t = printed[i];
+    for (; *t && *t != 'e'; t++) {
+      if (*t == '.') {
+        seen_point = true;
+      } else if (*t >= '0' && *t <= '9') {
+        if (seen_point) frac++;
+        if (nd || *t != '0') dg[nd++] = *t;
+      }
+    }
+    if (*t == 'e') e = atoi(t + 1);
+    e -= frac;
+    while (nd > 1 && dg[nd - 1] == '0') {
+      nd--;
+      e++;
+    }
+    dg[nd] = '\0';
+    ck_assert_msg(strcmp(dg, want) == 0 && e == we, "%s: %s e%d, Python %s e%d",
+                  printed[i], dg, e, want, we);
+  }
+  ck_assert_int_eq(pclose(p), 0);
+  ck_assert_int_eq(i, N);
+  unlink(in);
+}
+END_TEST
+
 static void check_str(const char *s) {
   float a = strtof(s, NULL), b = -1;
   double c = strtod(s, NULL), d = -1;
@@ -265,6 +337,7 @@ int main(void) {
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_shortest_matches_numpy);
   tcase_add_test(tc, test_fmt_layout_and_round_trip);
+  tcase_add_test(tc, test_f64_matches_python_repr);
   tcase_add_test(tc, test_parse_vs_strtof);
   tcase_add_test(tc, test_scan_grammar);
   tcase_add_test(tc, test_int64_exact);
