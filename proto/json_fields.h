@@ -43,7 +43,19 @@ bd_status proto_json_body(const char *body, size_t len, bool allow_empty,
  * max_elems bounds each tensor as in proto_tensor_from_json.
  *
  * Fails only for the body-level errors of proto_json_body (allow_empty
- * false) and for ENOMEM; outputs are then NULL. */
+ * false) and for ENOMEM; outputs are then NULL.
+ *
+ * A forward route, errors in today's order (body, fields, model, tensor):
+ *   static const char *const keys[] = {"inputs", NULL};
+ *   bd_tensor *tv[1], *x = NULL;
+ *   cJSON *rest;
+ *   bd_status s = proto_json_tensor_fields(r->body, r->body_len, keys,
+ *                                          max, tv, &rest);
+ *   if (s) return srv_reply_status(r, s);
+ *   if (srv_json_check_keys(r, rest, "", keys) && model found)
+ *     s = proto_json_fields_tensor(&tv[0], rest, "inputs", max, &x);
+ *   bd_tensor_release(tv[0]);  (NULL when it moved to x)
+ *   cJSON_Delete(rest); */
 bd_status proto_json_tensor_fields(const char *body, size_t len,
                                    const char *const *tensor_keys,
                                    int64_t max_elems, bd_tensor **tensors_out,
