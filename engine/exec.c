@@ -1,6 +1,8 @@
 /* exec.c - the per-call arena. */
 #include "exec.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,10 +54,38 @@ bd_status bd_exec_check_deadline(const bd_exec *ex) {
                  bd_exec_where(ex), limit);
 }
 
+/* The arena: bump allocation in chunks. Every call used to calloc each
+ * allocation on its own; now a call bumps through a chunk, and when it
+ * ends its largest chunk (up to BD__SPARE_MAX) stays with the thread for
+ * the next call, so a steady stream of calls allocates nothing. A nested
+ * call on the same thread (which finds the spare taken) simply gets fresh
+ * chunks. The spare is freed when its thread exits. */
 typedef struct bd__chunk {
   struct bd__chunk *next;
+  size_t size, used;
   max_align_t data[];
 } bd__chunk;
+
+enum { BD__CHUNK_MIN = 4096, BD__SPARE_MAX = 1 << 20 };
+
+static _Thread_local bd__chunk *bd__spare;
+static pthread_key_t bd__spare_key;
+static pthread_once_t bd__spare_once = PTHREAD_ONCE_INIT;
+
+static void bd__spare_free(void *p) { free(p); }
+
+static void bd__spare_init(void) {
+  pthread_key_create(&bd__spare_key, bd__spare_free);
+}
+
+/* Makes c the thread's spare (freeing the one it replaces); the key's
+ * destructor frees it at thread exit. */
+static void bd__spare_keep(bd__chunk *c) {
+  pthread_once(&bd__spare_once, bd__spare_init);
+  free(bd__spare);
+  bd__spare = c;
+  pthread_setspecific(bd__spare_key, c);
+}
 
 void bd_exec_begin(bd_exec *ex, bd_device dev, bool training, bool record,
                    uint64_t seed, uint64_t *rng_offset) {
@@ -78,24 +108,55 @@ void bd_exec_end(bd_exec *ex) {
   free(ex->keep);
   ex->keep = NULL;
   ex->nkeep = ex->capkeep = 0;
-  bd__chunk *c = ex->chunks;
+  bd__chunk *c = ex->chunks, *best = NULL;
   while (c) {
     bd__chunk *next = c->next;
-    free(c);
+    if (c->size <= BD__SPARE_MAX && (!best || c->size > best->size)) {
+      free(best);
+      best = c;
+    } else {
+      free(c);
+    }
     c = next;
   }
   ex->chunks = NULL;
+  if (best && (!bd__spare || best->size > bd__spare->size))
+    bd__spare_keep(best);
+  else
+    free(best);
 }
 
 void *bd_exec_alloc(bd_exec *ex, size_t n) {
-  bd__chunk *c = calloc(1, sizeof *c + n);
-  if (!c) {
+  const size_t al = sizeof(max_align_t);
+  if (n > SIZE_MAX / 2) {
     bd_fail(BD_ENOMEM, "out of host memory");
     return NULL;
   }
-  c->next = ex->chunks;
-  ex->chunks = c;
-  return c->data;
+  n = (n + al - 1) / al * al;
+  bd__chunk *c = ex->chunks;
+  if (!c || c->size - c->used < n) {
+    size_t want = c ? c->size * 2 : BD__CHUNK_MIN;
+    if (want < n) want = n;
+    if (bd__spare && bd__spare->size >= n) {
+      c = bd__spare;
+      bd__spare = NULL;
+      pthread_setspecific(bd__spare_key, NULL);
+    } else {
+      c = malloc(sizeof *c + want);
+      if (!c) {
+        bd_fail(BD_ENOMEM, "out of host memory");
+        return NULL;
+      }
+      c->size = want;
+    }
+    c->used = 0;
+    c->next = ex->chunks;
+    ex->chunks = c;
+  }
+  void *p = (char *)c->data + c->used;
+  c->used += n;
+  memset(p, 0, n);
+  return p;
 }
 
 bd_tensor *bd_exec_keep(bd_exec *ex, bd_tensor *t) {

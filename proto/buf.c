@@ -35,6 +35,15 @@ void proto_buf_put(proto_buf *b, const void *p, size_t n) {
   b->data[b->len] = '\0';
 }
 
+char *proto_buf_reserve(proto_buf *b, size_t n) {
+  return grow(b, n) ? b->data + b->len : NULL;
+}
+
+void proto_buf_commit(proto_buf *b, size_t k) {
+  b->len += k;
+  b->data[b->len] = '\0';
+}
+
 void proto_buf_puts(proto_buf *b, const char *s) {
   proto_buf_put(b, s, strlen(s));
 }

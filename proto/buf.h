@@ -14,6 +14,11 @@ typedef struct proto_buf {
 /* Appends n bytes. */
 void proto_buf_put(proto_buf *b, const void *p, size_t n);
 void proto_buf_puts(proto_buf *b, const char *s);
+/* Room for n more bytes (plus a NUL) at the end: where to write them, or
+ * NULL once an allocation failed. proto_buf_commit(b, k <= n) then adds
+ * the k bytes written. Encoders print numbers straight into the buffer. */
+char *proto_buf_reserve(proto_buf *b, size_t n);
+void proto_buf_commit(proto_buf *b, size_t k);
 void proto_buf_printf(proto_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal (quotes and escapes); a byte that

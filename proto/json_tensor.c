@@ -9,25 +9,6 @@
 
 #include "json_parse.h"
 
-int proto_fmt_f32(float f, char *buf, bool quoted) {
-  if (isnan(f)) return sprintf(buf, quoted ? "\"NaN\"" : "NaN");
-  if (isinf(f))
-    return sprintf(buf, quoted ? "\"%sInfinity\"" : "%sInfinity",
-                   f < 0 ? "-" : "");
-  /* If some p <= 6 digits round-trip, %.6g prints exactly that shortest
-   * form (float32 precision is far finer than 6-digit spacing, and %g
-   * strips trailing zeros); otherwise the first of 7, 8, 9 that does. */
-  int n = 0;
-  /* Subnormals carry fewer significant bits, so a form shorter than 6
-   * digits may be the shortest one ("1e-45"): search those from 1. */
-  int p0 = f != 0.0f && fabsf(f) < FLT_MIN ? 1 : 6;
-  for (int p = p0; p <= 9; p++) {
-    n = snprintf(buf, 32, "%.*g", p, (double)f);
-    if (strtof(buf, NULL) == f) break;
-  }
-  return n;
-}
-
 /* ---- decoding ------------------------------------------------------- */
 
 typedef struct dec {
@@ -312,50 +293,52 @@ bd_status proto_tensor_from_json(const cJSON *j, const char *what,
 
 /* ---- encoding ------------------------------------------------------- */
 
-static void write_elem(proto_buf *b, const bd_tensor *t, int64_t i) {
-  char tmp[40];
-  int n;
+/* Prints element i of t at o (room for 32 bytes) without printf; returns
+ * the length. */
+static int write_elem(char *o, const bd_tensor *t, int64_t i) {
   const void *p = bd_tensor_data(t);
   switch (t->dtype) {
     case BD_F32:
-      n = proto_fmt_f32(((const float *)p)[i], tmp, true);
-      break;
+      return proto_fmt_f32(((const float *)p)[i], o, true);
     case BD_F16:
-      n = proto_fmt_f32(bd_half_to_float(((const uint16_t *)p)[i]), tmp, true);
-      break;
+      return proto_fmt_f32(bd_half_to_float(((const uint16_t *)p)[i]), o, true);
     case BD_BF16:
-      n = proto_fmt_f32(bd_bf16_to_float(((const uint16_t *)p)[i]), tmp, true);
-      break;
-    case BD_F64: {
-      double v = ((const double *)p)[i];
-      if (!isfinite(v)) {
-        n = proto_fmt_f32((float)v, tmp, true);
-      } else {
-        n = snprintf(tmp, sizeof tmp, "%.15g", v);
-        if (strtod(tmp, NULL) != v) n = snprintf(tmp, sizeof tmp, "%.17g", v);
-      }
-      break;
-    }
+      return proto_fmt_f32(bd_bf16_to_float(((const uint16_t *)p)[i]), o, true);
+    case BD_F64:
+      return proto_fmt_f64(((const double *)p)[i], o, true);
     case BD_I64:
-      n = snprintf(tmp, sizeof tmp, "%lld", (long long)((const int64_t *)p)[i]);
-      break;
+      return proto_fmt_i64(((const int64_t *)p)[i], o);
     default:
-      n = snprintf(tmp, sizeof tmp, "null");
-      break;
+      memcpy(o, "null", 4);
+      return 4;
   }
-  proto_buf_put(b, tmp, (size_t)n);
+}
+
+/* An element with its leading comma (when comma) straight into b. */
+static void put_elem(proto_buf *b, const bd_tensor *t, int64_t i, bool comma) {
+  char *o = proto_buf_reserve(b, 40);
+  if (!o) return;
+  size_t n = 0;
+  if (comma) o[n++] = ',';
+  n += (size_t)write_elem(o + n, t, i);
+  proto_buf_commit(b, n);
 }
 
 static void write_nested(proto_buf *b, const bd_tensor *t, int level,
                          int64_t *idx) {
   if (level == t->ndim) {
-    write_elem(b, t, (*idx)++);
+    put_elem(b, t, (*idx)++, false);
     return;
   }
   proto_buf_put(b, "[", 1);
-  for (int64_t i = 0; i < t->shape[level]; i++) {
-    if (i) proto_buf_put(b, ",", 1);
-    write_nested(b, t, level + 1, idx);
+  int64_t n = t->shape[level];
+  if (level + 1 == t->ndim) { /* the innermost lists: a tight loop */
+    for (int64_t i = 0; i < n; i++) put_elem(b, t, (*idx)++, i > 0);
+  } else {
+    for (int64_t i = 0; i < n; i++) {
+      if (i) proto_buf_put(b, ",", 1);
+      write_nested(b, t, level + 1, idx);
+    }
   }
   proto_buf_put(b, "]", 1);
 }
@@ -364,10 +347,7 @@ void proto_tensor_write_data(proto_buf *b, const bd_tensor *t, bool flat) {
   if (flat) {
     int64_t n = bd_tensor_numel(t);
     proto_buf_put(b, "[", 1);
-    for (int64_t i = 0; i < n; i++) {
-      if (i) proto_buf_put(b, ",", 1);
-      write_elem(b, t, i);
-    }
+    for (int64_t i = 0; i < n; i++) put_elem(b, t, i, i > 0);
     proto_buf_put(b, "]", 1);
   } else {
     int64_t idx = 0;
@@ -379,9 +359,10 @@ void proto_shape_write(proto_buf *b, int ndim, const int64_t *shape) {
   char sh[BD_MAX_DIMS * 24 + 8];
   size_t off = 0;
   sh[off++] = '[';
-  for (int i = 0; i < ndim; i++)
-    off += (size_t)snprintf(sh + off, sizeof sh - off, "%s%lld", i ? "," : "",
-                            (long long)shape[i]);
+  for (int i = 0; i < ndim; i++) {
+    if (i) sh[off++] = ',';
+    off += (size_t)proto_fmt_i64(shape[i], sh + off);
+  }
   sh[off++] = ']';
   proto_buf_put(b, sh, off);
 }
@@ -389,7 +370,9 @@ void proto_shape_write(proto_buf *b, int ndim, const int64_t *shape) {
 void proto_tensor_write(proto_buf *b, const bd_tensor *t, bool flat) {
   proto_buf_puts(b, "{\"shape\":");
   proto_shape_write(b, t->ndim, t->shape);
-  proto_buf_printf(b, ",\"dtype\":\"%s\",\"data\":", bd_dtype_name(t->dtype));
+  proto_buf_puts(b, ",\"dtype\":\"");
+  proto_buf_puts(b, bd_dtype_name(t->dtype));
+  proto_buf_puts(b, "\",\"data\":");
   proto_tensor_write_data(b, t, flat);
   proto_buf_put(b, "}", 1);
 }

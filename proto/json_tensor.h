@@ -15,6 +15,7 @@
 
 #include "../engine/tensor.h"
 #include "buf.h"
+#include "json_num.h" /* proto_fmt_f32 */
 
 /* Decodes j into a new CPU tensor. max_elems bounds the element count
  * (0 = BD_MAX_NUMEL). dtype defaults to float32 (or def_dtype when >= 0).
@@ -40,10 +41,5 @@ void proto_tensor_write_data(proto_buf *b, const bd_tensor *t, bool flat);
 /* The tensor as a cJSON node (a raw node holding the text above); NULL on
  * allocation failure. */
 cJSON *proto_tensor_to_cjson(const bd_tensor *t, bool flat);
-
-/* Writes the shortest decimal that reads back (strtof) to f; returns its
- * length. buf needs 32 bytes. Non-finite values give "NaN"/"Infinity"/
- * "-Infinity" (with quotes when quoted is true). */
-int proto_fmt_f32(float f, char *buf, bool quoted);
 
 #endif

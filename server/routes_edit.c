@@ -12,7 +12,7 @@
 #include "../engine/init.h"
 #include "../engine/param_edit.h"
 #include "../proto/init_json.h"
-#include "../proto/json_parse.h"
+#include "../proto/json_fields.h"
 #include "../proto/json_tensor.h"
 #include "../proto/npy.h"
 #include "routes.h"
@@ -44,10 +44,8 @@ static bd_status body_tensor(srv_req *r, bd_tensor **out) {
       strcmp(ct, "application/octet-stream") == 0)
     return proto_npy_read(r->body, r->body_len, max, out);
   if (r->body_len == 0) return bd_fail(BD_EINVAL, "body: a tensor is required");
-  cJSON *j = proto_json_parse(r->body, r->body_len, NULL);
-  if (!j) return bd_fail(BD_EJSON, "body: malformed JSON");
-  bd_status s = proto_tensor_from_json(j, "body", max, out);
-  cJSON_Delete(j);
+  bd_status s = proto_tensor_parse(r->body, r->body_len, "body", max, out);
+  if (s == BD_EJSON) return bd_fail(BD_EJSON, "body: malformed JSON");
   return s;
 }
 

@@ -8,7 +8,7 @@
 #include "../engine/atomic_file.h"
 #include "../engine/backend.h"
 #include "../engine/tensor_store.h"
-#include "../proto/json_parse.h"
+#include "../proto/json_fields.h"
 #include "../proto/json_tensor.h"
 #include "../proto/npy.h"
 #include "routes.h"
@@ -46,13 +46,12 @@ int srv_tensors_put(srv_req *r) {
   if (binary_body(r)) {
     s = proto_npy_read(r->body, r->body_len, r->app->cfg.max_elements, &t);
   } else {
-    cJSON *j = proto_json_parse(r->body ? r->body : "", r->body_len, NULL);
-    if (!j)
+    s = proto_tensor_parse(r->body, r->body_len, "body",
+                           r->app->cfg.max_elements, &t);
+    if (s == BD_EJSON)
       return srv_fail(r, BD_EJSON,
                       "body is not a JSON tensor (or send .npy with "
                       "Content-Type: application/x-npy)");
-    s = proto_tensor_from_json(j, "body", r->app->cfg.max_elements, &t);
-    cJSON_Delete(j);
   }
   /* ?device=cuda:0 places the tensor there (x = torch.ones(2, device=...)). */
   const char *dq = srv_query(r, "device");

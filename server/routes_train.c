@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../engine/train.h"
+#include "../proto/json_fields.h"
 #include "../proto/json_tensor.h"
 #include "req_limits.h"
 #include "routes.h"
@@ -22,14 +23,22 @@ int srv_train_backward(srv_req *r) {
   static const char *const keys[] = {"inputs", "loss", "grad_output",
                                      "return_outputs", NULL};
   static const char *const loss_keys[] = {"type", "target", NULL};
-  cJSON *j = srv_json_body(r, false);
-  if (!j) return 0;
+  /* The tensors are read straight from the body in one pass; whatever did
+   * not decode there stays in j for proto_json_fields_tensor below, so
+   * that errors keep their order (body, fields, model, tensors). */
+  static const char *const tkeys[] = {"inputs", "loss.target", "grad_output",
+                                      NULL};
+  bd_tensor *tv[3] = {NULL, NULL, NULL};
+  cJSON *j = NULL;
+  bd_status s0 = proto_json_tensor_fields(r->body, r->body_len, tkeys,
+                                          r->app->cfg.max_elements, tv, &j);
+  if (s0) return srv_reply_status(r, s0);
   bd_model *m = NULL;
   bd_tensor *x = NULL, *target = NULL, *y = NULL;
   if (!srv_json_check_keys(r, j, "", keys)) goto out;
-  const cJSON *inputs = cJSON_GetObjectItemCaseSensitive(j, "inputs");
+  bool inputs = tv[0] || cJSON_GetObjectItemCaseSensitive(j, "inputs");
   const cJSON *loss = cJSON_GetObjectItemCaseSensitive(j, "loss");
-  const cJSON *gout = cJSON_GetObjectItemCaseSensitive(j, "grad_output");
+  bool gout = tv[2] || cJSON_GetObjectItemCaseSensitive(j, "grad_output");
   const cJSON *ret = cJSON_GetObjectItemCaseSensitive(j, "return_outputs");
   if (!inputs) {
     srv_fail(r, BD_EINVAL, "inputs: missing");
@@ -51,7 +60,7 @@ int srv_train_backward(srv_req *r) {
     goto out;
   }
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(loss, "type");
-  const cJSON *tj = cJSON_GetObjectItemCaseSensitive(loss, "target");
+  bool tj = tv[1] || cJSON_GetObjectItemCaseSensitive(loss, "target");
   bd_loss_kind kind;
   if (!type) {
     srv_fail(r, BD_EINVAL, "loss.type: missing");
@@ -69,8 +78,9 @@ int srv_train_backward(srv_req *r) {
   /* "none" takes its gradient in grad_output; the others their target in
    * loss.target, and sum/mean take neither. */
   const char *tname = kind == BD_LOSS_NONE ? "grad_output" : "loss.target";
-  const cJSON *tsrc = kind == BD_LOSS_NONE ? gout : tj;
-  const cJSON *stray = kind == BD_LOSS_NONE ? tj : gout;
+  int tidx = kind == BD_LOSS_NONE ? 2 : 1;
+  bool tsrc = kind == BD_LOSS_NONE ? gout : tj;
+  bool stray = kind == BD_LOSS_NONE ? tj : gout;
   if (stray) {
     srv_fail(r, BD_EINVAL, "%s: not used by loss '%s'%s",
              kind == BD_LOSS_NONE ? "loss.target" : "grad_output",
@@ -91,8 +101,9 @@ int srv_train_backward(srv_req *r) {
   m = srv_model_or_404(r, r->args[0]);
   if (!m) goto out;
   int64_t maxe = r->app->cfg.max_elements;
-  bd_status s = proto_tensor_from_json(inputs, "inputs", maxe, &x);
-  if (!s && tsrc) s = proto_tensor_from_json(tsrc, tname, maxe, &target);
+  bd_status s = proto_json_fields_tensor(&tv[0], j, "inputs", maxe, &x);
+  if (!s && tsrc)
+    s = proto_json_fields_tensor(&tv[tidx], j, tname, maxe, &target);
   double value = 0;
   bool want = cJSON_IsTrue(ret);
   if (!s) {
@@ -127,6 +138,7 @@ int srv_train_backward(srv_req *r) {
   proto_buf_puts(&b, "}");
   srv_reply_buf(r, 200, &b, "application/json");
 out:
+  for (int i = 0; i < 3; i++) bd_tensor_release(tv[i]);
   bd_tensor_release(x);
   bd_tensor_release(target);
   bd_tensor_release(y);
