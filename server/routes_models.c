@@ -8,6 +8,7 @@
 #include "../engine/backend.h"
 #include "../engine/checkpoint.h"
 #include "../proto/device_bytes_json.h"
+#include "../proto/json_fields.h"
 #include "../proto/json_tensor.h"
 #include "../proto/npy.h"
 #include "../proto/spec_json.h"
@@ -485,17 +486,23 @@ int srv_models_forward(srv_req *r) {
       goto out;
     }
   } else {
-    j = srv_json_body(r, false);
-    if (!j) return 0;
-    if (!srv_json_check_keys(r, j, "", keys)) goto out;
-    m = srv_model_or_404(r, r->args[0]);
-    if (!m) goto out;
-    s = proto_tensor_from_json(cJSON_GetObjectItemCaseSensitive(j, "inputs"),
-                               "inputs", r->app->cfg.max_elements, &x);
+    /* One pass over the body: the inputs go straight into a tensor, the
+     * rest (normally nothing) into j; errors in the usual order. */
+    bd_tensor *tv[1] = {NULL};
+    s = proto_json_tensor_fields(r->body, r->body_len, keys,
+                                 r->app->cfg.max_elements, tv, &j);
     if (s) {
       srv_reply_status(r, s);
       goto out;
     }
+    if (srv_json_check_keys(r, j, "", keys) &&
+        (m = srv_model_or_404(r, r->args[0])) != NULL) {
+      s = proto_json_fields_tensor(&tv[0], j, "inputs",
+                                   r->app->cfg.max_elements, &x);
+      if (s) srv_reply_status(r, s);
+    }
+    bd_tensor_release(tv[0]);
+    if (!x) goto out;
   }
   /* Now or in a batch; r is not ours after this call. */
   srv_infer(r, m, x, forward_done);
