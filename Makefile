@@ -65,6 +65,7 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	bench/run.sh $(BUILD)
 	bench/bench_checkpoint.sh $(BUILD)
+	bench/footprint.sh $(BUILD)
 
 # Seconds of tests/http/test_soak.py under `make asan` (60 in `make test`).
 ASAN_SOAK_SECONDS ?= 20

@@ -72,6 +72,14 @@ static void bd__load_cuda_module(void) {
                "CUDA module %s not found (BLOCKD_CUDA_MODULE)", env);
     return;
   }
+  /* Only where a GPU driver is installed: on a CPU host the module would
+   * map cuBLAS (hundreds of MB) to find no device. The handle stays open;
+   * cudart opens the same library. */
+  if (!dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL)) {
+    snprintf(bd__cuda_status, sizeof bd__cuda_status,
+             "no GPU driver (libcuda.so.1 not found): CPU only");
+    return;
+  }
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) {

@@ -89,8 +89,9 @@ typedef struct bd_cuda_probe {
  * starts on hosts with and without CUDA). It exports BD_CUDA_MODULE_SYMBOL.
  * The version changes whenever bd_backend_i, bd_cuda_probe or an engine
  * struct the module reads (bd_tensor, bd_op, ...) changes layout; both
- * sides check it. Search order: $BLOCKD_CUDA_MODULE (a path; "none"
- * disables CUDA), then next to the executable, one directory up, and
+ * sides check it. Search order: $BLOCKD_CUDA_MODULE (a path, loaded as
+ * given; "none" disables CUDA), else - only when a GPU driver is installed
+ * (libcuda.so.1 loads) - next to the executable, one directory up, and
  * ../lib/blockd from it (the installed layout). */
 #define BD_CUDA_MODULE_ABI 1u
 #define BD_CUDA_MODULE_SYMBOL "blockd_cuda_module"

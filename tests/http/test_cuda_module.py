@@ -71,18 +71,36 @@ class CudaModule(unittest.TestCase):
     def test_real_module(self):
         out = ldd(MODULE)
         self.assertIn("libcublas", out)
-        # Found next to the daemon without any setting.
-        d = Daemon()
-        try:
-            j = d.get("/v1/devices").json()
-        finally:
-            err = d.stop()
+        # Named explicitly, it loads even without a driver (and finds no
+        # device there).
+        j = devices(MODULE)
         self.assertTrue(j["cuda_compiled"], j)
         self.assertIn("libblockd-cuda.so", j["cuda_status"])
         n = j["cuda_device_count"]
         self.assertIn(": %d CUDA device" % n, j["cuda_status"])
         self.assertEqual(len(j["devices"]), 1 + n)
-        del err
+
+    def test_auto_search_needs_a_driver(self):
+        import ctypes
+        try:
+            ctypes.CDLL("libcuda.so.1")
+            driver = True
+        except OSError:
+            driver = False
+        d = Daemon()
+        try:
+            j = d.get("/v1/devices").json()
+        finally:
+            d.stop()
+        if driver and os.path.exists(MODULE):
+            # A GPU host: the module next to the daemon is found.
+            self.assertTrue(j["cuda_compiled"], j)
+            self.assertIn("libblockd-cuda.so", j["cuda_status"])
+        else:
+            # A CPU host: nothing CUDA is mapped (no cuBLAS in memory).
+            self.assertFalse(j["cuda_compiled"], j)
+            if not driver:
+                self.assertIn("no GPU driver", j["cuda_status"])
 
 
 if __name__ == "__main__":
