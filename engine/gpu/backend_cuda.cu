@@ -323,6 +323,6 @@ static bd_status gpu_check_host(uint32_t host_abi) {
 }
 
 /* What the engine looks up after dlopen (backend.h). */
-extern "C" __attribute__((visibility("default"))) const bd_cuda_module
-    blockd_cuda_module = {BD_CUDA_MODULE_ABI, &bd_cuda_probe_impl,
-                          gpu_check_host};
+extern "C" __attribute__((visibility("default")))
+const bd_cuda_module blockd_cuda_module = {BD_CUDA_MODULE_ABI,
+                                           &bd_cuda_probe_impl, gpu_check_host};
