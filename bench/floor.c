@@ -5,15 +5,17 @@
  * blockd adds on top of this (routing, parsing, compute, formatting) is the
  * serving path's cost; what this costs is libmicrohttpd's and the kernel's.
  *
- *   floor [--threads N] [--body FILE] [--npy-body FILE]
+ *   floor [--threads N] [--body FILE] [--npy-body FILE] [--memory BYTES]
  *
  * Listens on 127.0.0.1 on a free port and prints "floor listening on
  * http://127.0.0.1:PORT" on stdout (blockd's start-up line has the same
  * shape, so one parser reads both). --body is the reply (Content-Type
  * application/json); --npy-body, when given, is the reply to a request whose
  * Accept names application/x-npy, so the floor answers the .npy scenario
- * with a body of the size blockd's .npy reply has. Runs until SIGINT or
- * SIGTERM. */
+ * with a body of the size blockd's .npy reply has. --memory sets
+ * MHD_OPTION_CONNECTION_MEMORY_LIMIT (default: blockd's) to measure what
+ * that size costs: libmicrohttpd clears the connection's pool between
+ * requests, so the memset grows with it. Runs until SIGINT or SIGTERM. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -106,7 +108,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 static void usage(void) {
   fprintf(stderr,
           "usage: floor [--threads N] [--body FILE] "
-          "[--npy-body FILE]\n");
+          "[--npy-body FILE] [--memory BYTES]\n");
   exit(2);
 }
 
@@ -114,6 +116,7 @@ int main(int argc, char **argv) {
   long threads = sysconf(_SC_NPROCESSORS_ONLN);
   if (threads < 2) threads = 2; /* blockd's default (server/config.c) */
   const char *body_path = NULL, *npy_path = NULL;
+  long memory = FLOOR_MHD_MEMORY_LIMIT;
   for (int i = 1; i < argc; i++) {
     if (i + 1 >= argc) usage();
     if (!strcmp(argv[i], "--threads")) {
@@ -121,6 +124,9 @@ int main(int argc, char **argv) {
       if (threads < 1 || threads > 1024) usage();
     } else if (!strcmp(argv[i], "--body")) {
       body_path = argv[++i];
+    } else if (!strcmp(argv[i], "--memory")) {
+      memory = strtol(argv[++i], NULL, 10);
+      if (memory < 1024) usage();
     } else if (!strcmp(argv[i], "--npy-body")) {
       npy_path = argv[++i];
     } else {
@@ -174,8 +180,7 @@ int main(int argc, char **argv) {
       flags, 0, NULL, NULL, on_request, &rep, MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
       MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 1000u,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FLOOR_MHD_MEMORY_LIMIT,
-      MHD_OPTION_END);
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)memory, MHD_OPTION_END);
   if (!d) {
     fprintf(stderr, "floor: cannot start libmicrohttpd\n");
     return 1;

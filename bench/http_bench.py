@@ -6,7 +6,7 @@ FastAPI + uvicorn + PyTorch peer (bench/peers/fastapi_peer.py), all on
 ephemeral ports on this machine, measured with wrk (bench/wrk/*.lua).
 
   /usr/bin/python3 bench/http_bench.py BUILD_DIR [--quick]
-      [--scenarios a,b,c,d] [--json-out FILE]
+      [--scenarios a,b,c,d] [--repeat N] [--json-out FILE] [--perf FILE]
 
 Scenarios (each wrk run: -t2, BENCH_HTTP_SECONDS seconds, default 10,
 --quick 3):
@@ -19,6 +19,14 @@ Scenarios (each wrk run: -t2, BENCH_HTTP_SECONDS seconds, default 10,
   d  dynamic batching: the big MLP at batch 1 from 64 connections, batching
      off, then on (PATCH {"batching": {"max_batch": 64,
      "max_delay_us": 500}}).
+
+--repeat N runs scenarios a and b N times, the three servers taking turns
+within each round, and keeps each row's best-throughput run (every run's
+requests/s goes in the row's "runs"): on a shared machine other jobs only
+ever slow a run down, and taking turns spreads a burst of their load over
+the servers instead of landing it on one. --perf FILE records
+`perf record -g` of blockd during scenario a at 32 connections (the first
+round) and prints perf report's top symbols.
 
 A request the server does not take (a status other than 200 on a probe
 before the run, or a PATCH refused) makes its row "n/a: <why>" instead of
@@ -209,6 +217,45 @@ class Bench:
         self.seconds = args.seconds
         self.tmp = tmp
         self.rows = []
+        self.perf = args.perf
+        self.perf_target = None  # (scenario, server, conns) to profile
+
+    def start_perf(self, srv):
+        """perf record -g of srv's process, or None where perf is missing
+        or not permitted (said on stderr)."""
+        if not shutil.which("perf"):
+            log("  perf: not installed")
+            return None
+        p = subprocess.Popen(["perf", "record", "-g", "-q", "-o", self.perf,
+                              "-p", str(srv.proc.pid)],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        if p.poll() is not None:
+            log("  perf record failed (rc %d): %s" % (p.returncode,
+                                                     p.stderr.read()[-500:]))
+            return None
+        return p
+
+    def stop_perf(self, p):
+        p.send_signal(signal.SIGINT)
+        try:
+            _, err = p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            return
+        out = subprocess.run(
+            ["perf", "report", "-i", self.perf, "--no-children", "--stdio",
+             "--sort", "dso,symbol", "-g", "none", "--percent-limit",
+             "0.5"],
+            capture_output=True, text=True, timeout=300)
+        # Rows of "overhead dso [.] symbol", less the empty call-graph
+        # columns -g none leaves at the end.
+        top = [re.sub(r"(\s+-)+\s*$", "", l).rstrip()
+               for l in out.stdout.splitlines()
+               if l.strip() and not l.startswith("#")][:20]
+        self.perf_report = "\n".join(top) or (err + out.stderr)[-1000:]
 
     def wrk(self, srv, path, script, conns, body_file=None):
         """Run wrk; its JSON report, or raises."""
@@ -245,7 +292,15 @@ class Bench:
             row["na"] = why(status, reply)
             log("  %s %s %s: %s" % (scenario, label, path, row["na"]))
             return row
-        r = self.wrk(srv, path, script, conns, body_file)
+        perf = None
+        if self.perf and (scenario, label, conns) == self.perf_target:
+            perf = self.start_perf(srv)
+            self.perf_target = None  # once
+        try:
+            r = self.wrk(srv, path, script, conns, body_file)
+        finally:
+            if perf:
+                self.stop_perf(perf)
         row.update(r)
         bad = sum(r["errors"].values())
         if r["errors"]["status"]:
@@ -293,6 +348,33 @@ class Loader(threading.Thread):
             c.close()
 
 
+def merge_repeats(rows):
+    """One row per (scenario, server, conns): the best-throughput run of
+    those repeated, with every run's requests/s in "runs"."""
+    groups, order = {}, []
+    for r in rows:
+        k = (r["scenario"], r["server"], r["conns"])
+        if k not in groups:
+            groups[k] = []
+            order.append(k)
+        groups[k].append(r)
+    out = []
+    for k in order:
+        g = groups[k]
+        ok = sorted((r for r in g if "na" not in r), key=lambda r: r["rps"])
+        if not ok:
+            out.append(g[0])
+            continue
+        best = dict(ok[-1])
+        if len(g) > 1:
+            best["runs"] = [round(r["rps"]) for r in ok]
+            if len(ok) < len(g):
+                best["note"] = (best["note"] + ", " if best["note"] else "") \
+                    + "%d of %d runs n/a" % (len(g) - len(ok), len(g))
+        out.append(best)
+    return out
+
+
 def fmt_ms(us):
     return "%.2f" % (us / 1e3)
 
@@ -306,10 +388,14 @@ def table(rows):
             out.append("| %s | %s | %d | %s | | | | %s |" % (
                 r["scenario"], r["server"], r["conns"], r["na"], r["note"]))
         else:
+            note = r["note"]
+            if "runs" in r:
+                note = (note + ", " if note else "") + "runs " + \
+                    "/".join(str(x) for x in r["runs"])
             out.append("| %s | %s | %d | %.0f | %s | %s | %s | %s |" % (
                 r["scenario"], r["server"], r["conns"], r["rps"],
                 fmt_ms(r["p50_us"]), fmt_ms(r["p99_us"]),
-                fmt_ms(r["p999_us"]), r["note"]))
+                fmt_ms(r["p999_us"]), note))
     return "\n".join(out)
 
 
@@ -385,7 +471,10 @@ def main():
     ap.add_argument("build", nargs="?", default="build")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--scenarios", default="a,b,c,d")
+    ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--json-out")
+    ap.add_argument("--perf", metavar="FILE",
+                    help="perf record -g blockd during a-json at 32 conns")
     args = ap.parse_args()
     args.seconds = int(os.environ.get("BENCH_HTTP_SECONDS",
                                       "3" if args.quick else "10"))
@@ -510,11 +599,14 @@ def run_all(args, scen, tmp, cores, threads, blockd_bin, floor_bin):
              files["seed.npy"])):
         if key not in scen:
             continue
-        for conns in (32, 64):
-            for label, srv in (("floor", floor), ("blockd", blockd),
-                               ("fastapi", peer)):
-                bench.run(sc, label, srv, conns, fwd, script, body, hdr,
-                          bfile)
+        if sc == "a-json":
+            bench.perf_target = (sc, "blockd", 32)
+        for _ in range(max(1, args.repeat)):
+            for conns in (32, 64):
+                for label, srv in (("floor", floor), ("blockd", blockd),
+                                   ("fastapi", peer)):
+                    bench.run(sc, label, srv, conns, fwd, script, body, hdr,
+                              bfile)
 
     if "c" in scen:
         bench.run("c-mixed", "blockd-health-idle", blockd, 32, "/v1/health",
@@ -587,16 +679,26 @@ def run_all(args, scen, tmp, cores, threads, blockd_bin, floor_bin):
                                "na": why(st, rep).replace(
                                    "server answered", "PATCH answered")})
 
+    rows = merge_repeats(bench.rows)
     print()
-    print("HTTP benchmark: wrk -t2, %d s per run; blockd and floor with %d "
-          "HTTP threads; %d cores" % (args.seconds, threads, cores))
+    print("HTTP benchmark: wrk -t2, %d s per run%s; blockd and floor with %d "
+          "HTTP threads; %d cores" % (
+              args.seconds, ", best of %d rounds (a, b)" % args.repeat
+              if args.repeat > 1 else "", threads, cores))
     print()
-    print(table(bench.rows))
+    print(table(rows))
     print()
-    print(ratio_table(bench.rows))
+    print(ratio_table(rows))
+    if getattr(bench, "perf_report", None):
+        print()
+        print("perf record -g of blockd during a-json at 32 connections "
+              "(%s), top symbols (self time):" % args.perf)
+        print("```")
+        print(bench.perf_report)
+        print("```")
     if args.json_out:
         with open(args.json_out, "w") as f:
-            for r in bench.rows:
+            for r in rows:
                 f.write(json.dumps(r) + "\n")
     return 0
 

@@ -108,6 +108,8 @@ class Floor(unittest.TestCase):
     def test_bad_flags_exit_2(self):
         r = subprocess.run([FLOOR_BIN, "--threads", "0"], capture_output=True)
         self.assertEqual(r.returncode, 2)
+        r = subprocess.run([FLOOR_BIN, "--memory", "10"], capture_output=True)
+        self.assertEqual(r.returncode, 2)
         r = subprocess.run([FLOOR_BIN, "--body", "/nonexistent/x"],
                            capture_output=True)
         self.assertEqual(r.returncode, 1)
