@@ -575,10 +575,18 @@ def run_all(args, scen, tmp, cores, threads, blockd_bin, floor_bin):
                 str(pworkers)], tmp, env={"PEER_READY_DIR": ready})
             SERVERS.append(peer)
             deadline = time.monotonic() + 180
-            while len(os.listdir(ready)) < pworkers:
+            # Every worker has built its models, and the port answers (a
+            # single uvicorn worker binds it only after start-up).
+            while True:
                 if time.monotonic() > deadline or peer.proc.poll() is not None:
                     raise RuntimeError("FastAPI peer workers did not start:\n"
                                        + peer.stderr_tail())
+                if len(os.listdir(ready)) >= pworkers:
+                    try:
+                        if request(peer, "GET", "/v1/health")[0] == 200:
+                            break
+                    except OSError:
+                        pass
                 time.sleep(0.2)
         except RuntimeError as e:
             log("FastAPI peer: %s" % e)

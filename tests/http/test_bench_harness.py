@@ -157,9 +157,17 @@ class Peer(unittest.TestCase):
                          "--workers", "1"], env=env)
         try:
             deadline = time.monotonic() + 300
-            while not os.listdir(tmp):
+            # Ready: the worker built its models (a file in tmp) and, with
+            # one worker, uvicorn binds the port only after that.
+            while True:
                 self.assertIsNone(p.poll(), "peer exited")
                 self.assertLess(time.monotonic(), deadline, "peer not ready")
+                if os.listdir(tmp):
+                    try:
+                        if requests.get(base + "/v1/health").ok:
+                            break
+                    except requests.ConnectionError:
+                        pass
                 time.sleep(0.1)
             # The peer's seed MLP: torch.manual_seed(1), then the layers.
             torch.manual_seed(1)
