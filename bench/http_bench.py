@@ -22,9 +22,10 @@ Scenarios (each wrk run: -t2, BENCH_HTTP_SECONDS seconds, default 10,
 
 --repeat N runs scenarios a and b N times, the three servers taking turns
 within each round, and keeps each row's best-throughput run (every run's
-requests/s goes in the row's "runs"): on a shared machine other jobs only
-ever slow a run down, and taking turns spreads a burst of their load over
-the servers instead of landing it on one. --perf FILE records
+requests/s goes in the row's "runs", in order): on a shared machine other
+jobs only ever slow a run down, and taking turns spreads a burst of their
+load over the servers instead of landing it on one. The ratios are those
+of the best runs, followed by each round's own ratio. --perf FILE records
 `perf record -g` of blockd during scenario a at 32 connections (the first
 round) and prints perf report's top symbols.
 
@@ -367,7 +368,10 @@ def merge_repeats(rows):
             continue
         best = dict(ok[-1])
         if len(g) > 1:
-            best["runs"] = [round(r["rps"]) for r in ok]
+            # In the order they ran: round i of one server pairs with
+            # round i of another (ratio_table's per-round ratios).
+            best["runs"] = [round(r["rps"]) if "na" not in r else None
+                            for r in g]
             if len(ok) < len(g):
                 best["note"] = (best["note"] + ", " if best["note"] else "") \
                     + "%d of %d runs n/a" % (len(g) - len(ok), len(g))
@@ -391,7 +395,8 @@ def table(rows):
             note = r["note"]
             if "runs" in r:
                 note = (note + ", " if note else "") + "runs " + \
-                    "/".join(str(x) for x in r["runs"])
+                    "/".join("n/a" if x is None else str(x)
+                             for x in r["runs"])
             out.append("| %s | %s | %d | %.0f | %s | %s | %s | %s |" % (
                 r["scenario"], r["server"], r["conns"], r["rps"],
                 fmt_ms(r["p50_us"]), fmt_ms(r["p99_us"]),
@@ -413,6 +418,15 @@ def ratio(a, b):
     return a["rps"] / b["rps"]
 
 
+def round_ratios(a, b):
+    """blockd/other per round, where both ran every round: a line like
+    " (rounds 0.41/0.38/0.45)", else ""."""
+    ra, rb = (a or {}).get("runs"), (b or {}).get("runs")
+    if not ra or not rb or len(ra) != len(rb) or None in ra + rb:
+        return ""
+    return " (rounds %s)" % "/".join("%.2f" % (x / y) for x, y in zip(ra, rb))
+
+
 def verdict(value, target, higher=True):
     if value is None:
         return "n/a"
@@ -431,16 +445,20 @@ def ratio_table(rows):
             bd = find(rows, sc, "blockd", conns)
             if bd is None:
                 continue
-            rf = ratio(bd, find(rows, sc, "floor", conns))
-            rp = ratio(bd, find(rows, sc, "fastapi", conns))
+            fl = find(rows, sc, "floor", conns)
+            pe = find(rows, sc, "fastapi", conns)
+            rf, rp = ratio(bd, fl), ratio(bd, pe)
             p99 = None if "na" in bd else bd["p99_us"] / 1e3
             checks = ["floor %s" % verdict(rf, TARGET_FLOOR),
                       "FastAPI %s" % verdict(rp, TARGET_PEER)]
             if conns == 32:
                 checks.append("p99 %s" % verdict(p99, TARGET_P99_MS, False))
             out.append("| %s | %d | %s | %s | %s | %s |" % (
-                sc, conns, "n/a" if rf is None else "%.2fx" % rf,
-                "n/a" if rp is None else "%.1fx" % rp,
+                sc, conns,
+                "n/a" if rf is None else "%.2fx%s" % (rf,
+                                                     round_ratios(bd, fl)),
+                "n/a" if rp is None else "%.1fx%s" % (rp,
+                                                     round_ratios(bd, pe)),
                 "n/a" if p99 is None else "%.2f" % p99, ", ".join(checks)))
     off = find(rows, "d-batching", "blockd-off", 64)
     on = find(rows, "d-batching", "blockd-on", 64)
@@ -534,6 +552,7 @@ def run_all(args, scen, tmp, cores, threads, blockd_bin, floor_bin):
     if "--workers" in help_text and os.environ.get("BENCH_WORKERS"):
         cmd += ["--workers", os.environ["BENCH_WORKERS"]]
     cmd += os.environ.get("BLOCKD_BENCH_ARGS", "").split()
+    blockd_cmd = cmd
     blockd = Server("blockd", cmd, tmp)
     SERVERS.append(blockd)
     for name, spec, seed in (("mlp", SEED_MLP, 1), ("big", BIG_MLP, 2)):
@@ -693,6 +712,7 @@ def run_all(args, scen, tmp, cores, threads, blockd_bin, floor_bin):
           "HTTP threads; %d cores" % (
               args.seconds, ", best of %d rounds (a, b)" % args.repeat
               if args.repeat > 1 else "", threads, cores))
+    print("blockd command: %s" % " ".join(blockd_cmd).replace(tmp, "$TMP"))
     print()
     print(table(rows))
     print()
