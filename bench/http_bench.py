@@ -203,6 +203,16 @@ def npy_bytes(a):
     return buf.getvalue()
 
 
+def serving_stats(srv, model):
+    """GET /v1/models/{model}'s "serving" counters, or None (an older
+    blockd has none)."""
+    try:
+        st, rep = request(srv, "GET", "/v1/models/" + model)
+        return json.loads(rep).get("serving") if st == 200 else None
+    except (OSError, ValueError):
+        return None
+
+
 def blockd_help(binary):
     try:
         return subprocess.run([binary, "--help"], capture_output=True,
@@ -522,10 +532,10 @@ def main():
 def run_all(args, scen, tmp, cores, threads, blockd_bin, floor_bin):
     bench = Bench(args, tmp)
     # The README's example input: 0.1 .. 1, -0.1 .. -1.
-    row = [round(0.1 * i, 1) for i in range(1, 11)]
-    row += [-v for v in row]
-    x1 = np.array([row], dtype=np.float32)
-    seed_json = json.dumps({"inputs": [row]},
+    vals = [round(0.1 * i, 1) for i in range(1, 11)]
+    vals += [-v for v in vals]
+    x1 = np.array([vals], dtype=np.float32)
+    seed_json = json.dumps({"inputs": [vals]},
                            separators=(",", ":")).encode()
     seed_npy = npy_bytes(x1)
     rng = np.random.default_rng(0)
@@ -696,9 +706,20 @@ def run_all(args, scen, tmp, cores, threads, blockd_bin, floor_bin):
         st, rep = post_json(blockd, "/v1/models/big", {
             "batching": {"max_batch": mb, "max_delay_us": md}}, "PATCH")
         if st // 100 == 2:
-            bench.run("d-batching", "blockd-on", blockd, 64, path, script,
-                      body, hdr, bfile, "%s, max_batch %d, max_delay_us %d"
-                      % (note, mb, md))
+            before = serving_stats(blockd, "big")
+            row = bench.run("d-batching", "blockd-on", blockd, 64, path,
+                            script, body, hdr, bfile,
+                            "%s, max_batch %d, max_delay_us %d" % (note, mb,
+                                                                   md))
+            after = serving_stats(blockd, "big")
+            # What batching achieved during the run: requests per batch
+            # from the counters' difference, and the largest batch so far.
+            if before and after and "na" not in row:
+                n = after.get("inferences", 0) - before.get("inferences", 0)
+                b = after.get("batches", 0) - before.get("batches", 0)
+                if b > 0:
+                    row["note"] += ", mean batch %.1f, max_batch_rows %d" % (
+                        n / b, after.get("max_batch_rows", 0))
         else:
             bench.rows.append({"scenario": "d-batching",
                                "server": "blockd-on", "conns": 64,
