@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 CTEST_ARGS ?=
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps deps-build deps-ci configure build run test bench asan tsan fuzz clean FORCE
+.PHONY: all deps deps-build deps-ci deps-bench configure build run test bench asan tsan fuzz clean FORCE
 
 all: build
 
@@ -22,6 +22,9 @@ deps-build:
 
 deps-ci:
 	scripts/install-deps.sh --ci
+
+deps-bench:
+	scripts/install-deps.sh --bench
 
 # $(BUILD)/.make-config records the TYPE and CMAKE_FLAGS the tree was
 # configured with; when either changes (or the cache is gone) the cache is
@@ -61,11 +64,15 @@ test: deps
 	@$(MAKE) --no-print-directory build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
-bench: deps
+# BENCH_ARGS reaches every benchmark script, e.g. BENCH_ARGS=--quick
+# (bench_checkpoint.sh takes --layers N instead; it gets none of them).
+BENCH_ARGS ?=
+bench: deps-bench
 	@$(MAKE) --no-print-directory build
-	bench/run.sh $(BUILD)
+	bench/run.sh $(BUILD) $(BENCH_ARGS)
 	bench/bench_checkpoint.sh $(BUILD)
 	bench/footprint.sh $(BUILD)
+	/usr/bin/python3 bench/http_bench.py $(BUILD) $(BENCH_ARGS)
 
 # Seconds of tests/http/test_soak.py under `make asan` (60 in `make test`).
 ASAN_SOAK_SECONDS ?= 20

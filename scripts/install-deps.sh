@@ -7,6 +7,10 @@
 #   scripts/install-deps.sh --ci     build + test + what .ci/run adds: clang
 #                                    (Release build, libFuzzer targets, their
 #                                    sanitizer runtimes), clang-format, git
+#   scripts/install-deps.sh --bench  build + test + what `make bench` adds:
+#                                    wrk and the FastAPI + uvicorn peer of
+#                                    bench/http_bench.py (uvloop and
+#                                    httptools: the peer's fastest setup)
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev
@@ -19,18 +23,21 @@ test_pkgs=(check python3 python3-numpy python3-torch python3-requests openssl
            python3-venv python3-pip python3-jsonschema prometheus yamllint
            systemd python3-yaml)
 ci_pkgs=(clang clang-format git)
+bench_pkgs=(wrk python3-fastapi python3-uvicorn python3-uvloop
+            python3-httptools)
 # Debian 12 ships clang's sanitizer and libFuzzer runtimes separately;
 # elsewhere (Ubuntu 22.04) they come with clang. Installed where it exists.
 ci_optional_pkgs=(libclang-rt-dev)
 
 mode=${1:-}
 case "$mode" in
-  ""|--build|--ci) ;;
-  *) echo "usage: $0 [--build|--ci]" >&2; exit 2 ;;
+  ""|--build|--ci|--bench) ;;
+  *) echo "usage: $0 [--build|--ci|--bench]" >&2; exit 2 ;;
 esac
 pkgs=("${build_pkgs[@]}")
 optional=()
 if [ "$mode" != "--build" ]; then pkgs+=("${test_pkgs[@]}"); fi
+if [ "$mode" = "--bench" ]; then pkgs+=("${bench_pkgs[@]}"); fi
 if [ "$mode" = "--ci" ]; then
   pkgs+=("${ci_pkgs[@]}")
   optional=("${ci_optional_pkgs[@]}")
