@@ -114,6 +114,15 @@ static int hist_bucket(int64_t n) {
   return b;
 }
 
+/* Whether name is a registered model: the per-model metrics are only
+ * for models that exist (a request for an unknown name queues under it
+ * and gets its 404 from the handler, but must not create series). */
+static bool model_exists(srv_sched *s, const char *name) {
+  bd_model *m = name[0] ? bd_registry_get(s->app->models, name) : NULL;
+  bd_model_release(m);
+  return m != NULL;
+}
+
 /* ---- queues ------------------------------------------------------------ */
 
 /* The name a request queues under: the model its path names. */
@@ -163,9 +172,9 @@ bd_status srv_sched_submit(srv_sched *s, srv_req *r, srv_handler h) {
   if (q->nqueued + q->nparked >= s->app->cfg.queue_depth) {
     srv_model_stats *st = name[0] ? stats_of(s, name) : NULL;
     if (st) st->rejected_full++;
-    if (name[0]) srv_metrics_rejected(name, "queue_full");
     maybe_drop_queue(s, q);
     uv_mutex_unlock(&s->mu);
+    if (model_exists(s, name)) srv_metrics_rejected(name, "queue_full");
     return bd_fail(BD_EBUSY,
                    "%s%s%s already has %d requests waiting (--queue-depth); "
                    "retry later",
@@ -221,7 +230,8 @@ static bool still_wanted(srv_sched *s, srv_req *r) {
         ms->deadline_expired++;
     }
     uv_mutex_unlock(&s->mu);
-    srv_metrics_rejected(name, st == BD_ECLOSED ? "client_gone" : "deadline");
+    if (model_exists(s, name))
+      srv_metrics_rejected(name, st == BD_ECLOSED ? "client_gone" : "deadline");
   }
   return false;
 }
@@ -240,7 +250,7 @@ static bool run_job(srv_sched *s, srv_req *r) {
     srv_model_stats *ms = stats_of(s, name);
     if (ms) ms->queue_seconds += waited;
     uv_mutex_unlock(&s->mu);
-    srv_metrics_queue_time(name, waited);
+    if (model_exists(s, name)) srv_metrics_queue_time(name, waited);
   }
   double prev = bd_exec_set_request_deadline(r->deadline);
   srv__parked = false;
