@@ -13,9 +13,12 @@ build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev
             libuv1-dev libopenblas-dev zlib1g-dev libssl-dev curl)
 # prometheus: its promtool lints every /metrics scrape in
 # tests/http/test_metrics.py (`promtool check metrics`). openssl makes the
-# throwaway certificates of tests/http/test_tls.py.
+# throwaway certificates of tests/http/test_tls.py. chromium,
+# chromium-driver, python3-selenium: tests/browser/test_console.py drives
+# the web console in headless Chromium.
 test_pkgs=(check python3 python3-numpy python3-torch python3-requests openssl
-           python3-venv python3-pip python3-jsonschema prometheus)
+           python3-venv python3-pip python3-jsonschema prometheus
+           chromium chromium-driver python3-selenium)
 ci_pkgs=(clang clang-format git)
 # Debian 12 ships clang's sanitizer and libFuzzer runtimes separately;
 # elsewhere (Ubuntu 22.04) they come with clang. Installed where it exists.
