@@ -241,16 +241,17 @@
 
   function renderTree() {
     const idx = tensorIndex();
-    const ids = new Map(); // spec id -> path of its first use
+    const ids = new Map(); // spec id -> {path, spec} of its first use
     (function collect(node, path) {
-      if (node.id !== undefined && !ids.has(node.id)) ids.set(node.id, path);
+      if (node.id !== undefined && !ids.has(node.id)) ids.set(node.id, { path, spec: node });
       for (const c of specChildren(node)) collect(c.spec, path ? path + "." + c.name : c.name);
     })(state.info.block, "");
 
     const tree = $("tree");
     const focused = document.activeElement && tree.contains(document.activeElement)
       ? document.activeElement.dataset.key : null;
-    tree.replaceChildren(blockItem(state.info.block, "", "<root>", idx, ids, 1));
+    const keys = new Set();
+    tree.replaceChildren(blockItem(state.info.block, "", "<root>", { idx, ids, keys }, 1));
     const again = focused && tree.querySelector('[data-key="' + CSS.escape(focused) + '"]');
     if (again) again.focus();
     else {
@@ -273,17 +274,30 @@
     return n;
   }
 
-  function blockItem(spec, path, key, idx, ids, level) {
+  // ctx: idx (tensorIndex), ids (spec id -> {path, spec}), keys
+  // (the data-keys given so far: a block run again under the same name,
+  // `{"ref": id, "name": <its first name>}`, has its path twice).
+  function blockItem(spec, path, key, ctx, level) {
+    const { idx, ids } = ctx;
+    for (let n = 2; ctx.keys.has(key); n++) key = key.replace(/~\d+$/, "") + "~" + n;
+    ctx.keys.add(key);
+    const def = spec.ref !== undefined ? ids.get(spec.ref) : undefined;
+    const to = def ? def.path : undefined;
+    // a ref under its first path is the same block run again: its tensors
+    // are listed (and counted) where it was defined
+    const rerun = spec.ref !== undefined && to === path;
     const li = el("li", { role: "treeitem", tabindex: "-1", "data-key": key,
                           "data-path": path, "aria-level": level });
     const node = el("div", { class: "node" }, el("span", { class: "twisty", "aria-hidden": "true" }));
     const label = path === "" ? "(root)" : path.split(".").pop();
     node.append(el("span", { class: "bname", text: label }));
-    let target = spec;
+    // a ref under a new path shows the shared block's subtree again, its
+    // tensors under the new path's names (the aliases)
+    const target = def && !rerun ? def.spec : spec;
     if (spec.ref !== undefined) {
-      const to = ids.get(spec.ref);
       node.append(el("span", { class: "btype", text: "ref" }));
-      const link = el("a", { class: "tie", href: "#", text: "→ tied to " + spec.ref +
+      const link = el("a", { class: "tie", href: "#", "data-ref": spec.ref,
+                             text: (rerun ? "→ runs " : "→ tied to ") + spec.ref +
                              (to !== undefined ? " (" + (to || "(root)") + ")" : "") });
       link.addEventListener("click", (ev) => {
         ev.preventDefault();
@@ -297,8 +311,9 @@
       const desc = describeBlock(spec);
       if (desc) node.append(el("span", { class: "shape", text: desc }));
     }
-    const count = subtreeCount(path, idx);
-    if (count) node.append(el("span", { class: "count", text: fmtInt(count) + " params" }));
+    const count = rerun ? 0 : subtreeCount(path, idx);
+    if (count) node.append(el("span", { class: "count", text: fmtInt(count) + " params" +
+                                        (spec.ref !== undefined ? " (shared)" : "") }));
     li.append(node);
 
     // direct tensors of this block, then its child blocks
@@ -306,16 +321,18 @@
     const pre = path ? path + "." : "";
     const direct = [];
     for (const [name, t] of idx) {
-      if (!name.startsWith(pre)) continue;
+      if (rerun || !name.startsWith(pre)) continue;
       const rest = name.slice(pre.length);
       if (rest.includes(".")) continue;
       direct.push([name, t]);
     }
     for (const [name, t] of direct) group.append(tensorItem(name, t, level + 1));
-    const kids = spec.ref !== undefined ? [] : specChildren(target);
+    // (the depth bound only guards against a malformed spec: blockd's own
+    // nesting limit, --max-depth, is 64)
+    const kids = rerun || (spec.ref !== undefined && !def) || level > 200 ? [] : specChildren(target);
     for (const c of kids) {
       const cp = pre + c.name;
-      group.append(blockItem(c.spec, cp, "b:" + cp, idx, ids, level + 1));
+      group.append(blockItem(c.spec, cp, "b:" + cp, ctx, level + 1));
     }
     if (group.children.length) {
       li.append(group);

@@ -334,6 +334,86 @@ def screenshot(driver, name, full=False):
     return path
 
 
+TIED_SPEC = {"type": "sequential", "layers": [
+    {"type": "linear", "in_features": 4, "out_features": 8},
+    {"type": "relu"},
+    {"type": "linear", "in_features": 8, "out_features": 8, "id": "shared"},
+    {"type": "relu"},
+    {"ref": "shared"},
+    {"type": "residual", "body": {"type": "linear", "in_features": 8,
+                                  "out_features": 8}},
+    # the seed's FixedHiddenMLP parts: a constant buffer, and a block run
+    # again under its own name
+    {"type": "linear", "in_features": 8, "out_features": 8, "name": "lin",
+     "id": "again"},
+    {"type": "matmul", "weight": {"shape": [8, 8], "init": "uniform"},
+     "name": "rand_weight"},
+    {"ref": "again", "name": "lin"}]}
+
+
+def check_tied_model(driver, d):
+    """Ids, refs and buffers in the tree: the tied copy links to its
+    block, lists the shared tensors under its own names and counts them
+    once in the root; a buffer's statistics are numpy's."""
+    r = d.post("/v1/models", {"name": "tied", "seed": 2, "device": "cpu",
+                              "block": TIED_SPEC})
+    assert r.status_code == 201, r.text
+    driver.find_element(By.ID, "refresh").click()
+    wait_for(driver, "tied in the models list",
+             lambda dr: dr.find_elements(By.CSS_SELECTOR,
+                                         '#models [data-model="tied"]'))
+    driver.find_element(By.CSS_SELECTOR, '#models [data-model="tied"]').click()
+    wait_for(driver, "tied's tree",
+             lambda dr: dr.find_elements(By.CSS_SELECTOR,
+                                         '#tree [data-path="rand_weight"]'))
+    assert text_of(driver, "model-title") == "Model tied"
+
+    def count(path):
+        return tree_item(driver, path).find_element(
+            By.CSS_SELECTOR, ":scope > .node > .count").get_attribute(
+                "textContent")
+    # 40 + 72 (shared, once) + 72 (residual body) + 72 (lin)
+    assert count("") == "256 params", count("")
+    assert count("2") == "72 params" and count("4") == "72 params (shared)"
+    assert count("5") == "72 params", count("5")
+    # the tied copy: a link to block 2, the shared tensors under 4.*
+    link = tree_item(driver, "4").find_element(By.CSS_SELECTOR,
+                                               ":scope > .node > a.tie")
+    assert link.get_attribute("textContent") == "→ tied to shared (2)"
+    alias = driver.find_element(By.CSS_SELECTOR,
+                                '#tree [data-param="4.weight"]')
+    assert alias.find_element(By.CSS_SELECTOR, ".tie").get_attribute(
+        "textContent") == "= 2.weight"
+    driver.execute_script("arguments[0].click()", link)
+    wait_for(driver, "focus on the shared block",
+             lambda dr: dr.switch_to.active_element.get_attribute(
+                 "data-path") == "2")
+    # the block run again under its own name: listed twice, its tensors
+    # once
+    runs = driver.find_elements(By.CSS_SELECTOR, '#tree [data-path="lin"]')
+    assert len(runs) == 2, len(runs)
+    assert runs[1].find_element(By.CSS_SELECTOR, "a.tie").get_attribute(
+        "textContent") == "→ runs again (lin)"
+    assert len(driver.find_elements(
+        By.CSS_SELECTOR, '#tree [data-param="lin.weight"]')) == 1
+    assert len(driver.find_elements(
+        By.CSS_SELECTOR, '#tree [data-param="5.body.weight"]')) == 1
+    # a buffer: listed as such, its statistics are numpy's
+    buf = driver.find_element(By.CSS_SELECTOR,
+                              '#tree [data-param="rand_weight.weight"]')
+    assert buf.find_element(By.CLASS_NAME, "btype").get_attribute(
+        "textContent") == "buffer"
+    driver.execute_script("arguments[0].click()", buf)
+    wait_for(driver, "buffer title",
+             lambda dr: text_of(dr, "tensor-title") == "rand_weight.weight")
+    v = api_values(d, "tied", "rand_weight.weight").ravel()
+    wait_for(driver, "buffer stats",
+             lambda dr: text_of(dr, "stat-count") == str(v.size)
+             and text_of(dr, "stat-mean") != "–")
+    assert_printed(text_of(driver, "stat-mean"), v.mean(), "buffer mean")
+    assert_printed(text_of(driver, "stat-std"), v.std(), "buffer std")
+
+
 def main():
     t_start = time.monotonic()
     os.makedirs(ARTIFACTS, exist_ok=True)
@@ -480,6 +560,8 @@ def main():
 
             check_metrics_parser(driver)
             check_token_flow(driver)
+            check_tied_model(driver, d)
+            screenshot(driver, "console-tied.png", full=True)
 
             # phone width: nothing wider than the window
             driver.set_window_size(390, 844)
