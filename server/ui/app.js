@@ -826,6 +826,10 @@
 
   async function loadMetrics() {
     const strip = $("metrics");
+    // a daemon without /metrics is asked again only every 30 s (each
+    // probe is a 404 in the browser's console)
+    if (state.metricsRetryAt && performance.now() < state.metricsRetryAt) return;
+    state.metricsRetryAt = 0;
     let text;
     try {
       text = await api("/metrics", { raw: true, headers: { Accept: "text/plain" } });
@@ -833,6 +837,7 @@
       strip.textContent = e.status === 404 ? "metrics unavailable (this daemon has no /metrics)"
         : "metrics unavailable (" + (e.code || e.message) + ")";
       state.lastScrape = null;
+      if (e.status === 404) state.metricsRetryAt = performance.now() + 30000;
       return;
     }
     const now = performance.now() / 1000, samples = parseProm(text);
@@ -849,17 +854,25 @@
 
   /* ---- refresh ---------------------------------------------------------- */
 
-  let busy = false;
+  // One refresh at a time; a refresh asked for meanwhile (a click, the
+  // token just typed) runs once the current one ends, so it sees what
+  // changed after the first one started.
+  let busy = false, again = false;
   async function refreshAll() {
-    if (busy) return;
+    if (busy) { again = true; return; }
     busy = true;
     try {
-      await loadModels();
-      await Promise.all([loadModel(), loadDevices(), loadMetrics()]);
-      $("updated").textContent = "updated " + new Date().toLocaleTimeString();
-      if (!$("banner").hidden && $("banner").dataset.sticky !== "1") clearError();
-    } catch (e) {
-      report(e);
+      do {
+        again = false;
+        try {
+          await loadModels();
+          await Promise.all([loadModel(), loadDevices(), loadMetrics()]);
+          $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+          clearError();
+        } catch (e) {
+          report(e);
+        }
+      } while (again);
     } finally {
       busy = false;
     }
