@@ -53,6 +53,17 @@ class UiTest(unittest.TestCase):
             self.assertEqual(r.headers["ETag"],
                              '"%s"' % hashlib.sha256(want).hexdigest()[:20])
 
+    def test_every_file_is_documented(self):
+        # proto/openapi.yaml lists the console's files one by one (each
+        # open to everyone: x-blockd-access open)
+        src = open(os.path.join(os.path.dirname(__file__), "..", "..",
+                                "proto", "openapi.yaml")).read()
+        for name in os.listdir(UI_DIR):
+            i = src.find("\n  /ui/%s:\n" % name)
+            self.assertGreater(i, 0, name)
+            self.assertTrue(src[i:].split("\n", 3)[3].startswith(
+                "      x-blockd-access: open"), name)
+
     def test_index(self):
         r = self.get("/ui/")
         with open(os.path.join(UI_DIR, "index.html"), "rb") as f:
