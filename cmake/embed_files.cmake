@@ -50,7 +50,9 @@ foreach(name IN LISTS FILES)
   string(SUBSTRING "${digest}" 0 20 digest)
   # "0a1b..." -> "0x0a,0x1b,...", 16 bytes a line.
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
-  string(REGEX REPLACE "((0x..,){16})" "\\1\n  " hex "${hex}")
+  # CMake's regular expressions have no {n}: sixteen "0x..," spelled out.
+  string(REPEAT "0x..," 16 b16)
+  string(REGEX REPLACE "(${b16})" "\\1\n  " hex "${hex}")
   # A trailing 0 keeps an empty file a valid array; len excludes it.
   string(APPEND body "/* ${name}, ${size} bytes */\n")
   string(APPEND body "static const unsigned char ui_file_${i}[] = {\n  ${hex}0x00};\n\n")
