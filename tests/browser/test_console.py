@@ -156,6 +156,27 @@ def run_forward(driver, d, shape):
     return shown
 
 
+def check_pasted_forward(driver, d):
+    """A pasted {"shape", "data"} input with flat data, typed into the
+    box, runs as the API runs it."""
+    flat = [round((i % 7) * 0.25 - 0.8, 2) for i in range(40)]
+    pasted = json.dumps({"shape": [2, 20], "data": flat})
+    box = driver.find_element(By.ID, "fwd-input")
+    box.clear()
+    box.send_keys(pasted)
+    driver.execute_script(
+        "document.getElementById('fwd-out-shape').textContent='–'")
+    driver.find_element(By.ID, "fwd-run").click()
+    wait_for(driver, "pasted forward", lambda dr: text_of(
+        dr, "fwd-out-shape") == "[2, 10]")
+    shown = np.array(json.loads(driver.find_element(
+        By.ID, "fwd-out").get_attribute("textContent")))
+    r = d.post("/v1/models/mlp/forward",
+               {"inputs": np.array(flat).reshape(2, 20).tolist()})
+    api = np.array(r.json()["outputs"]["data"])
+    assert np.allclose(shown, api, rtol=1e-6, atol=1e-7), (shown, api)
+
+
 def severe_console_errors(driver):
     try:
         logs = driver.get_log("browser")
@@ -510,6 +531,7 @@ def main():
                 "value") == "1,20"
             run_forward(driver, d, [1, 20])
             run_forward(driver, d, [3, 20])
+            check_pasted_forward(driver, d)
 
             # the gradient after a backward pass done elsewhere
             r = d.post("/v1/models/mlp/backward",
