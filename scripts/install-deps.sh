@@ -19,9 +19,11 @@ build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev
 # tests/http/test_metrics.py (`promtool check metrics`). openssl makes the
 # throwaway certificates of tests/http/test_tls.py. yamllint, systemd
 # (systemd-analyze) and python3-yaml check docker/ (tests/deploy).
+# chromium, chromium-driver, python3-selenium: tests/browser/test_console.py
+# drives the web console in headless Chromium.
 test_pkgs=(check python3 python3-numpy python3-torch python3-requests openssl
            python3-venv python3-pip python3-jsonschema prometheus yamllint
-           systemd python3-yaml)
+           systemd python3-yaml chromium chromium-driver python3-selenium)
 ci_pkgs=(clang clang-format git)
 bench_pkgs=(wrk python3-fastapi python3-uvicorn python3-uvloop
             python3-httptools)

@@ -37,6 +37,11 @@ static const struct access_rule {
     {"GET", "/v2/health/live", SRV_ACCESS_OPEN},
     {"GET", "/v2/health/ready", SRV_ACCESS_OPEN},
     {"GET", "/metrics", SRV_ACCESS_METRICS},
+    /* The web console's files hold no data, and a browser opening the
+     * page has no way to send a token; the API calls the page makes carry
+     * the token typed into it. */
+    {"GET", "/ui", SRV_ACCESS_OPEN},
+    {"GET", "/ui/*", SRV_ACCESS_OPEN},
     /* Computing outputs changes nothing a later request can see. */
     {"POST", "/v1/models/*/forward", SRV_ACCESS_READ},
     {"POST", "/v2/models/*/infer", SRV_ACCESS_READ},

@@ -65,7 +65,8 @@ double srv_now(void) {
 
 static int set_resp(srv_req *r, unsigned status, char *data, size_t len,
                     const char *type) {
-  free(r->resp);
+  if (!r->resp_static) free(r->resp);
+  r->resp_static = false;
   r->status = status;
   r->resp = data;
   r->resp_len = len;
@@ -77,6 +78,15 @@ static int set_resp(srv_req *r, unsigned status, char *data, size_t len,
 int srv_reply_bytes(srv_req *r, unsigned status, char *data, size_t len,
                     const char *content_type) {
   return set_resp(r, status, data, len, content_type);
+}
+
+int srv_reply_static(srv_req *r, unsigned status, const void *data, size_t len,
+                     const char *content_type) {
+  /* The cast is confined to resp_static replies: they are never freed
+   * and MHD only reads a PERSISTENT buffer. */
+  set_resp(r, status, (char *)(uintptr_t)data, len, content_type);
+  r->resp_static = true;
+  return 0;
 }
 
 bool srv_add_header(srv_req *r, const char *name, const char *value) {
@@ -330,9 +340,11 @@ static bool dispatch(srv_req *r) {
 
 static enum MHD_Result send_response(srv_req *r) {
   struct MHD_Response *resp = MHD_create_response_from_buffer(
-      r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+      r->resp_len, r->resp,
+      r->resp_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
   if (!resp) return MHD_NO;
-  r->resp = NULL; /* MHD owns it now */
+  r->resp = NULL; /* MHD owns it now (or it is static) */
+  r->resp_static = false;
   r->sent = true;
   if (r->status == 503) /* overloaded, deadline, shutting down */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
@@ -573,7 +585,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
   for (int i = 0; i < SRV_MAX_ARGS; i++) free(r->args[i]);
   free(r->path);
   free(r->body);
-  free(r->resp);
+  if (!r->resp_static) free(r->resp);
   free(r);
   *req_cls = NULL;
 }

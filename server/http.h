@@ -17,7 +17,7 @@
 
 #define SRV_MAX_ARGS 4
 /* Response headers a route may add besides the ones http.c sets. */
-#define SRV_MAX_EXTRA_HEADERS 4
+#define SRV_MAX_EXTRA_HEADERS 6 /* the console's files send 5 */
 
 /* Request size limits that blockd enforces itself, well below what
  * libmicrohttpd's per-connection memory (SRV_MHD_MEMORY_LIMIT) holds, so
@@ -86,6 +86,8 @@ typedef struct srv_req {
   bool reply_npy;            /* the reply is .npy (Accept: application/x-npy) */
   bool done;                 /* the reply is ready */
   bool sent;                 /* the reply is queued on the connection */
+  /* resp points at static bytes (srv_reply_static): never freed */
+  bool resp_static;
   /* serving (sched.c): the worker side of a suspended request */
   bool suspended;
   int fd;                            /* the client's socket, to see it leave */
@@ -193,6 +195,10 @@ static inline int64_t srv_sat_add(int64_t a, int64_t b) {
 
 /* Replies with a JSON document (takes ownership of j). */
 int srv_reply_json(srv_req *r, unsigned status, cJSON *j);
+/* Replies with bytes that live as long as the process (the embedded web
+ * console): sent without a copy, never freed. */
+int srv_reply_static(srv_req *r, unsigned status, const void *data, size_t len,
+                     const char *content_type);
 /* Replies with a buffer's bytes (takes them). */
 int srv_reply_buf(srv_req *r, unsigned status, proto_buf *b,
                   const char *content_type);

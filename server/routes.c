@@ -49,5 +49,8 @@ const srv_route srv_routes[] = {
     {"GET", "/v2/models/*/versions/*/ready", srv_v2_model_ready,
      SRV_BODY_NONE | SRV_INLINE},
     {"POST", "/v2/models/*/versions/*/infer", srv_v2_infer, SRV_BODY_BINARY},
+    /* The web console: static bytes from the binary, answered inline. */
+    {"GET", "/ui", srv_ui_index, SRV_BODY_NONE | SRV_INLINE},
+    {"GET", "/ui/*", srv_ui_get, SRV_BODY_NONE | SRV_INLINE},
     {NULL, NULL, NULL, 0},
 };

@@ -55,6 +55,9 @@ int srv_files_list(srv_req *r);
 
 /* routes_metrics.c: GET /metrics (server/metrics.h) */
 int srv_metrics_get(srv_req *r);
+/* routes_ui.c: the embedded web console */
+int srv_ui_index(srv_req *r);
+int srv_ui_get(srv_req *r);
 
 /* routes_checkpoint.c */
 int srv_state_dict_put(srv_req *r);
