@@ -56,6 +56,10 @@ int srv_files_list(srv_req *r);
 /* routes_metrics.c: GET /metrics (server/metrics.h) */
 int srv_metrics_get(srv_req *r);
 
+/* routes_openapi.c: the embedded proto/ documents */
+int srv_openapi_get(srv_req *r);
+int srv_block_spec_schema_get(srv_req *r);
+
 /* routes_checkpoint.c */
 int srv_state_dict_put(srv_req *r);
 
