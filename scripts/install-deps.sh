@@ -18,7 +18,8 @@ build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev
 # prometheus: its promtool lints every /metrics scrape in
 # tests/http/test_metrics.py (`promtool check metrics`). openssl makes the
 # throwaway certificates of tests/http/test_tls.py. yamllint, systemd
-# (systemd-analyze) and python3-yaml check docker/ (tests/deploy).
+# (systemd-analyze) and python3-yaml check docker/ (tests/deploy);
+# python3-yaml also reads proto/openapi.yaml (tests/http/test_openapi.py).
 # chromium, chromium-driver, python3-selenium: tests/browser/test_console.py
 # drives the web console in headless Chromium.
 test_pkgs=(check python3 python3-numpy python3-torch python3-requests openssl

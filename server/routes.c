@@ -6,6 +6,9 @@
 
 const srv_route srv_routes[] = {
     {"GET", "/v1/health", srv_health, SRV_BODY_NONE | SRV_INLINE},
+    {"GET", "/openapi.yaml", srv_openapi_get, SRV_BODY_NONE | SRV_INLINE},
+    {"GET", "/block-spec.schema.json", srv_block_spec_schema_get,
+     SRV_BODY_NONE | SRV_INLINE},
     {"GET", "/v1/devices", srv_devices_list, SRV_BODY_NONE},
     {"GET", "/v1/models", srv_models_list, SRV_BODY_NONE},
     {"POST", "/v1/models", srv_models_create, SRV_BODY_JSON},

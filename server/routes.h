@@ -59,6 +59,10 @@ int srv_metrics_get(srv_req *r);
 int srv_ui_index(srv_req *r);
 int srv_ui_get(srv_req *r);
 
+/* routes_openapi.c: the embedded proto/ documents */
+int srv_openapi_get(srv_req *r);
+int srv_block_spec_schema_get(srv_req *r);
+
 /* routes_checkpoint.c */
 int srv_state_dict_put(srv_req *r);
 
