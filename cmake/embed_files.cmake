@@ -3,8 +3,8 @@
 # binary: no install step, no path to configure, nothing to go stale next
 # to a newer daemon. Run as a script at build time:
 #   cmake -DSRC_DIR=<dir> -DOUT=<file.c> -P embed_files.cmake
-# embeds every file of SRC_DIR (not its subdirectories). Pure CMake
-# (file(READ ... HEX)), so the build needs no xxd.
+# embeds every file of SRC_DIR (not its subdirectories).
+include("${CMAKE_CURRENT_LIST_DIR}/embed_bytes.cmake")
 if(NOT SRC_DIR OR NOT OUT)
   message(FATAL_ERROR "embed_files.cmake: SRC_DIR and OUT are required")
 endif()
@@ -43,19 +43,13 @@ foreach(name IN LISTS FILES)
     message(FATAL_ERROR "embed_files.cmake: ${name}: no Content-Type for '${ext}'")
   endif()
   file(SIZE "${path}" size)
-  file(READ "${path}" hex HEX)
+  embed_hex("${path}" hex)
   # The strong validator: a digest of the bytes, so a browser revalidates
   # with If-None-Match and gets 304 until the daemon ships other bytes.
   file(SHA256 "${path}" digest)
   string(SUBSTRING "${digest}" 0 20 digest)
-  # "0a1b..." -> "0x0a,0x1b,...", 16 bytes a line.
-  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
-  # CMake's regular expressions have no {n}: sixteen "0x..," spelled out.
-  string(REPEAT "0x..," 16 b16)
-  string(REGEX REPLACE "(${b16})" "\\1\n  " hex "${hex}")
-  # A trailing 0 keeps an empty file a valid array; len excludes it.
   string(APPEND body "/* ${name}, ${size} bytes */\n")
-  string(APPEND body "static const unsigned char ui_file_${i}[] = {\n  ${hex}0x00};\n\n")
+  string(APPEND body "static const unsigned char ui_file_${i}[] = {\n  ${hex}};\n\n")
   string(APPEND table "    {\"${name}\", \"${type}\", \"\\\"${digest}\\\"\", ui_file_${i}, ${size}},\n")
   math(EXPR i "${i} + 1")
 endforeach()
