@@ -28,15 +28,19 @@ typedef struct srv_watch {
 
 /* Loads w->path into the model w->name, creating it from the file's spec
  * when there is no such model. Runs on libuv's pool. */
+/* Logs why w's file was not loaded (the message of the last failure). */
+static void not_reloaded(const srv_watch *w) {
+  srv_log(SRV_LOG_WARN,
+          "--watch %s: %s not reloaded: %s; the old state keeps serving",
+          w->name, w->path, bd_errmsg());
+}
+
 static void reload(srv_watch *w) {
   void *data = NULL;
   size_t len = 0;
   bd_status s = bd_file_map(w->path, &data, &len);
   if (s) {
-    srv_log(SRV_LOG_WARN,
-            "--watch %s: %s not reloaded: %s; the old state "
-            "keeps serving",
-            w->name, w->path, bd_errmsg());
+    not_reloaded(w);
     return;
   }
   proto_tfile tf;
@@ -44,10 +48,7 @@ static void reload(srv_watch *w) {
   s = proto_tfile_parse(data, len, &lim, &tf, NULL);
   bd_file_unmap(data, len);
   if (s) {
-    srv_log(SRV_LOG_WARN,
-            "--watch %s: %s not reloaded: %s; the old state "
-            "keeps serving",
-            w->name, w->path, bd_errmsg());
+    not_reloaded(w);
     return;
   }
   bd_model *m = bd_registry_get(w->app->models, w->name);
@@ -77,10 +78,7 @@ static void reload(srv_watch *w) {
     s = srv_persist_create(w->app, m);
   }
   if (s)
-    srv_log(SRV_LOG_WARN,
-            "--watch %s: %s not reloaded: %s; the old state "
-            "keeps serving",
-            w->name, w->path, bd_errmsg());
+    not_reloaded(w);
   else
     srv_log(SRV_LOG_INFO, "--watch %s: %s %s", w->name,
             created ? "created from" : "reloaded from", w->path);

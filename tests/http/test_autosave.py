@@ -11,7 +11,7 @@ import unittest
 
 import numpy as np
 
-from blockd_testlib import Daemon, from_json, linear, seq
+from blockd_testlib import Daemon, from_json, linear, seq, wait_or_fail
 
 
 def inode(d, model):
@@ -19,13 +19,6 @@ def inode(d, model):
                                 "state.safetensors")).st_ino
 
 
-def wait_for(pred, what, timeout=60):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
 
 
 class Autosave(unittest.TestCase):
@@ -40,7 +33,7 @@ class Autosave(unittest.TestCase):
             before = inode(d, "edited")
             r = d.put("/v1/models/edited/parameters/0.bias", [4.5, -1.25])
             self.assertEqual(r.status_code, 200, r.text)
-            wait_for(lambda: inode(d, "edited") != before, "the autosave")
+            wait_or_fail(lambda: inode(d, "edited") != before, "the autosave")
             # Several more periods pass: nothing changed, nothing written.
             saved = inode(d, "edited")
             time.sleep(1.0)

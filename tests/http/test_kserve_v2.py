@@ -80,7 +80,7 @@ import tritonclient.http as httpclient  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from blockd_testlib import (Daemon, from_json, linear, relu, seq,  # noqa: E402
-                            TEST_DEVICE)
+                            TEST_DEVICE, wait_or_fail)
 
 MLP = seq(linear(4, 8), relu(), linear(8, 3))
 X = np.array([[0.5, -1.25, 2.0, 3.5], [1.0, 0.0, -0.75, 0.125],
@@ -582,14 +582,6 @@ FOREVER = {"type": "while", "cond": {"reduce": "abs_sum", "gt": -1},
            "body": {"type": "identity"}, "max_iters": 1000000000}
 
 
-def wait_for(pred, what, timeout=60):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.01)
-    raise AssertionError("timed out waiting for " + what)
 
 
 class KServeV2Lifecycle(unittest.TestCase):
@@ -609,7 +601,7 @@ class KServeV2Lifecycle(unittest.TestCase):
                     timeout=120)
             t = threading.Thread(target=spin)
             t.start()
-            wait_for(lambda: d.get("/v1/health").json()["requests"]
+            wait_or_fail(lambda: d.get("/v1/health").json()["requests"]
                      ["running"] == 1, "the worker busy")
             # Probes run on the HTTP thread: they answer while the only
             # worker computes.
@@ -630,7 +622,7 @@ class KServeV2Lifecycle(unittest.TestCase):
                 self.assertEqual(r.status_code, 503, r.text)
                 self.assertIn("shutting down", r.json()["error"])
                 return True
-            wait_for(not_ready, "readiness to drop")
+            wait_or_fail(not_ready, "readiness to drop")
             t.join()
             # The request in flight is answered, in the v2 error shape.
             self.assertEqual(res["spin"].status_code, 422, res["spin"].text)

@@ -19,21 +19,13 @@ import unittest
 import numpy as np
 import requests
 
-from blockd_testlib import Daemon, from_json, linear, relu, seq
+from blockd_testlib import Daemon, from_json, linear, relu, seq, wait_or_fail
 
 FOREVER = {"type": "while", "cond": {"reduce": "abs_sum", "gt": -1},
            "body": {"type": "identity"}, "max_iters": 1000000000}
 MLP = seq(linear(20, 256), relu(), linear(256, 10))
 
 
-def wait_for(pred, what, timeout=60):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.01)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def load(d):
@@ -286,7 +278,7 @@ class Queues(unittest.TestCase):
     def test_full_queue_503_then_recovers_and_health_answers(self):
         res = {}
         t0 = self.spin_async(res, "a")
-        wait_for(lambda: load(self.d)["running"] == 1, "the worker busy")
+        wait_or_fail(lambda: load(self.d)["running"] == 1, "the worker busy")
         # Health answers on the HTTP threads while the only worker computes.
         h = self.d.get("/v1/health")
         self.assertEqual(h.status_code, 200)
@@ -294,7 +286,7 @@ class Queues(unittest.TestCase):
         self.assertTrue(t0.is_alive())
         t1 = self.spin_async(res, "b")
         t2 = self.spin_async(res, "c")
-        wait_for(lambda: load(self.d)["waiting"] == 2, "two waiting")
+        wait_or_fail(lambda: load(self.d)["waiting"] == 2, "two waiting")
         r = post_json(self.d.base, "/v1/models/spin/forward",
                       {"inputs": [[1.0, 2.0]]})
         self.assertEqual(r.status_code, 503, r.text)
@@ -317,7 +309,7 @@ class Queues(unittest.TestCase):
             self.d.get("/v1/models/m/parameters/0.bias?field=value").json())
         res = {}
         t0 = self.spin_async(res, "a")
-        wait_for(lambda: load(self.d)["running"] == 1, "the worker busy")
+        wait_or_fail(lambda: load(self.d)["running"] == 1, "the worker busy")
         # A mutating request queues behind it; its client then leaves.
         body = json.dumps({"method": "constant", "value": 5}).encode()
         s = socket.create_connection(("127.0.0.1", int(self.d.base.rsplit(
@@ -325,10 +317,10 @@ class Queues(unittest.TestCase):
         s.sendall(b"POST /v1/models/m/init HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                   b"Content-Type: application/json\r\nContent-Length: "
                   + str(len(body)).encode() + b"\r\n\r\n" + body)
-        wait_for(lambda: load(self.d)["waiting"] == 1, "the init queued")
+        wait_or_fail(lambda: load(self.d)["waiting"] == 1, "the init queued")
         s.close()
         t0.join()
-        wait_for(lambda: load(self.d)["running"] == 0 and
+        wait_or_fail(lambda: load(self.d)["running"] == 0 and
                  load(self.d)["waiting"] == 0, "the queue empty")
         st = self.d.get("/v1/models/m").json()["serving"]
         self.assertEqual(st["dropped_client_gone"], 1, st)
@@ -387,10 +379,10 @@ class Drain(unittest.TestCase):
                     headers={"Content-Type": "application/json"}, timeout=60)
             t1 = threading.Thread(target=spin)
             t1.start()
-            wait_for(lambda: load(d)["running"] == 1, "the worker busy")
+            wait_or_fail(lambda: load(d)["running"] == 1, "the worker busy")
             t2 = threading.Thread(target=patch)
             t2.start()
-            wait_for(lambda: load(d)["waiting"] == 1, "the PATCH queued")
+            wait_or_fail(lambda: load(d)["waiting"] == 1, "the PATCH queued")
             d.proc.send_signal(signal.SIGTERM)
             # Not accepting any more: a new connection is refused (or, if
             # it raced the signal, answered 503 shutting_down).
@@ -400,7 +392,7 @@ class Drain(unittest.TestCase):
                     return r.status_code == 503
                 except requests.ConnectionError:
                     return True
-            wait_for(refused, "the listener to close")
+            wait_or_fail(refused, "the listener to close")
             t1.join()
             t2.join()
             self.assertEqual(res["spin"].status_code, 422, res["spin"].text)
@@ -432,7 +424,7 @@ class Drain(unittest.TestCase):
                                         {"inputs": [[1.0, 2.0]]})
             t1 = threading.Thread(target=spin)
             t1.start()
-            wait_for(lambda: load(d)["running"] == 1, "the worker busy")
+            wait_or_fail(lambda: load(d)["running"] == 1, "the worker busy")
             d.proc.send_signal(signal.SIGTERM)
             t1.join()
             self.assertEqual(res["spin"].status_code, 503, res["spin"].text)

@@ -193,6 +193,19 @@ def from_json(t):
     return np.array(fix(t["data"]), dtype=dt).reshape(t["shape"])
 
 
+def wait_or_fail(pred, what, timeout=60.0, step=0.01):
+    """Polls pred until it returns something true (returned) and fails the
+    test with "timed out waiting for <what>" after timeout seconds: a
+    bound, never a timed assertion."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError("timed out waiting for " + what)
+
+
 def wait_for(pred, timeout=10.0, step=0.05):
     end = time.time() + timeout
     while time.time() < end:
