@@ -286,7 +286,7 @@ static const srv_route *match_route(srv_req *r) {
     }
     return NULL;
   }
-  if (!srv_auth_check(r, hit)) return NULL;
+  if (!r->auth_checked && !srv_auth_check(r, hit)) return NULL;
   if (r->body_too_large) {
     srv_fail(r, BD_EPAYLOAD, "request body exceeds --max-body (%lld bytes)",
              (long long)r->app->cfg.max_body);
@@ -308,6 +308,16 @@ static const srv_route *match_route(srv_req *r) {
   }
   route_match(hit->pattern, r->path, r, true);
   return hit;
+}
+
+/* The route serving r's method and path, or NULL: matching only, no
+ * captures and no checks (for the access check on the first callback). */
+static const srv_route *find_route(srv_req *r) {
+  for (const srv_route *rt = srv_routes; rt->method; rt++)
+    if (strcmp(rt->method, r->method) == 0 &&
+        route_match(rt->pattern, r->path, r, false))
+      return rt;
+  return NULL;
 }
 
 /* Runs r's route: inline routes here, every other one on a compute
@@ -527,6 +537,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                "bytes)",
                cl, (long long)app->cfg.max_body);
       return send_response(r);
+    }
+    /* Access control on the request line and headers alone, before any
+     * of the body is read: an unauthenticated client cannot make blockd
+     * buffer up to --max-body first. */
+    const srv_route *rt = find_route(r);
+    if (rt) {
+      if (!srv_auth_check(r, rt)) return send_response(r);
+      r->auth_checked = true;
     }
     return MHD_YES;
   }

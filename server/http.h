@@ -86,6 +86,7 @@ typedef struct srv_req {
   bool reply_npy;            /* the reply is .npy (Accept: application/x-npy) */
   bool done;                 /* the reply is ready */
   bool sent;                 /* the reply is queued on the connection */
+  bool auth_checked;         /* srv_auth_check passed on the first callback */
   /* resp points at static bytes (srv_reply_static): never freed */
   bool resp_static;
   /* serving (sched.c): the worker side of a suspended request */

@@ -95,6 +95,29 @@ class Tokens(unittest.TestCase):
     def url(self, path):
         return self.d.url(path)
 
+    def test_refused_before_the_body_is_read(self):
+        # Headers announcing a large body, and no body: the 401 (and the
+        # read token's 403) comes from the headers alone. Were the check
+        # made after the upload, blockd would wait for 40 MB that never
+        # come and answer nothing until --idle-timeout closes the socket.
+        port = int(self.d.base.rsplit(":", 1)[1])
+        for token, want in ((None, b" 401 "), (READ, b" 403 ")):
+            head = (b"PUT /v1/tensors/big HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Type: application/json\r\n"
+                    b"Content-Length: 40000000\r\n")
+            if token:
+                head += b"Authorization: Bearer " + token.encode() + b"\r\n"
+            s = socket.create_connection(("127.0.0.1", port))
+            try:
+                s.settimeout(20)  # a bound, far below --idle-timeout's 30 s
+                s.sendall(head + b"\r\n")
+                reply = s.recv(4096)
+            finally:
+                s.close()
+            self.assertIn(want, reply.split(b"\r\n", 1)[0], reply[:300])
+        r = self.admin.get(self.url("/v1/tensors"), timeout=60)
+        self.assertNotIn("big", [t["name"] for t in r.json()["tensors"]])
+
     def snapshot(self):
         """Everything a refused request must leave untouched."""
         g = lambda p: self.admin.get(self.url(p), timeout=60)
