@@ -97,6 +97,7 @@ typedef struct srv_req {
   struct srv_mq *mq;                 /* the queue it waits in */
   struct srv_req *qnext;             /* next in that queue (queued or parked) */
   double t_queued;                   /* when it was queued */
+  double queue_seconds;              /* how long it waited for a worker */
   /* a parked forward (srv_infer) */
   bd_model *inf_model;
   bd_tensor *inf_x;

@@ -250,7 +250,7 @@ static bool run_job(srv_sched *s, srv_req *r) {
     srv_model_stats *ms = stats_of(s, name);
     if (ms) ms->queue_seconds += waited;
     uv_mutex_unlock(&s->mu);
-    if (model_exists(s, name)) srv_metrics_queue_time(name, waited);
+    r->queue_seconds = waited; /* srv_infer reports it for its model */
   }
   double prev = bd_exec_set_request_deadline(r->deadline);
   srv__parked = false;
@@ -551,6 +551,8 @@ static void worker_main(void *arg) {
 
 void srv_infer(srv_req *r, bd_model *m, bd_tensor *x, srv_infer_done done) {
   srv_sched *s = srv__sched;
+  /* The model is known to exist here: no registry lookup on this path. */
+  srv_metrics_queue_time(bd_model_name(m), r->queue_seconds);
   bd_batching b = bd_model_get_batching(m);
   bool batch = s && r->mq && r->mq->name[0] && b.max_batch > 1 &&
                x->ndim >= 2 && x->shape[0] < b.max_batch && x->shape[0] > 0;
