@@ -4,10 +4,7 @@ for as long as max_iters allows; the daemon keeps serving."""
 import time
 import unittest
 
-from blockd_testlib import Daemon, linear, seq
-
-FOREVER = {"type": "while", "cond": {"reduce": "abs_sum", "gt": -1},
-           "body": {"type": "identity"}, "max_iters": 1000000000}
+from blockd_testlib import FOREVER, Daemon, linear, seq
 
 
 class ComputeLimit(unittest.TestCase):

@@ -30,7 +30,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -80,7 +79,7 @@ import tritonclient.http as httpclient  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from blockd_testlib import (Daemon, from_json, linear, relu, seq,  # noqa: E402
-                            TEST_DEVICE, wait_or_fail)
+                            TEST_DEVICE, add_busy_model, wait_or_fail)
 
 MLP = seq(linear(4, 8), relu(), linear(8, 3))
 X = np.array([[0.5, -1.25, 2.0, 3.5], [1.0, 0.0, -0.75, 0.125],
@@ -576,21 +575,13 @@ class KServeV2Batching(unittest.TestCase):
                            before["batched_requests"], after)
 
 
-# Computes until --max-compute-seconds stops it: a worker held busy
-# without timing anything (as in test_serving.py).
-FOREVER = {"type": "while", "cond": {"reduce": "abs_sum", "gt": -1},
-           "body": {"type": "identity"}, "max_iters": 1000000000}
-
-
 
 
 class KServeV2Lifecycle(unittest.TestCase):
     def test_probes_answer_while_busy_and_drain_is_not_ready(self):
         d = Daemon("--workers", "1", "--max-compute-seconds", "1.5")
         try:
-            r = d.post("/v1/models", {"name": "spin", "seed": 1,
-                                      "block": seq(linear(2, 2), FOREVER)})
-            self.assertEqual(r.status_code, 201, r.text)
+            add_busy_model(d)  # forwards hold the worker until 1.5 s
             res = {}
 
             def spin():

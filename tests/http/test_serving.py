@@ -13,16 +13,14 @@ import shutil
 import signal
 import socket
 import threading
-import time
 import unittest
 
 import numpy as np
 import requests
 
-from blockd_testlib import Daemon, from_json, linear, relu, seq, wait_or_fail
+from blockd_testlib import (FOREVER, Daemon, add_busy_model, from_json,
+                            linear, relu, seq, wait_or_fail)
 
-FOREVER = {"type": "while", "cond": {"reduce": "abs_sum", "gt": -1},
-           "body": {"type": "identity"}, "max_iters": 1000000000}
 MLP = seq(linear(20, 256), relu(), linear(256, 10))
 
 
@@ -36,6 +34,15 @@ def npy_bytes(a):
     b = io.BytesIO()
     np.save(b, a)
     return b.getvalue()
+
+
+def post_in_thread(base, path, body, results, key):
+    """Starts a thread that stores the reply of POST path in results[key]."""
+    def go():
+        results[key] = post_json(base, path, body)
+    t = threading.Thread(target=go)
+    t.start()
+    return t
 
 
 def post_json(base, path, body, timeout=120):
@@ -257,9 +264,7 @@ class Queues(unittest.TestCase):
     def setUpClass(cls):
         cls.d = Daemon("--workers", "1", "--queue-depth", "2",
                        "--max-compute-seconds", "1.5")
-        r = cls.d.post("/v1/models", {"name": "spin", "seed": 1,
-                                       "block": seq(linear(2, 2), FOREVER)})
-        assert r.status_code == 201, r.text
+        add_busy_model(cls.d)
         r = cls.d.post("/v1/models", {"name": "m", "seed": 1, "block": MLP})
         assert r.status_code == 201, r.text
 
@@ -268,12 +273,8 @@ class Queues(unittest.TestCase):
         cls.d.stop()
 
     def spin_async(self, results, key):
-        def go():
-            results[key] = post_json(self.d.base, "/v1/models/spin/forward",
-                                     {"inputs": [[1.0, 2.0]]})
-        t = threading.Thread(target=go)
-        t.start()
-        return t
+        return post_in_thread(self.d.base, "/v1/models/spin/forward",
+                              {"inputs": [[1.0, 2.0]]}, results, key)
 
     def test_full_queue_503_then_recovers_and_health_answers(self):
         res = {}
@@ -335,9 +336,7 @@ class Deadlines(unittest.TestCase):
         d = Daemon("--workers", "1", "--request-timeout", "0.5",
                    "--max-compute-seconds", "30")
         try:
-            r = d.post("/v1/models", {"name": "spin", "seed": 1,
-                                      "block": seq(linear(2, 2), FOREVER)})
-            self.assertEqual(r.status_code, 201, r.text)
+            add_busy_model(d)
             res = {}
 
             def go(k):
@@ -364,21 +363,15 @@ class Drain(unittest.TestCase):
         d = Daemon("--workers", "1", "--max-compute-seconds", "1.5",
                    keep_data=True)
         try:
-            r = d.post("/v1/models", {"name": "spin", "seed": 1,
-                                      "block": seq(linear(2, 2), FOREVER)})
-            self.assertEqual(r.status_code, 201, r.text)
+            add_busy_model(d)
             res = {}
-
-            def spin():
-                res["spin"] = post_json(d.base, "/v1/models/spin/forward",
-                                        {"inputs": [[1.0, 2.0]]})
 
             def patch():
                 res["patch"] = requests.patch(
                     d.base + "/v1/models/spin", data='{"mode": "eval"}',
                     headers={"Content-Type": "application/json"}, timeout=60)
-            t1 = threading.Thread(target=spin)
-            t1.start()
+            t1 = post_in_thread(d.base, "/v1/models/spin/forward",
+                                {"inputs": [[1.0, 2.0]]}, res, "spin")
             wait_or_fail(lambda: load(d)["running"] == 1, "the worker busy")
             t2 = threading.Thread(target=patch)
             t2.start()
@@ -414,16 +407,11 @@ class Drain(unittest.TestCase):
         d = Daemon("--workers", "1", "--max-compute-seconds", "600",
                    "--drain-timeout", "0.5")
         try:
-            r = d.post("/v1/models", {"name": "spin", "seed": 1,
-                                      "block": seq(linear(2, 2), FOREVER)})
-            self.assertEqual(r.status_code, 201, r.text)
+            add_busy_model(d)
             res = {}
 
-            def spin():
-                res["spin"] = post_json(d.base, "/v1/models/spin/forward",
-                                        {"inputs": [[1.0, 2.0]]})
-            t1 = threading.Thread(target=spin)
-            t1.start()
+            t1 = post_in_thread(d.base, "/v1/models/spin/forward",
+                                {"inputs": [[1.0, 2.0]]}, res, "spin")
             wait_or_fail(lambda: load(d)["running"] == 1, "the worker busy")
             d.proc.send_signal(signal.SIGTERM)
             t1.join()

@@ -193,6 +193,20 @@ def from_json(t):
     return np.array(fix(t["data"]), dtype=dt).reshape(t["shape"])
 
 
+# A block that computes until --max-compute-seconds (or the request
+# deadline) stops it: a worker held busy without timing anything.
+FOREVER = {"type": "while", "cond": {"reduce": "abs_sum", "gt": -1},
+           "body": {"type": "identity"}, "max_iters": 1000000000}
+
+
+def add_busy_model(d, name="spin"):
+    """Creates model name, linear(2, 2) then FOREVER: every forward of it
+    holds a worker until a time limit stops it. Input [[1.0, 2.0]]."""
+    r = d.post("/v1/models", {"name": name, "seed": 1,
+                              "block": seq(linear(2, 2), FOREVER)})
+    assert r.status_code == 201, r.text
+
+
 def wait_or_fail(pred, what, timeout=60.0, step=0.01):
     """Polls pred until it returns something true (returned) and fails the
     test with "timed out waiting for <what>" after timeout seconds: a
