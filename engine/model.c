@@ -44,6 +44,7 @@ bd_status bd_model_create(const char *name, const bd_spec *spec, uint64_t seed,
   bd_status s = m->name ? BD_OK : bd_fail(BD_ENOMEM, "out of host memory");
   if (!s) s = bd_block_build_tree(spec, dev, lim, "block", &m->root);
   if (!s) s = bd_block_reset_all(m->root, m->seed, &m->rng_offset);
+  if (!s) s = bd_block_count(m->root, &m->param_count, &m->bytes);
   if (s) {
     bd_model_release(m);
     return s;

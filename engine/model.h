@@ -101,7 +101,8 @@ typedef struct bd_model_info {
 bd_status bd_model_get_info(bd_model *m, bd_model_info *out);
 
 /* Parameter element count and parameter + buffer bytes (as in
- * bd_model_info, without the device walk). Takes the read lock. */
+ * bd_model_info, without the device walk): counted at creation, read
+ * without a lock. Never fails. */
 bd_status bd_model_count(bd_model *m, int64_t *param_count, int64_t *bytes);
 
 /* A reader that must see the model's tensors while it encodes them (a

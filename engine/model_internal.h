@@ -25,6 +25,12 @@ struct bd_model {
   /* Optimiser state: step count (momentum buffers live in the params). */
   int64_t sgd_steps;
   bd_batching batching; /* serving policy (bd_model_set_batching) */
+  /* Parameter elements and parameter + buffer bytes, counted once at
+   * creation: the tree is fixed and every edit, load and move keeps each
+   * tensor's shape and dtype (param_edit.c, checkpoint.c check both), so
+   * the per-request size cap reads them without walking the tree. */
+  int64_t param_count;
+  int64_t bytes;
   /* Change tracking for saves: generation counts the times the write
    * lock was taken (every change takes it); saved_generation is the
    * generation the last successful save captured. Atomic access. */

@@ -22,7 +22,9 @@ bd_status bd_model_info_locked(bd_model *m, bd_model_info *out) {
   out->rng_offset = __atomic_load_n(&m->rng_offset, __ATOMIC_RELAXED);
   out->sgd_steps = m->sgd_steps;
   out->batching = m->batching;
-  return bd_block_count(m->root, &out->param_count, &out->bytes);
+  out->param_count = m->param_count;
+  out->bytes = m->bytes;
+  return BD_OK;
 }
 
 static bd_status bd__info(bd_model *m, bd_model_info *out) {
@@ -40,10 +42,10 @@ bd_status bd_model_get_info(bd_model *m, bd_model_info *out) {
 }
 
 bd_status bd_model_count(bd_model *m, int64_t *param_count, int64_t *bytes) {
-  bd_model_rdlock(m);
-  bd_status s = bd_block_count(m->root, param_count, bytes);
-  bd_model_unlock(m);
-  return s;
+  /* Fixed at creation (model_internal.h): no lock, no walk. */
+  *param_count = m->param_count;
+  *bytes = m->bytes;
+  return BD_OK;
 }
 
 bd_status bd_model_read(bd_model *m, bd_model_read_cb cb, void *ctx) {
